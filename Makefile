@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+## run: the headline comparison of the four eras on the embedded default scenario
+run: $(VENV)/.installed
+	$(BIN)/smtpd-sim compare --plot results/compare.png
+
+## test: the whole suite (unit, property, notebooks)
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+## bench: speed against bare SimPy, measured in the same run
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_speed.py
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check model tests benchmarks
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
