@@ -1,0 +1,86 @@
+"""Role base class: imsg handlers registered by kind, sends routed by the topology.
+
+A role mirrors one C file family; it never calls SimPy. It sends to a *role*
+(``self.send("queue", "SMTP_MESSAGE_CREATE", ...)``); the topology decides whether that
+crosses a process boundary (a hop on a channel) or is a direct call inside the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from model.imsg import PAYLOAD_LEN, REPLY_LEN, STAT_FIXED_LEN, Imsg
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
+
+
+def handles(*kinds: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a method as the handler of the given imsg kinds."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn._handles = kinds  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+class Role:
+    """One job of the daemon (parent, smtp, mta, mda, mfa, lka, queue, scheduler, control, ca)."""
+
+    name: ClassVar[str] = ""
+    handlers: ClassVar[dict[str, Callable[..., Any]]] = {}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        table: dict[str, Callable[..., Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                for kind in getattr(attr, "_handles", ()):
+                    table[kind] = attr
+        cls.handlers = table
+
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        self.sim = sim
+        self.proc = proc
+        self.behaviour = sim.topology.behaviour
+        self._name_of = sim.vocab.name
+        self._hosts = sim.hosts
+
+    # ---- sending -------------------------------------------------------------------
+
+    def send(self, role: str, kind: str, payload: Any = None, *, length: int | None = None,
+             fd: bool = False) -> Imsg:
+        """``m_create()``/``m_close()`` towards the process hosting ``role``."""
+        if length is None:
+            length = PAYLOAD_LEN.get(kind, 0)
+        return self.proc.send(self._hosts[role], role, self.name, kind, self._name_of(kind),
+                              payload, length, fd)
+
+    def reply(self, m: Imsg, kind: str, payload: Any = None, *, length: int | None = None,
+              fd: bool = False) -> Imsg:
+        """Answer the role that sent ``m``."""
+        if length is None:
+            length = REPLY_LEN.get(kind, PAYLOAD_LEN.get(kind, 0))
+        return self.proc.send(m.src, m.src_role, self.name, kind, self._name_of(kind),
+                              payload, length, fd)
+
+    def stat_increment(self, key: str, value: int = 1) -> None:
+        """``stat_backend.c:stat_increment()``: an IMSG_STAT_INCREMENT to control."""
+        self.send("control", "STAT_INCREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
+
+    def stat_decrement(self, key: str, value: int = 1) -> None:
+        """``stat_backend.c:stat_decrement()``."""
+        self.send("control", "STAT_DECREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Virtual time inside the running handler."""
+        return self.proc.cursor
+
+    def start(self) -> None:
+        """Called once when the simulation is built (before any imsg)."""

@@ -1,0 +1,239 @@
+"""The queue process (``queue.c``, ``queue_backend.c``, ``queue_fs.c``): the on-disk queue.
+
+The file system is ``model.world.disk``: every syscall blocks the queue process
+(fsync of each envelope, renames at commit). The message is committed — safe — when
+``queue_fs_message_commit()`` renames ``/incoming/<msgid>`` into ``/queue/``; only then
+does smtp answer 250.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from model.envelope_text import envelope_len
+from model.imsg import Imsg
+from model.roles.base import Role, handles
+
+
+class _Message:
+    """A message directory: ``/incoming/<msgid>`` until committed, then ``/queue/<hh>/<msgid>``."""
+
+    __slots__ = ("msgid", "committed", "envelopes", "has_body")
+
+    def __init__(self, msgid: int) -> None:
+        self.msgid = msgid
+        self.committed = False
+        self.envelopes: dict[int, dict[str, Any]] = {}
+        self.has_body = False
+
+
+class QueueRole(Role):
+    """``queue.c:queue_imsg()``."""
+
+    name = "queue"
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.disk = self.sim.disk
+        self.rng = self.sim.rng("queue-ids")
+        self.messages: dict[int, _Message] = {}
+        self.evpcache: set[int] = set()  # queue_backend.c envelope cache (QUEUE_EVPCACHE 1024)
+
+    # ---- queue_backend.c ---------------------------------------------------------------
+
+    def _new_msgid(self) -> int:
+        """``queue_fs.c:queue_fs_message_create()``: random msgid, not already used."""
+        while True:
+            msgid = self.rng.getrandbits(32)
+            if msgid and msgid not in self.messages:
+                return msgid
+
+    def _envelope_create(self, msg: _Message, evp: dict[str, Any]) -> int:
+        """``queue_backend.c:queue_envelope_create()``: random evpid in the msgid, write the
+        envelope file and fsync it; add it to the envelope cache (stat evpcache.size)."""
+        while True:
+            evpid = (msg.msgid << 32) | self.rng.getrandbits(32)
+            if evpid & 0xFFFFFFFF and evpid not in msg.envelopes:
+                break
+        evp["id"] = evpid
+        evp["creation"] = self.now
+        evp.setdefault("retry", 0)
+        self.disk.op(self.proc, "open", "fsync")
+        msg.envelopes[evpid] = evp
+        self._evpcache_add(evpid)
+        return evpid
+
+    def _evpcache_add(self, evpid: int) -> None:
+        self.evpcache.add(evpid)
+        self.stat_increment("queue.evpcache.size")
+
+    def _envelope_load(self, evpid: int) -> dict[str, Any] | None:
+        """``queue_backend.c:queue_envelope_load()``: from the cache (stat load.hit) or disk."""
+        msg = self.messages.get(evpid >> 32)
+        evp = msg.envelopes.get(evpid) if msg else None
+        if evp is None:
+            return None
+        if evpid in self.evpcache:
+            self.stat_increment("queue.evpcache.load.hit")
+        else:
+            self.stat_increment("queue.evpcache.load.missed")
+            self.disk.op(self.proc, "open")
+            self._evpcache_add(evpid)
+        return evp
+
+    def _envelope_delete(self, evpid: int) -> None:
+        """``queue_backend.c:queue_envelope_delete()``: unlink; the message directory goes
+        with the last envelope (``queue_fs_message_delete()``)."""
+        msg = self.messages.get(evpid >> 32)
+        if msg is None or evpid not in msg.envelopes:
+            return
+        del msg.envelopes[evpid]
+        if evpid in self.evpcache:
+            self.evpcache.discard(evpid)
+            self.stat_decrement("queue.evpcache.size")
+        self.disk.op(self.proc, "unlink")
+        if not msg.envelopes:
+            self.disk.op(self.proc, "unlink", "unlink")
+            del self.messages[msg.msgid]
+
+    # ---- smtp side -----------------------------------------------------------------------
+
+    @handles("SMTP_MESSAGE_CREATE")
+    def on_message_create(self, m: Imsg) -> None:
+        """IMSG_SMTP_MESSAGE_CREATE → ``queue_message_create()``: free-space check, mkdir
+        ``/incoming/<msgid>``; answer with the msgid (or failure when the disk is full)."""
+        if self.disk.full:
+            self.reply(m, "SMTP_MESSAGE_CREATE", {"session": m.payload["session"], "ok": False})
+            return
+        msgid = self._new_msgid()
+        self.disk.op(self.proc, "mkdir")
+        self.messages[msgid] = _Message(msgid)
+        self.reply(m, "SMTP_MESSAGE_CREATE", {"session": m.payload["session"], "ok": True, "msgid": msgid})
+
+    @handles("LKA_ENVELOPE_SUBMIT")
+    def on_envelope_submit(self, m: Imsg) -> None:
+        """IMSG_LKA_ENVELOPE_SUBMIT → ``queue_envelope_create()``; ack to smtp, then the
+        whole envelope to the scheduler (held there until the message commits)."""
+        p = m.payload
+        evp = dict(p["envelope"])
+        msg = self.messages.get(evp["msgid"])
+        ok = msg is not None and not self.disk.full
+        evpid = self._envelope_create(msg, evp) if ok else 0
+        self.send(p["reply_to"], "QUEUE_ENVELOPE_SUBMIT", {"session": p["session"], "ok": ok, "evpid": evpid},
+                  length=20)
+        if ok:
+            self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": evp}, length=10 + envelope_len(evp))
+
+    @handles("LKA_ENVELOPE_COMMIT")
+    def on_envelope_commit(self, m: Imsg) -> None:
+        """IMSG_LKA_ENVELOPE_COMMIT: the recipient is accepted (``250 2.1.5``)."""
+        self.send(m.payload["reply_to"], "QUEUE_ENVELOPE_COMMIT", {"session": m.payload["session"], "ok": True})
+
+    @handles("SMTP_MESSAGE_OPEN")
+    def on_message_open(self, m: Imsg) -> None:
+        """IMSG_SMTP_MESSAGE_OPEN → ``queue_message_fd_rw()``: create ``/temporary/<msgid>``
+        and pass the read-write fd to smtp."""
+        msg = self.messages.get(m.payload["msgid"])
+        ok = msg is not None
+        if ok:
+            self.disk.op(self.proc, "open")
+            msg.has_body = True
+        self.reply(m, "SMTP_MESSAGE_OPEN", {"session": m.payload["session"], "ok": ok}, fd=ok)
+
+    @handles("SMTP_MESSAGE_COMMIT")
+    def on_message_commit(self, m: Imsg) -> None:
+        """IMSG_SMTP_MESSAGE_COMMIT → ``queue_message_commit()``: rename the body into the
+        incoming dir, rename the dir into /queue (THE commit point); answer smtp, then tell
+        the scheduler the envelopes are schedulable."""
+        msgid = m.payload["msgid"]
+        msg = self.messages.get(msgid)
+        ok = msg is not None and not self.disk.full
+        if ok:
+            self.disk.op(self.proc, "rename", "rename")
+            msg.committed = True
+            self.sim.ledger.committed(msgid, list(msg.envelopes), self.now)
+        self.reply(m, "SMTP_MESSAGE_COMMIT", {"session": m.payload["session"], "ok": ok})
+        if ok:
+            self.send("scheduler", "QUEUE_MESSAGE_COMMIT", {"msgid": msgid})
+
+    @handles("SMTP_MESSAGE_ROLLBACK")
+    def on_message_rollback(self, m: Imsg) -> None:
+        """IMSG_SMTP_MESSAGE_ROLLBACK → ``queue_message_delete()`` (rmtree of the incoming
+        dir and the temporary file), then the scheduler drops the update queue."""
+        msgid = m.payload["msgid"]
+        msg = self.messages.pop(msgid, None)
+        if msg is not None:
+            for evpid in msg.envelopes:
+                if evpid in self.evpcache:
+                    self.evpcache.discard(evpid)
+                    self.stat_decrement("queue.evpcache.size")
+            self.disk.op(self.proc, *(["unlink"] * (len(msg.envelopes) + 2)))
+        self.send("scheduler", "QUEUE_MESSAGE_ROLLBACK", {"msgid": msgid})
+
+    # ---- scheduler side --------------------------------------------------------------------
+
+    @handles("SCHED_ENVELOPE_DELIVER", "SCHED_ENVELOPE_TRANSFER")
+    def on_sched_dispatch(self, m: Imsg) -> None:
+        """IMSG_SCHED_ENVELOPE_DELIVER / _TRANSFER: load the envelope, set lasttry and hand it
+        to the agent (IMSG_QUEUE_DELIVER to mda, IMSG_QUEUE_TRANSFER to mta)."""
+        evpid = m.payload["evpid"]
+        evp = self._envelope_load(evpid)
+        if evp is None:
+            self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
+            return
+        evp["lasttry"] = self.now
+        if m.kind == "SCHED_ENVELOPE_DELIVER":
+            self.send("mda", "QUEUE_DELIVER", {"envelope": evp}, length=19 + envelope_len(evp))
+        else:
+            self.send("mta", "QUEUE_TRANSFER", {"envelope": evp}, length=19 + envelope_len(evp))
+
+    @handles("MDA_OPEN_MESSAGE", "MTA_OPEN_MESSAGE")
+    def on_open_message(self, m: Imsg) -> None:
+        """IMSG_MDA_OPEN_MESSAGE / IMSG_MTA_OPEN_MESSAGE → ``queue_message_fd_r()``: a
+        read-only fd on the committed message file."""
+        msg = self.messages.get(m.payload["msgid"])
+        ok = msg is not None and msg.committed
+        if ok:
+            self.disk.op(self.proc, "open")
+        self.reply(m, m.kind, {**m.payload, "ok": ok}, fd=ok)
+
+    @handles("MDA_DELIVERY_OK", "MTA_DELIVERY_OK")
+    def on_delivery_ok(self, m: Imsg) -> None:
+        """IMSG_*_DELIVERY_OK: (DSN success bounce if asked), delete the envelope, tell the
+        scheduler."""
+        evpid = m.payload["evpid"]
+        evp = self._envelope_load(evpid)
+        if evp is None:
+            return
+        self._envelope_delete(evpid)
+        self.sim.ledger.delivered(evpid, self.now)
+        self.send("scheduler", "QUEUE_DELIVERY_OK", {"evpid": evpid})
+
+    @handles("MDA_DELIVERY_TEMPFAIL", "MTA_DELIVERY_TEMPFAIL")
+    def on_delivery_tempfail(self, m: Imsg) -> None:
+        """IMSG_*_DELIVERY_TEMPFAIL: record the error, ``retry++``, rewrite the envelope
+        (tmp file, fsync, rename), hand the whole envelope back to the scheduler."""
+        evpid = m.payload["evpid"]
+        evp = self._envelope_load(evpid)
+        if evp is None:
+            self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
+            return
+        evp["errorline"] = m.payload.get("reason", "")
+        evp["retry"] = evp.get("retry", 0) + 1
+        self.disk.op(self.proc, "open", "fsync", "rename")
+        self.sim.ledger.tempfailed(evpid, self.now)
+        self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + envelope_len(evp))
+
+    @handles("MDA_DELIVERY_PERMFAIL", "MTA_DELIVERY_PERMFAIL", "MDA_DELIVERY_LOOP", "MTA_DELIVERY_LOOP")
+    def on_delivery_permfail(self, m: Imsg) -> None:
+        """IMSG_*_DELIVERY_PERMFAIL / _LOOP: bounce (``queue_bounce()``), delete, tell the
+        scheduler."""
+        evpid = m.payload["evpid"]
+        evp = self._envelope_load(evpid)
+        if evp is None:
+            self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
+            return
+        self._envelope_delete(evpid)
+        self.sim.ledger.failed(evpid, self.now)
+        loop = m.kind.endswith("LOOP")
+        self.send("scheduler", "QUEUE_DELIVERY_LOOP" if loop else "QUEUE_DELIVERY_PERMFAIL", {"evpid": evpid})

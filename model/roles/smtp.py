@@ -1,0 +1,292 @@
+"""The SMTP server (``smtp.c``, ``smtp_session.c``): sessions driven by the pure FSM.
+
+The role owns the I/O and the imsgs; ``model.fsm.smtp_session`` decides every reply.
+Before the banner the session resolves the client (5.x: one PTR through lka; 6.8:
+FCrDNS, ``resolver_getnameinfo()`` then ``resolver_getaddrinfo()``). In 5.4.2 each
+filter query of the FSM is a round trip to the mfa process; from 1a1f1ae5 on the
+filter answers in-process (no query reaches the role).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from model.envelope_text import envelope_len
+from model.fsm import smtp_session as fsm
+from model.imsg import Imsg
+from model.roles.base import Role, handles
+
+_MFA_QUERY = {
+    "connect": "MFA_REQ_CONNECT", "helo": "MFA_REQ_HELO", "mail": "MFA_REQ_MAIL",
+    "rcpt": "MFA_REQ_RCPT", "data": "MFA_REQ_DATA", "eom": "MFA_REQ_EOM",
+}
+_MFA_EVENT = {
+    "rset": "MFA_EVENT_RSET", "commit": "MFA_EVENT_COMMIT", "rollback": "MFA_EVENT_ROLLBACK",
+    "disconnect": "MFA_EVENT_DISCONNECT",
+}
+
+
+class _Session:
+    """``struct smtp_session`` as far as the role needs it (the FSM holds the rest)."""
+
+    __slots__ = ("id", "conn", "fsm", "rdns", "fcrdns", "msgid", "sender", "helo", "closed",
+                 "t_connect", "bounce")
+
+    def __init__(self, sid: int, conn: Any) -> None:
+        self.id = sid
+        self.conn = conn
+        self.fsm: fsm.SmtpSession | None = None
+        self.rdns = "<unknown>"
+        self.fcrdns = 0
+        self.msgid = 0
+        self.sender = ""
+        self.helo = ""
+        self.closed = False
+        self.t_connect = 0.0
+        self.bounce = False
+
+
+class SmtpRole(Role):
+    """``smtp.c:smtp_imsg()`` / ``smtp_session.c:smtp_session_imsg()``."""
+
+    name = "smtp"
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        b = self.behaviour
+        self.config = fsm.SessionConfig(
+            variant=b.smtp_variant,
+            hostname=self.sim.site.hostname,
+            filter_mode="mfa" if b.filters == "mfa" else "none",
+            keep_body=self.sim.keep_body,
+        )
+        self.rng = self.sim.rng("smtp-ids")
+        self.sessions: dict[int, _Session] = {}
+        self.accepted = 0
+        self._act = {
+            fsm.Reply: self._a_reply,
+            fsm.Disconnect: self._a_disconnect,
+            fsm.FilterQuery: self._a_filter_query,
+            fsm.FilterEvent: self._a_filter_event,
+            fsm.CreateMessage: self._a_create,
+            fsm.ExpandRcpt: self._a_expand,
+            fsm.OpenMessage: self._a_open,
+            fsm.CommitMessage: self._a_commit,
+            fsm.RollbackMessage: self._a_rollback,
+        }
+
+    @handles("CONF_START", "CONF_END")
+    def on_conf(self, m: Imsg) -> None:
+        """IMSG_CONF_END → ``smtp_setup_events()`` / ``smtp_configure()``: listen()."""
+
+    # ---- the world side: a client connects and writes ------------------------------------
+
+    def connect(self, conn: Any) -> None:
+        """A TCP connection reached the listening socket (called by the world)."""
+        self.proc.post(self._accept, conn, key="smtp.accept")
+
+    def client_data(self, sid: int, data: bytes) -> None:
+        """The client wrote ``data`` (one write) on session ``sid``."""
+        self.proc.post(self._data, (sid, data), key="smtp.io")
+
+    def client_gone(self, sid: int) -> None:
+        """The client closed or reset the connection."""
+        self.proc.post(self._gone, sid, key="smtp.io")
+
+    def _accept(self, conn: Any) -> None:
+        """``smtp.c:smtp_accept()`` → ``smtp_session.c:smtp_session()``, then the stats."""
+        sid = self.rng.getrandbits(64)  # generate_uid()
+        s = _Session(sid, conn)
+        s.t_connect = self.now
+        self.sessions[sid] = s
+        conn.attach(self, sid)
+        if self.behaviour.resolver == "fcrdns":
+            # resolver_getnameinfo(NI_NAMEREQD): IMSG_GETNAMEINFO through lka
+            self.send("lka", "GETNAMEINFO", {"session": sid, "addr": conn.addr})
+        else:
+            # dns.c:dns_query_ptr(): IMSG_DNS_PTR / IMSG_SMTP_DNS_PTR
+            self.send("lka", "SMTP_DNS_PTR", {"session": sid, "addr": conn.addr})
+        self.stat_increment("smtp.session")
+        self.stat_increment("smtp.session.inet4")
+
+    @handles("SMTP_DNS_PTR")
+    def on_dns_ptr(self, m: Imsg) -> None:
+        """5.x ``smtp_session_imsg()`` IMSG_DNS_PTR: hostname or ``<unknown>`` → ``smtp_connected()``."""
+        s = self.sessions.get(m.payload["session"])
+        if s is None:
+            return
+        s.rdns = m.payload["name"] or "<unknown>"
+        self._connected(s)
+
+    @handles("GETNAMEINFO")
+    def on_getnameinfo(self, m: Imsg) -> None:
+        """6.8 ``smtp_getnameinfo_cb()``: no name → ``<unknown>`` and connect; else
+        ``resolver_getaddrinfo()`` for forward confirmation."""
+        s = self.sessions.get(m.payload["session"])
+        if s is None:
+            return
+        name = m.payload["name"]
+        if name is None:
+            s.rdns, s.fcrdns = "<unknown>", 0
+            self._connected(s)
+            return
+        s.rdns = name
+        self.send("lka", "GETADDRINFO", {"session": s.id, "host": name})
+
+    @handles("GETADDRINFO")
+    def on_getaddrinfo(self, m: Imsg) -> None:
+        """6.8 ``resolver.c:resolver_dispatch_result()``: one address of the answer."""
+
+    @handles("GETADDRINFO_END")
+    def on_getaddrinfo_end(self, m: Imsg) -> None:
+        """6.8 ``smtp_getaddrinfo_cb()``: FCrDNS if one address equals the client's."""
+        s = self.sessions.get(m.payload["session"])
+        if s is None:
+            return
+        s.fcrdns = 1 if s.conn.addr in m.payload["addrs"] else 0
+        self._connected(s)
+
+    def _connected(self, s: _Session) -> None:
+        """``smtp_session.c:smtp_lookup_servername()`` → ``smtp_connected()``: the FSM sends
+        the banner (or, in 5.4.2, asks mfa first)."""
+        s.fsm = fsm.SmtpSession(self.config, client_addr=s.conn.addr, rdns=s.rdns)
+        self._run(s, s.fsm.start())
+
+    def _data(self, arg: tuple[int, bytes]) -> None:
+        """``smtp_session.c:smtp_io()`` IO_DATAIN → ``smtp_command()`` / body lines."""
+        sid, data = arg
+        s = self.sessions.get(sid)
+        if s is None or s.fsm is None or s.closed:
+            return
+        self.proc.charge(self.proc.costs.per_byte * len(data))
+        self._run(s, s.fsm.feed(data))
+
+    def _gone(self, sid: int) -> None:
+        """IO_DISCONNECTED / IO_ERROR → ``smtp_free()``."""
+        s = self.sessions.get(sid)
+        if s is None:
+            return
+        if s.fsm is not None and not s.closed:
+            self._run(s, s.fsm.close())
+        self._free(s)
+
+    # ---- FSM actions -> imsgs and client writes ----------------------------------------------
+
+    def _run(self, s: _Session, actions: list[Any]) -> None:
+        act = self._act
+        for a in actions:
+            act[type(a)](s, a)
+
+    def _a_reply(self, s: _Session, a: Any) -> None:
+        """``smtp_session.c:smtp_reply()``: queue the reply on the client socket."""
+        if a.text.startswith("250") and "Message accepted" in a.text:
+            self.accepted += 1
+            self.sim.ledger.accepted(s.msgid, self.now)
+        self.sim.kernel.recorder.event(self.now, "reply", self.proc.name, s.id, a.text[:3], self.proc.cause)
+        self.proc.emit(s.conn.server_reply, a.text)
+
+    def _a_disconnect(self, s: _Session, a: Any) -> None:
+        """STATE_QUIT / errors: close after the output drains, then ``smtp_free()``."""
+        s.closed = True
+        self.proc.emit(s.conn.server_close, a.reason)
+        self._free(s)
+
+    def _free(self, s: _Session) -> None:
+        """``smtp_session.c:smtp_free()`` → ``smtp.c:smtp_collect()`` (stat smtp.session -1)."""
+        if self.sessions.pop(s.id, None) is None:
+            return
+        s.closed = True
+        self.stat_decrement("smtp.session")
+
+    def _a_filter_query(self, s: _Session, a: Any) -> None:
+        """5.4.2 ``smtp_session.c``: m_create(p_mfa, IMSG_MFA_REQ_*) then ``smtp_wait_mfa()``."""
+        kind = _MFA_QUERY[a.phase]
+        self.send("mfa", kind, {"session": s.id, "param": a.param})
+
+    def _a_filter_event(self, s: _Session, a: Any) -> None:
+        """5.4.2 one-way IMSG_MFA_EVENT_* (RSET, COMMIT, ROLLBACK, DISCONNECT)."""
+        self.send("mfa", _MFA_EVENT[a.event], {"session": s.id})
+
+    @handles("MFA_SMTP_RESPONSE")
+    def on_mfa_response(self, m: Imsg) -> None:
+        """5.4.2 ``smtp_session.c:smtp_mfa_response()``."""
+        s = self.sessions.get(m.payload["session"])
+        if s is None or s.fsm is None:
+            return
+        ok = m.payload["status"] == 0
+        self._run(s, s.fsm.handle(fsm.FilterResult("proceed" if ok else "reject")))
+
+    def _a_create(self, s: _Session, a: Any) -> None:
+        """``smtp_tx_create_message()`` (5.4.2: in ``smtp_mfa_response()`` MAIL)."""
+        self.send("queue", "SMTP_MESSAGE_CREATE", {"session": s.id})
+
+    @handles("SMTP_MESSAGE_CREATE")
+    def on_message_create(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_SMTP_MESSAGE_CREATE: msgid or failure."""
+        s = self._session_of(m)
+        if s is None:
+            return
+        ok = m.payload["ok"]
+        s.msgid = m.payload.get("msgid", 0) if ok else 0
+        self._run(s, s.fsm.handle(fsm.MessageCreated(ok, s.msgid)))
+
+    def _a_expand(self, s: _Session, a: Any) -> None:
+        """``smtp_tx_rcpt_to()``: the whole envelope to lka (IMSG_SMTP_EXPAND_RCPT)."""
+        s.sender = a.sender
+        evp = {"msgid": s.msgid, "sender": a.sender, "rcpt": a.rcpt, "helo": s.helo,
+               "hostname": s.rdns, "session": s.id, "dsn_notify": a.dsn_notify}
+        self.send("lka", "SMTP_EXPAND_RCPT", {"session": s.id, "envelope": evp},
+                  length=8 + envelope_len(evp))
+
+    @handles("QUEUE_ENVELOPE_SUBMIT")
+    def on_envelope_submit(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_QUEUE_ENVELOPE_SUBMIT: one envelope written (destcount++)."""
+        s = self._session_of(m)
+        if s is not None:
+            self._run(s, s.fsm.handle(fsm.EnvelopeSubmitted(m.payload["ok"], m.payload["evpid"])))
+
+    @handles("QUEUE_ENVELOPE_COMMIT")
+    def on_envelope_commit(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_QUEUE_ENVELOPE_COMMIT: ``250 2.1.5 ... Recipient ok``."""
+        s = self._session_of(m)
+        if s is not None:
+            self._run(s, s.fsm.handle(fsm.RcptResult("ok")))
+
+    @handles("SMTP_EXPAND_RCPT")
+    def on_expand_failed(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_SMTP_EXPAND_RCPT: lka refused the recipient."""
+        s = self._session_of(m)
+        if s is not None:
+            self._run(s, s.fsm.handle(fsm.RcptResult(m.payload["status"], m.payload["text"])))
+
+    def _a_open(self, s: _Session, a: Any) -> None:
+        """``smtp_tx_open_message()``: IMSG_SMTP_MESSAGE_OPEN."""
+        self.send("queue", "SMTP_MESSAGE_OPEN", {"session": s.id, "msgid": a.msgid})
+
+    @handles("SMTP_MESSAGE_OPEN")
+    def on_message_open(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_SMTP_MESSAGE_OPEN [fd] → ``smtp_message_fd()``: 354."""
+        s = self._session_of(m)
+        if s is not None:
+            self._run(s, s.fsm.handle(fsm.MessageOpened(m.payload["ok"])))
+
+    def _a_commit(self, s: _Session, a: Any) -> None:
+        """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
+        self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid})
+
+    @handles("SMTP_MESSAGE_COMMIT")
+    def on_message_commit(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_SMTP_MESSAGE_COMMIT: 250 ... accepted, or 421."""
+        s = self._session_of(m)
+        if s is not None:
+            self._run(s, s.fsm.handle(fsm.MessageCommitted(m.payload["ok"])))
+
+    def _a_rollback(self, s: _Session, a: Any) -> None:
+        """``smtp_tx_rollback()``: IMSG_SMTP_MESSAGE_ROLLBACK (no answer)."""
+        self.send("queue", "SMTP_MESSAGE_ROLLBACK", {"session": s.id, "msgid": a.msgid})
+
+    def _session_of(self, m: Imsg) -> _Session | None:
+        s = self.sessions.get(m.payload["session"])
+        if s is None or s.fsm is None:
+            return None
+        return s

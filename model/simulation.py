@@ -1,0 +1,196 @@
+"""Build one run from a topology, a calibration, a site and a workload; run it.
+
+Scenario data flows one way: TOML → validated config → topology graph → this
+Simulation (SimPy environment, processes, channels, roles, world) → Recorder → metrics.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from model.calibration import Calibration, load_calibration
+from model.imsg import STAT_FIXED_LEN, Vocabulary
+from model.kernel.channel import Channel
+from model.kernel.process import IDLE, Kernel, Process, ProcessCosts
+from model.ledger import Ledger
+from model.roles.base import Role
+from model.roles.ca import CaRole
+from model.roles.control import ControlRole
+from model.roles.lka import LkaRole
+from model.roles.mda import MdaRole
+from model.roles.mfa import MfaRole
+from model.roles.mta import MtaRole
+from model.roles.parent import ParentRole
+from model.roles.queue import QueueRole
+from model.roles.scheduler import SchedulerRole
+from model.roles.smtp import SmtpRole
+from model.topology import Topology, load_topology
+from model.world.clients import ClientFleet, WorkloadSpec, plan_sessions
+from model.world.disk import Disk
+from model.world.dns import Resolver
+from model.world.remote_mx import RemoteMx
+from model.world.site import Site, load_site
+
+ROLE_CLASSES: dict[str, type[Role]] = {
+    "parent": ParentRole, "smtp": SmtpRole, "mta": MtaRole, "mda": MdaRole, "mfa": MfaRole,
+    "lka": LkaRole, "queue": QueueRole, "scheduler": SchedulerRole, "control": ControlRole,
+    "ca": CaRole,
+}
+
+STAT_PERIOD_S = 1.0  # config.c:config_done(): process_stat_event() every second (5.4.2)
+
+
+class Simulation:
+    """One simulated daemon with its world; deterministic for a given seed."""
+
+    def __init__(
+        self,
+        topology: Topology | str,
+        *,
+        calibration: Calibration | str = "research-6.8",
+        site: Site | str = "common-case",
+        workload: WorkloadSpec | None = None,
+        seed: int = 1,
+        rows: bool = True,
+        keep_body: bool = False,
+        cores: int | None = None,
+        cpu_policy: str | None = None,
+        channel_latency_s: float | None = None,
+    ) -> None:
+        self.topology = load_topology(topology) if isinstance(topology, str) else topology
+        self.calibration = load_calibration(calibration) if isinstance(calibration, str) else calibration
+        self.site = load_site(site) if isinstance(site, str) else site
+        self.workload = workload
+        self.seed = seed
+        self.keep_body = keep_body
+        cal = self.calibration
+        self.kernel = Kernel(cores or cal.cores, policy=cpu_policy or cal.cpu_policy, rows=rows)  # type: ignore[arg-type]
+        self.env = self.kernel.env
+        self.vocab = Vocabulary(self.topology.spec.vocabulary)
+        self.world = cal.world
+        self.resolver = Resolver(self.site, self.world.dns_latency_s)
+        self.disk = Disk(cal.disk.cpu_s, cal.disk.wait_s)
+        self.remote_mx = RemoteMx(self.world)
+        self.ledger = Ledger()
+        self.latency_samples: list[float] = []
+        self.session_times: list[float] = []
+        self.world_costs: dict[str, float] = {}
+        spec = self.topology.spec
+
+        # processes, with the costs of the roles they host
+        self.procs: dict[str, Process] = {}
+        for p in spec.process:
+            self.procs[p.name] = Process(self.kernel, p.name, self._costs(p.roles))
+        # live socketpairs
+        latency = cal.channel.latency_s if channel_latency_s is None else channel_latency_s
+        self.channels: list[Channel] = []
+        for a, b in spec.channels:
+            pa, pb = self.procs[a], self.procs[b]
+            ch = Channel(self.env, pa, pb, latency=latency, per_byte=cal.channel.per_byte_s,
+                         fd_cost=cal.channel.fd_s)
+            pa.channels[pb] = ch
+            pb.channels[pa] = ch
+            self.channels.append(ch)
+        # roles
+        self.hosts: dict[str, Process] = {r: self.procs[p] for r, p in self.topology.host.items()}
+        self.roles: dict[str, Any] = {}
+        for p in spec.process:
+            proc = self.procs[p.name]
+            for r in p.roles:
+                role = ROLE_CLASSES[r](self, proc)
+                proc.add_role(role)
+                self.roles[r] = role
+        # a load generator on the daemon's own cores, if the workload says so
+        self.client_proc: Process | None = None
+        if workload is not None and workload.client_cpu_s > 0:
+            self.client_proc = Process(self.kernel, "client", ProcessCosts())
+            del self.kernel.processes["client"]
+        self.fleet: ClientFleet | None = None
+        for role in self.roles.values():
+            role.start()
+        if self.topology.behaviour.stat_buffers:
+            for proc in self.procs.values():
+                if "control" not in proc.roles:
+                    proc.timer(STAT_PERIOD_S, self._stat_buffers, proc, key="stat.buffers")
+
+    def _costs(self, roles: list[str]) -> ProcessCosts:
+        """Each kind a role handles costs that role's figure (or its default); io keys too."""
+        cal = self.calibration
+        handler: dict[str, float] = {}
+        wake = per_byte = default = 0.0
+        for r in roles:
+            rc = cal.roles.get(r)
+            if rc is None:
+                continue
+            wake = max(wake, rc.wake_s)
+            per_byte = max(per_byte, rc.per_byte_s)
+            default = max(default, rc.default_s)
+            for kind in ROLE_CLASSES[r].handlers:
+                handler.setdefault(kind, rc.handler.get(kind, rc.default_s))
+            for key, v in rc.handler.items():
+                handler.setdefault(key, v)
+        return ProcessCosts(wake=wake, handler=handler, default=default, per_byte=per_byte)
+
+    def rng(self, purpose: str) -> random.Random:
+        """An independent, reproducible random stream per purpose."""
+        return random.Random(f"{self.seed}:{purpose}")
+
+    # ---- 5.4.2 background statistics -----------------------------------------------------------
+
+    def _stat_buffers(self, proc: Process) -> None:
+        """``config.c:process_stat_event()``: IMSG_STAT_SET ``buffer.<self>.<peer>`` for each
+        non-NULL peer pointer it walks (p_mta missing, p_mda twice), then re-arm."""
+        control = self.hosts["control"]
+        name = self.vocab.name("STAT_SET")
+        for peer in self.topology.behaviour.stat_set_peers:
+            target = self.procs.get(peer)
+            if target is None or target is proc or target not in proc.channels:
+                continue
+            key = f"buffer.{proc.name}.{peer}"
+            proc.send(control, "control", "config", "STAT_SET", name, (key, 0),
+                      STAT_FIXED_LEN + len(key), False)
+            self.kernel.recorder.background += 1
+        proc.timer(STAT_PERIOD_S, self._stat_buffers, proc, key="stat.buffers")
+
+    # ---- running ---------------------------------------------------------------------------------
+
+    def startup(self) -> None:
+        """Run the configuration exchange (CONF_START/CONF_END) and forget its counts."""
+        env = self.env
+        env.run(until=env.now + 1e-4)
+        while not all(p.state is IDLE and not p.inbox for p in self.procs.values()):
+            env.run(until=env.now + 1e-3)
+        self.startup_hops = dict(self.kernel.recorder.hop_counts)
+        self.kernel.recorder.reset_counts()
+
+    def start_clients(self, at: float | None = None) -> None:
+        if self.workload is None:
+            return
+        plans = plan_sessions(self.workload, self.seed)
+        self.fleet = ClientFleet(self, self.workload, plans)
+        self.fleet.start(self.env.now if at is None else at)
+
+    def quiet(self) -> bool:
+        """No client session open, every accepted envelope settled, no outbound session,
+        every daemon process idle."""
+        if self.fleet is not None and not self.fleet.idle:
+            return False
+        if not self.ledger.settled():
+            return False
+        mta = self.roles.get("mta")
+        if mta is not None and (mta.sessions or mta.relays):
+            return False
+        return all(p.state is IDLE and not p.inbox for p in self.procs.values())
+
+    def run_until_quiet(self, max_time: float = 3600.0, step: float = 0.25) -> float:
+        """Advance until ``quiet()`` (checked every ``step`` simulated seconds)."""
+        env = self.env
+        while env.now < max_time:
+            env.run(until=env.now + step)
+            if self.quiet():
+                break
+        return env.now
+
+    def run(self, until: float) -> None:
+        self.env.run(until=until)

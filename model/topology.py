@@ -1,0 +1,240 @@
+"""Topologies as data: load and validate ``scenarios/topologies/*.toml``, build networkx graphs.
+
+A topology says which processes exist, which roles each hosts, their privileges, which
+socketpairs are live, and the behaviour switches the era's code had. Errors in a file
+are reported as one line naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from model.imsg import VOCABULARIES
+from model.paths import scenario_dir
+
+ROLES = ("parent", "smtp", "mta", "mda", "mfa", "lka", "queue", "scheduler", "control", "ca")
+
+# Every role talks to these roles in the common flows; a topology must give each pair a
+# channel unless both roles live in the same process (checked in Topology validation).
+ROLE_PEERS: dict[str, tuple[str, ...]] = {
+    "smtp": ("lka", "queue", "control"),
+    "mfa": ("control",),
+    "mta": ("lka", "queue", "control"),
+    "mda": ("lka", "queue", "parent", "control"),
+    "lka": ("parent", "queue", "control"),
+    "queue": ("scheduler", "control"),
+    "scheduler": ("control",),
+}
+
+
+class TopologyError(ValueError):
+    """A topology file is invalid; the message is one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProcessSpec(_Strict):
+    """One long-lived process of the daemon and its privileges."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str = ""
+    roles: list[str] = Field(min_length=1)
+    user: str
+    chroot: str = ""  # "" = no chroot
+    root: bool = False
+    network_facing: bool = False
+    rss_bytes: int = Field(default=8_000_000, gt=0)
+    source: str = ""
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        for r in roles:
+            if r not in ROLES:
+                raise ValueError(f"unknown role {r!r} (expected one of {', '.join(ROLES)})")
+        if len(set(roles)) != len(roles):
+            raise ValueError("a role is listed twice")
+        return roles
+
+
+class Behaviour(_Strict):
+    """Switches the era's code had (they select code paths in the roles, never counts)."""
+
+    resolver: Literal["ptr", "fcrdns"]
+    filters: Literal["mfa", "inproc"]
+    smtp_variant: Literal["5.4.2", "5.7.3", "6.8"]
+    retry: Literal["5.4.2", "5.7.3", "6.8"]
+    stat_buffers: bool = False  # 1-s IMSG_STAT_SET per peer (5.4.2 config.c:process_stat_event())
+    stat_set_peers: list[str] = Field(default_factory=list)
+    key_engine: Literal["none", "ca"] = "none"
+    smarthost_lookup: bool = False  # 6.8 mta_handle_envelope(): IMSG_MTA_LOOKUP_SMARTHOST
+
+
+class TopologySpec(_Strict):
+    """The whole file."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    version: str
+    title: str = ""
+    vocabulary: str
+    source: str = ""
+    behaviour: Behaviour
+    process: list[ProcessSpec] = Field(min_length=1)
+    channels: list[tuple[str, str]]
+    channel_source: str = ""
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocab(cls, v: str) -> str:
+        if v not in VOCABULARIES:
+            raise ValueError(f"unknown vocabulary {v!r} (expected one of {', '.join(VOCABULARIES)})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TopologySpec:
+        names = [p.name for p in self.process]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"process {sorted(dup)[0]!r} is defined twice")
+        hosted: dict[str, str] = {}
+        for p in self.process:
+            for r in p.roles:
+                if r in hosted:
+                    raise ValueError(f"role {r!r} is hosted by both {hosted[r]!r} and {p.name!r}")
+                hosted[r] = p.name
+        for needed in ("parent", "smtp", "mta", "mda", "lka", "queue", "scheduler", "control"):
+            if needed not in hosted:
+                raise ValueError(f"no process hosts the {needed!r} role")
+        if self.behaviour.filters == "mfa" and "mfa" not in hosted:
+            raise ValueError("behaviour.filters = 'mfa' but no process hosts the 'mfa' role")
+        if self.behaviour.key_engine == "ca" and "ca" not in hosted:
+            raise ValueError("behaviour.key_engine = 'ca' but no process hosts the 'ca' role")
+        pairs = set()
+        for i, (a, b) in enumerate(self.channels):
+            for end in (a, b):
+                if end not in names:
+                    raise ValueError(f"channels[{i}] goes to {end!r}, which is not a process")
+            if a == b:
+                raise ValueError(f"channels[{i}] connects {a!r} to itself")
+            key = frozenset((a, b))
+            if key in pairs:
+                raise ValueError(f"channels[{i}] ({a}, {b}) is listed twice")
+            pairs.add(key)
+        for role, peers in ROLE_PEERS.items():
+            if role not in hosted:
+                continue
+            for peer in peers:
+                a, b = hosted[role], hosted.get(peer)
+                if b is None or a == b:
+                    continue
+                if frozenset((a, b)) not in pairs:
+                    raise ValueError(
+                        f"role {role!r} ({a}) needs a channel to role {peer!r} ({b}), none is listed"
+                    )
+        if self.behaviour.filters == "mfa":
+            a, b = hosted["smtp"], hosted["mfa"]
+            if a != b and frozenset((a, b)) not in pairs:
+                raise ValueError(f"smtp ({a}) needs a channel to mfa ({b})")
+        return self
+
+
+class Topology:
+    """A validated topology with its networkx graph."""
+
+    def __init__(self, spec: TopologySpec, path: Path | None = None) -> None:
+        self.spec = spec
+        self.path = path
+        self.name = spec.name
+        self.behaviour = spec.behaviour
+        self.processes = {p.name: p for p in spec.process}
+        self.host = {r: p.name for p in spec.process for r in p.roles}
+        self.graph = self._graph()
+
+    def _graph(self) -> nx.Graph:
+        g = nx.Graph(name=self.name, version=self.spec.version)
+        for p in self.spec.process:
+            g.add_node(
+                p.name, roles=list(p.roles), user=p.user, chroot=p.chroot, root=p.root,
+                network_facing=p.network_facing, title=p.title,
+            )
+        for a, b in self.spec.channels:
+            g.add_edge(a, b)
+        return g
+
+    @property
+    def n_processes(self) -> int:
+        return len(self.spec.process)
+
+    @property
+    def n_channels(self) -> int:
+        return self.graph.number_of_edges()
+
+    def to_dot(self) -> str:
+        """Graphviz DOT: processes (roles, user, chroot) and live channels."""
+        lines = [f'graph "{self.name}" {{', "  node [shape=box, fontname=Helvetica];"]
+        for p in self.spec.process:
+            label = f"{p.name}\\n[{', '.join(p.roles)}]\\n{p.user}" + (f"\\n{p.chroot}" if p.chroot else "")
+            style = ', style=filled, fillcolor="#f4cccc"' if p.root else ""
+            if p.network_facing:
+                style += ", peripheries=2"
+            lines.append(f'  "{p.name}" [label="{label}"{style}];')
+        for a, b in self.spec.channels:
+            lines.append(f'  "{a}" -- "{b}";')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _format_error(path: Path | str, err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+    msg = e["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif e["type"] == "missing":
+        msg = "missing key"
+    return f"{path}: {loc}: {msg}"
+
+
+def load_topology(ref: str | Path) -> Topology:
+    """Load a topology by era name (``with-mfa``) or by path to a TOML file."""
+    path = resolve_topology_path(ref)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise TopologyError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise TopologyError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        spec = TopologySpec.model_validate(data)
+    except ValidationError as e:
+        raise TopologyError(_format_error(path, e)) from None
+    return Topology(spec, path)
+
+
+def resolve_topology_path(ref: str | Path) -> Path:
+    p = Path(ref)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise TopologyError(f"{p}: no such topology file")
+        return p
+    candidate = scenario_dir() / "topologies" / f"{ref}.toml"
+    if not candidate.exists():
+        raise TopologyError(f"{ref}: unknown era (expected one of {', '.join(list_eras())} or a .toml file)")
+    return candidate
+
+
+def list_eras() -> list[str]:
+    """The four built-in eras, oldest first."""
+    return list(ERAS)
+
+
+ERAS = ("with-mfa", "without-mfa", "pony", "pony-6.8")

@@ -1,0 +1,330 @@
+"""SMTP clients: the workload (``scenarios/workloads/*.toml``) and the sessions it drives.
+
+Arrivals, message counts, recipients, local/relay mix and sizes are drawn from RNG
+streams of their own, independent of the era, so two eras compared with the same seed
+see exactly the same clients (common random numbers).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from model.kernel.sched import call_later
+from model.paths import scenario_dir
+
+if TYPE_CHECKING:
+    from model.simulation import Simulation
+
+
+class WorkloadError(ValueError):
+    """An invalid workload file (one line)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Arrival(_Strict):
+    """When sessions start."""
+
+    process: Literal["poisson", "fixed", "replay", "closed"] = "poisson"
+    rate_per_s: float = Field(default=50.0, gt=0)  # poisson / fixed
+    csv: str = ""  # replay: a CSV with a `time` column (seconds), one row per session
+    concurrency: int = Field(default=1, ge=1)  # closed: clients that reconnect at once
+
+    @model_validator(mode="after")
+    def _replay_needs_csv(self) -> Arrival:
+        if self.process == "replay" and not self.csv:
+            raise ValueError("arrival.process = 'replay' needs arrival.csv")
+        return self
+
+
+class Mix(_Strict):
+    """What each session sends."""
+
+    messages: int = Field(default=1, ge=1, le=1000)  # per session
+    recipients: int = Field(default=1, ge=1, le=2000)  # per message
+    local_share: float = Field(default=0.5, ge=0, le=1)  # probability a recipient is local
+    size_bytes: int = Field(default=1024, ge=0)  # body size (mean for "exponential")
+    size_distribution: Literal["fixed", "exponential"] = "fixed"
+    local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"])
+    local_domain: str = "local.test"
+    relay_domain: str = "relay.test"
+    sender: str = "sender@client.test"
+
+
+class WorkloadSpec(_Strict):
+    name: str = "workload"
+    description: str = ""
+    arrival: Arrival = Field(default_factory=Arrival)
+    mix: Mix = Field(default_factory=Mix)
+    sessions: int = Field(default=0, ge=0)  # stop arriving after this many (0 = use duration)
+    duration_s: float = Field(default=10.0, gt=0)  # stop arriving after this time
+    client_cpu_s: float = Field(default=0.0, ge=0)  # CPU per client event on the daemon's cores (load generator on the same host)
+    client_addr: str = "127.0.0.1"
+    helo: str = "client.local.test"
+
+
+def load_workload(ref: str | Path) -> WorkloadSpec:
+    """A workload by name (``scenarios/workloads/<name>.toml``) or path."""
+    p = Path(ref)
+    if not (p.suffix == ".toml" or p.exists()):
+        p = scenario_dir() / "workloads" / f"{ref}.toml"
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise WorkloadError(f"{p}: no such workload file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise WorkloadError(f"{p}: not valid TOML: {e}") from None
+    return parse_workload(data, str(p))
+
+
+def parse_workload(data: dict[str, Any], where: str = "workload") -> WorkloadSpec:
+    try:
+        return WorkloadSpec.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise WorkloadError(f"{where}: {loc}: {msg}") from None
+
+
+@dataclass(slots=True)
+class MessagePlan:
+    """One message a client will send."""
+
+    rcpts: list[str]
+    size: int
+
+
+@dataclass(slots=True)
+class SessionPlan:
+    """One client session, drawn before the run from the workload's RNG streams."""
+
+    start: float
+    messages: list[MessagePlan] = field(default_factory=list)
+
+
+def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
+    """Draw every session of the run: the same seed gives the same sessions in every era."""
+    arr = random.Random(f"{seed}:arrivals")
+    mixr = random.Random(f"{seed}:mix")
+    sizer = random.Random(f"{seed}:sizes")
+    a, m = spec.arrival, spec.mix
+    times: list[float] = []
+    limit = spec.sessions or math.inf
+    if a.process == "replay":
+        with open(a.csv, newline="") as fh:
+            times = sorted(float(row["time"]) for row in csv.DictReader(fh))
+        times = [t for t in times if t <= spec.duration_s][: int(min(limit, len(times)))]
+    elif a.process == "closed":
+        times = [0.0] * int(min(limit, a.concurrency))
+    else:
+        t = 0.0
+        while len(times) < limit:
+            t += arr.expovariate(a.rate_per_s) if a.process == "poisson" else 1.0 / a.rate_per_s
+            if t > spec.duration_s and spec.sessions == 0:
+                break
+            times.append(t)
+    plans = []
+    for t in times:
+        msgs = []
+        for _ in range(m.messages):
+            rcpts = []
+            for _ in range(m.recipients):
+                if mixr.random() < m.local_share:
+                    rcpts.append(f"{mixr.choice(m.local_users)}@{m.local_domain}")
+                else:
+                    rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
+            size = m.size_bytes if m.size_distribution == "fixed" else int(sizer.expovariate(1 / max(1, m.size_bytes)))
+            msgs.append(MessagePlan(rcpts, size))
+        plans.append(SessionPlan(t, msgs))
+    return plans
+
+
+def body_lines(plan: MessagePlan, n: int) -> bytes:
+    """A body of about ``plan.size`` bytes with RFC 5322 headers (the real server checks them)."""
+    head = f"From: <sender@client.test>\r\nTo: <{plan.rcpts[0]}>\r\nSubject: message {n}\r\n\r\n"
+    filler = max(0, plan.size - len(head))
+    lines = []
+    while filler > 0:
+        chunk = min(filler, 76)
+        lines.append("x" * chunk)
+        filler -= chunk + 2
+    return (head + "".join(f"{ln}\r\n" for ln in lines) + ".\r\n").encode()
+
+
+class ClientSession:
+    """One simulated client connection: sends the next command when a reply arrives."""
+
+    __slots__ = ("sim", "plan", "n", "addr", "smtp", "sid", "step", "msg_index", "rcpt_index",
+                 "t_data_end", "t_start", "done", "on_done", "latencies", "replies", "helo",
+                 "cpu_proc", "cpu_cost", "closed")
+
+    def __init__(self, sim: Simulation, plan: SessionPlan, n: int, spec: WorkloadSpec,
+                 on_done: Any) -> None:
+        self.sim = sim
+        self.plan = plan
+        self.n = n
+        self.addr = spec.client_addr
+        self.helo = spec.helo
+        self.smtp: Any = None
+        self.sid = 0
+        self.step = "banner"
+        self.msg_index = 0
+        self.rcpt_index = 0
+        self.t_data_end = 0.0
+        self.t_start = sim.env.now
+        self.done = False
+        self.closed = False
+        self.on_done = on_done
+        self.replies: list[str] = []
+        self.cpu_proc = sim.client_proc
+        self.cpu_cost = spec.client_cpu_s
+
+    # ---- called by the smtp role -----------------------------------------------------------
+
+    def attach(self, smtp: Any, sid: int) -> None:
+        self.smtp = smtp
+        self.sid = sid
+
+    def server_reply(self, text: str) -> None:
+        """The server wrote a reply; it reaches us one network latency later."""
+        call_later(self.sim.env, self.sim.world.net_latency_s, self._on_reply, text)
+
+    def server_close(self, _reason: str) -> None:
+        call_later(self.sim.env, self.sim.world.net_latency_s, self._on_close, None)
+
+    # ---- client logic ------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        smtp, sid = self.smtp, self.sid
+        call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.client_data(sid, data))
+
+    def _on_close(self, _t: Any) -> None:
+        self.closed = True
+        self._finish()
+
+    def _on_reply(self, t: Any) -> None:
+        text = t.arg
+        self.replies.append(text)
+        if self.cpu_proc is not None and self.cpu_cost:
+            self.cpu_proc.post(self._react, text, key="client")
+        else:
+            self._react(text)
+
+    def _react(self, text: str) -> None:
+        if self.cpu_proc is not None and self.cpu_cost:
+            self.cpu_proc.charge(self.cpu_cost)
+        now = self.sim.env.now
+        code = text[:3]
+        step = self.step
+        plan = self.plan
+        if step == "banner":
+            self.step = "ehlo"
+            self._write(f"EHLO {self.helo}\r\n".encode())
+        elif step in ("ehlo", "next"):
+            if step == "ehlo" and not code.startswith("2"):
+                return self._quit()
+            if self.msg_index >= len(plan.messages):
+                return self._quit()
+            self.step, self.rcpt_index = "mail", 0
+            self._write(b"MAIL FROM:<sender@client.test>\r\n")
+        elif step == "mail":
+            if code != "250":
+                return self._quit()
+            self._next_rcpt()
+        elif step == "rcpt":
+            self.rcpt_index += 1
+            if self.rcpt_index < len(plan.messages[self.msg_index].rcpts):
+                self._next_rcpt()
+            else:
+                self.step = "data"
+                self._write(b"DATA\r\n")
+        elif step == "data":
+            if code != "354":
+                self.msg_index += 1
+                self.step = "next"
+                self._write(b"RSET\r\n")
+                return
+            self.step = "eom"
+            self.t_data_end = now + self.sim.world.net_latency_s * 0  # measured when "." leaves
+            self._write(body_lines(plan.messages[self.msg_index], self.n))
+        elif step == "eom":
+            self.sim.latency_samples.append(now - self.t_data_end)
+            self.msg_index += 1
+            self.step = "next"
+            self._react_next()
+        elif step == "quit":
+            pass
+
+    def _react_next(self) -> None:
+        if self.msg_index >= len(self.plan.messages):
+            self._quit()
+        else:
+            self.step, self.rcpt_index = "mail", 0
+            self._write(b"MAIL FROM:<sender@client.test>\r\n")
+
+    def _next_rcpt(self) -> None:
+        self.step = "rcpt"
+        rcpt = self.plan.messages[self.msg_index].rcpts[self.rcpt_index]
+        self._write(f"RCPT TO:<{rcpt}>\r\n".encode())
+
+    def _quit(self) -> None:
+        self.step = "quit"
+        self._write(b"QUIT\r\n")
+
+    def _finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self.sim.session_times.append(self.sim.env.now - self.t_start)
+            self.on_done(self)
+
+
+class ClientFleet:
+    """Starts the planned sessions at their times and counts the ones still open."""
+
+    def __init__(self, sim: Simulation, spec: WorkloadSpec, plans: list[SessionPlan]) -> None:
+        self.sim = sim
+        self.spec = spec
+        self.plans = plans
+        self.open = 0
+        self.finished = 0
+        self.started = 0
+
+    def start(self, t0: float) -> None:
+        env = self.sim.env
+        if self.spec.arrival.process == "closed":
+            for i, p in enumerate(self.plans):
+                call_later(env, t0 - env.now + p.start, self._launch, (i, p))
+            return
+        for i, p in enumerate(self.plans):
+            call_later(env, t0 - env.now + p.start, self._launch, (i, p))
+
+    def _launch(self, t: Any) -> None:
+        i, plan = t.arg
+        self.started += 1
+        self.open += 1
+        c = ClientSession(self.sim, plan, i, self.spec, self._session_done)
+        smtp = self.sim.roles["smtp"]
+        call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.connect(c))
+
+    def _session_done(self, c: ClientSession) -> None:
+        self.open -= 1
+        self.finished += 1
+
+    @property
+    def idle(self) -> bool:
+        return self.started == len(self.plans) and self.open == 0

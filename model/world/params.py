@@ -1,0 +1,29 @@
+"""Costs of the world outside the daemon: network, resolver, disk, delivery agent, remote MX.
+
+Every default names where it was measured; a calibration file overrides them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WorldParams(BaseModel):
+    """Latencies and CPU costs of what the daemon talks to (seconds)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # loopback TCP one way, client <-> daemon (research/real-traces/traces/*.dialog.json
+    # timelines: ~30 us between a server line and the client's next line, both ways)
+    net_latency_s: float = Field(default=15e-6, ge=0)
+    # asr lookups answered from /etc/hosts (real-traces: GETNAMEINFO answered in ~40 us)
+    dns_latency_s: float = Field(default=20e-6, ge=0)
+    # smtpd.c:forkmda(): fork() in the parent (CPU of the parent)
+    fork_cpu_s: float = Field(default=150e-6, ge=0)
+    # the delivery agent child: fork + /bin/sh + mail.maildir (real-daemon.md §9:
+    # parent children 1.97 ms CPU per message at c=4) and its maildir fsync
+    agent_cpu_s: float = Field(default=1.97e-3, ge=0)
+    agent_io_s: float = Field(default=150e-6, ge=0)
+    # the remote MX: one-way network latency and its own processing per reply
+    remote_latency_s: float = Field(default=100e-6, ge=0)
+    remote_reply_s: float = Field(default=50e-6, ge=0)

@@ -1,0 +1,83 @@
+"""A remote MX the mta role talks to: replies to each command after a network delay.
+
+The default behaviour accepts everything and offers no STARTTLS (the research's common
+case, era-5.4.2-mfa.md §0.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from model.kernel.process import Process
+from model.world.params import WorldParams
+
+
+class RemoteMx:
+    """One simulated remote SMTP server (all connections share its behaviour)."""
+
+    def __init__(self, params: WorldParams, hostname: str = "mx.relay.test") -> None:
+        self.latency = params.remote_latency_s
+        self.reply_time = params.remote_reply_s
+        self.hostname = hostname
+        self.accepted: list[tuple[str, list[str], int]] = []
+        self.connections = 0
+
+    def connect(self, proc: Process, deliver: Callable[[str], None]) -> RemoteConnection:
+        """A TCP connection from ``proc``; replies arrive as io events running ``deliver(line)``."""
+        self.connections += 1
+        return RemoteConnection(self, proc, deliver)
+
+
+class RemoteConnection:
+    """The server side of one outbound session."""
+
+    def __init__(self, mx: RemoteMx, proc: Process, deliver: Callable[[str], None]) -> None:
+        self.mx = mx
+        self.proc = proc
+        self.deliver = deliver
+        self.in_data = False
+        self.sender = ""
+        self.rcpts: list[str] = []
+        self.size = 0
+        self.closed = False
+        self._reply(f"220 {mx.hostname} ESMTP")
+
+    def _reply(self, *lines: str) -> None:
+        delay = 2 * self.mx.latency + self.mx.reply_time  # our write reaches it, its reply comes back
+        for line in lines:
+            self.proc.timer(delay, self.deliver, line, key="mta.io")
+
+    def send(self, line: str) -> None:
+        """The mta wrote one line (or the body as one chunk ending in '.')."""
+        if self.closed:
+            return
+        if self.in_data:
+            if line.endswith("\r\n.") or line == ".":
+                self.in_data = False
+                self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
+                self._reply("250 2.0.0 Ok: queued")
+            else:
+                self.size += len(line)
+            return
+        verb = line[:4].upper()
+        if verb in ("EHLO", "HELO"):
+            if verb == "EHLO":
+                self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250 8BITMIME")
+            else:
+                self._reply(f"250 {self.mx.hostname}")
+        elif verb == "MAIL":
+            self.sender, self.rcpts, self.size = line[10:], [], 0
+            self._reply("250 2.1.0 Ok")
+        elif verb == "RCPT":
+            self.rcpts.append(line[8:])
+            self._reply("250 2.1.5 Ok")
+        elif verb == "DATA":
+            self.in_data = True
+            self._reply("354 End data with <CR><LF>.<CR><LF>")
+        elif verb == "RSET":
+            self._reply("250 2.0.0 Ok")
+        elif verb == "QUIT":
+            self._reply("221 2.0.0 Bye")
+            self.closed = True
+        else:
+            self._reply("502 5.5.2 Error: command not recognized")

@@ -1,0 +1,109 @@
+"""The site: what smtpd.conf, /etc/passwd, aliases and ~/.forward say (the lka's tables).
+
+The default site (``scenarios/sites/research.toml``) is the configuration the real
+6.8.0p2 traces were taken with (research/real-traces/smtpd.conf): hostname
+``mx.local.test``, local domain ``local.test`` (users alice, bob, carol, dave), relayed
+domain ``relay.test`` through a smarthost, everything else refused.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from model.paths import scenario_dir
+
+
+class SiteError(ValueError):
+    """An invalid site file (one line)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Domain(_Strict):
+    """A `match ... for domain X action Y` rule."""
+
+    name: str
+    action: Literal["local", "relay"]
+    method: Literal["maildir", "mbox", "mda", "lmtp"] = "maildir"
+    via: Literal["mx", "smarthost"] = "mx"  # relay: MX lookup, or `relay host smtp://h:p`
+    smarthost: str = ""  # host:port for via = "smarthost"
+    tls: Literal["optional", "plain", "required"] = "optional"  # opportunistic by default for MX relays
+
+
+class User(_Strict):
+    """A system user (getpwnam) with an optional ~/.forward and a mailbox state."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
+    uid: int = 1000
+    forward: list[str] = Field(default_factory=list)  # addresses in ~/.forward; [] = no file
+    mailbox: Literal["ok", "tempfail", "permfail"] = "ok"  # what the delivery agent will do
+
+
+class DnsRecords(_Strict):
+    """Answers of the resolver (a hosts file or a DNS zone)."""
+
+    ptr: dict[str, str] = Field(default_factory=lambda: {"127.0.0.1": "localhost"})
+    a: dict[str, list[str]] = Field(default_factory=lambda: {"localhost": ["127.0.0.1"]})
+    mx: dict[str, list[str]] = Field(default_factory=dict)  # domain -> MX host names (by preference)
+
+
+class SiteSpec(_Strict):
+    hostname: str = "mx.local.test"
+    domain: list[Domain] = Field(default_factory=list)
+    user: list[User] = Field(default_factory=list)
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+    subaddress_delimiter: str = "+"
+    dns: DnsRecords = Field(default_factory=DnsRecords)
+
+
+class Site:
+    """Lookups the lka and parent roles make against the site's tables."""
+
+    def __init__(self, spec: SiteSpec, path: Path | None = None) -> None:
+        self.spec = spec
+        self.path = path
+        self.hostname = spec.hostname
+        self.domains = {d.name.lower(): d for d in spec.domain}
+        self.users = {u.name: u for u in spec.user}
+        self.aliases = {k.lower(): v for k, v in spec.aliases.items()}
+        self.dns = spec.dns
+
+    def match(self, domain: str) -> Domain | None:
+        """``ruleset.c:ruleset_match()`` reduced to `for domain` rules; None = no rule."""
+        return self.domains.get(domain.lower())
+
+    def local_user(self, local: str) -> str | None:
+        """Strip the sub-address (`alice+tag` → `alice`) as ``lka_expand()`` does."""
+        user = local.split(self.spec.subaddress_delimiter, 1)[0].lower() if local else local
+        return user
+
+    def userinfo(self, name: str) -> User | None:
+        """``table_getpwnam`` K_USERINFO lookup."""
+        return self.users.get(name)
+
+
+def load_site(ref: str | Path = "research") -> Site:
+    """Load a site by name (``scenarios/sites/<name>.toml``) or path."""
+    p = Path(ref)
+    if not (p.suffix == ".toml" or p.exists()):
+        p = scenario_dir() / "sites" / f"{ref}.toml"
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise SiteError(f"{p}: no such site file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SiteError(f"{p}: not valid TOML: {e}") from None
+    try:
+        spec = SiteSpec.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise SiteError(f"{p}: {loc}: {msg}") from None
+    return Site(spec, p)
