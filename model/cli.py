@@ -133,6 +133,26 @@ def topology(
         (err_console if as_json else console).print(f"DOT written to {dot}")
 
 
+# Commands living in their own modules register themselves on ``app`` (one import each).
+_COMMAND_MODULES = ("model.privsep_cli",)
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue  # not written yet
+            raise
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

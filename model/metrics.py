@@ -46,7 +46,7 @@ def probe_workload(kind: str = "local", *, recipients: int = 1, messages: int = 
         sessions=sessions,
         arrival=Arrival(process="fixed", rate_per_s=10.0),
         mix=Mix(messages=messages, recipients=recipients, local_share=1.0 if kind == "local" else 0.0,
-                local_users=["alice"]),
+                local_users=["alice", "bob", "carol"], pick="cycle"),
     )
 
 

@@ -60,7 +60,16 @@ class Cpu:
             else:
                 self._fifo.append(proc)
             return
-        heapq.heappush(self._heap, (proc.vruntime, next(self._seq), proc))
+        heap = self._heap
+        if self.free and not heap and not self._pending:
+            # nobody else can become runnable at this instant unless another event is
+            # due now: then the choice is trivial and needs no deferred dispatch
+            queue = self.env._queue
+            if not queue or queue[0][0] > self.env._now:
+                self.free -= 1
+                proc.run()
+                return
+        heapq.heappush(heap, (proc.vruntime, next(self._seq), proc))
         if self.free and not self._pending:
             self._pending = True
             self.env.schedule(Timer(self._dispatch), _AFTER_NORMAL, 0.0)

@@ -56,6 +56,7 @@ class Mix(_Strict):
     size_bytes: int = Field(default=1024, ge=0)  # body size (mean for "exponential")
     size_distribution: Literal["fixed", "exponential"] = "fixed"
     local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"])
+    pick: Literal["random", "cycle"] = "random"  # cycle: local users in turn (deterministic probes)
     local_domain: str = "local.test"
     relay_domain: str = "relay.test"
     sender: str = "sender@client.test"
@@ -137,13 +138,19 @@ def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
                 break
             times.append(t)
     plans = []
+    turn = 0
     for t in times:
         msgs = []
         for _ in range(m.messages):
             rcpts = []
             for _ in range(m.recipients):
                 if mixr.random() < m.local_share:
-                    rcpts.append(f"{mixr.choice(m.local_users)}@{m.local_domain}")
+                    if m.pick == "cycle":
+                        user = m.local_users[turn % len(m.local_users)]
+                        turn += 1
+                    else:
+                        user = mixr.choice(m.local_users)
+                    rcpts.append(f"{user}@{m.local_domain}")
                 else:
                     rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
             size = m.size_bytes if m.size_distribution == "fixed" else int(sizer.expovariate(1 / max(1, m.size_bytes)))
