@@ -29,6 +29,14 @@ class Ledger:
         self.accept_times: dict[int, float] = {}
         self.delivery_delays: list[float] = []
         self.keep_delays = True
+        self.bounces_created = 0
+        self.bounces_sent = 0
+        self.bounces_failed = 0
+        self.bounce_state: dict[int, str] = {}
+        self.internal_msgs = 0
+        self.warnings = 0
+        self.retries: list[tuple[int, float]] = []
+        self.warning_times: list[tuple[int, float]] = []
 
     def committed(self, msgid: int, evpids: list[int], t: float) -> None:
         """The queue renamed the message into /queue: its envelopes are on disk for good."""
@@ -36,11 +44,15 @@ class Ledger:
         for e in evpids:
             self.state[e] = "committed"
 
-    def accepted(self, msgid: int, t: float) -> None:
-        """The client was told 250: the daemon now owns the message."""
+    def accepted(self, msgid: int, t: float, *, internal: bool = False) -> None:
+        """The client was told 250: the daemon now owns the message. ``internal``: the
+        client was the queue's own bounce session (a bounce message, counted apart)."""
         evpids = self.msg_envelopes.pop(msgid, [])
-        self.accepted_msgs += 1
-        self.accepted_envelopes += len(evpids)
+        if internal:
+            self.internal_msgs += 1
+        else:
+            self.accepted_msgs += 1
+            self.accepted_envelopes += len(evpids)
         for e in evpids:
             if self.state.get(e) == "committed":
                 self.state[e] = "queued"
@@ -69,13 +81,42 @@ class Ledger:
     def tempfailed(self, evpid: int, t: float) -> None:
         self.tempfails += 1
 
+    def removed(self, evpid: int, t: float) -> None:
+        self._terminal(evpid, "removed", t)
+
+    def next_try(self, evpid: int, when: float) -> None:
+        """The scheduler's next attempt for a tempfailed envelope (for retry plots/tests)."""
+        if self.keep_delays:
+            self.retries.append((evpid, when))
+
+    def warned(self, evpid: int, t: float) -> None:
+        """A delay warning was generated for this envelope."""
+        self.warnings += 1
+        if self.keep_delays:
+            self.warning_times.append((evpid, t))
+
+    def bounce_created(self, evpid: int, t: float) -> None:
+        """queue_bounce() wrote a bounce envelope (internal mail, not a client's)."""
+        self.bounces_created += 1
+        self.bounce_state[evpid] = "pending"
+
+    def bounce_finished(self, evpid: int, result: str, t: float) -> None:
+        """The bounce was accepted by the smtp session (ok) or refused (a double bounce
+        is then dropped, as ``queue_bounce()`` does)."""
+        self.bounce_state.pop(evpid, None)
+        if result == "ok":
+            self.bounces_sent += 1
+        else:
+            self.bounces_failed += 1
+
     @property
     def in_flight(self) -> int:
         """Envelopes committed or accepted and not yet in a terminal state."""
         return sum(1 for s in self.state.values() if s in ("committed", "queued"))
 
     def settled(self) -> bool:
-        return not any(s in ("committed", "queued") for s in self.state.values())
+        """Nothing accepted is still on its way, and no bounce is pending."""
+        return not self.bounce_state and not any(s in ("committed", "queued") for s in self.state.values())
 
     def summary(self, queued_on_disk: set[int] | None = None) -> dict[str, Any]:
         """Counts; ``lost`` = accepted envelopes neither terminal nor on disk."""

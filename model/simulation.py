@@ -72,10 +72,16 @@ class Simulation:
         self.resolver = Resolver(self.site, self.world.dns_latency_s)
         self.disk = Disk(cal.disk.cpu_s, cal.disk.wait_s)
         self.remote_mx = RemoteMx(self.world)
+        self.remote_mx.hook = self._remote_accepted
         self.ledger = Ledger()
         self.latency_samples: list[float] = []
         self.session_times: list[float] = []
         self.world_costs: dict[str, float] = {}
+        # contents of the queue's message files, by msgid (bodies kept only with keep_body)
+        self.spool: dict[int, bytes] = {}
+        # live server hooks: a delivery agent exited okay / the remote MX accepted a message
+        self.delivery_hook: Any = None
+        self.relay_hook: Any = None
         spec = self.topology.spec
 
         # processes, with the costs of the roles they host
@@ -131,6 +137,10 @@ class Simulation:
             for key, v in rc.handler.items():
                 handler.setdefault(key, v)
         return ProcessCosts(wake=wake, handler=handler, default=default, per_byte=per_byte)
+
+    def _remote_accepted(self, sender: str, rcpts: list[str], msgid: int) -> None:
+        if self.relay_hook is not None:
+            self.relay_hook(sender, rcpts, self.spool.get(msgid, b""))
 
     def rng(self, purpose: str) -> random.Random:
         """An independent, reproducible random stream per purpose."""

@@ -68,12 +68,15 @@ class Role:
                               payload, length, fd)
 
     def stat_increment(self, key: str, value: int = 1) -> None:
-        """``stat_backend.c:stat_increment()``: an IMSG_STAT_INCREMENT to control."""
-        self.send("control", "STAT_INCREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
+        """``stat_backend.c:stat_increment()``: an IMSG_STAT_INCREMENT to control (nothing
+        is sent for a count of 0)."""
+        if value:
+            self.send("control", "STAT_INCREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
 
     def stat_decrement(self, key: str, value: int = 1) -> None:
-        """``stat_backend.c:stat_decrement()``."""
-        self.send("control", "STAT_DECREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
+        """``stat_backend.c:stat_decrement()`` (nothing is sent for a count of 0)."""
+        if value:
+            self.send("control", "STAT_DECREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
 
     # ---- helpers -----------------------------------------------------------------------
 

@@ -179,7 +179,10 @@ class MdaRole(Role):
             self._queue_result(s.evp, "tempfail", "Cannot get message fd")
             self._done(s)
             return
-        self.send("parent", "MDA_FORK", {"session": s.id, "user": s.user.name, "evpid": s.evp["id"]})
+        # struct deliver: sender, rcpt, dest, the user's userinfo (mda.c builds it here)
+        self.send("parent", "MDA_FORK", {"session": s.id, "user": s.user.name, "evpid": s.evp["id"],
+                                         "sender": s.evp.get("sender", ""), "rcpt": s.evp.get("rcpt", ""),
+                                         "dest": s.evp.get("dest", "")})
 
     @handles("MDA_FORK")
     def on_fork(self, m: Imsg) -> None:

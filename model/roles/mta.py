@@ -224,16 +224,14 @@ class MtaRole(Role):
         self._tcp_connect(s)
 
     def _tcp_connect(self, s: _Session) -> None:
-        """``mta_session.c:mta_connect()``: io_connect() to the MX, then the dialogue."""
-        tls = {"optional": "opportunistic", "plain": "plain", "required": "required"}[s.relay.tls]
-        s.fsm = mfsm.MtaSession(mfsm.MtaSessionConfig(helo=self.sim.site.hostname, tls=tls))
-        proc = self.proc
-
-        def connected(_arg: object) -> None:
-            s.conn = self.sim.remote_mx.connect(proc, lambda line: self._remote_line(s, line))
-            self._run(s, s.fsm.connected())
-
-        proc.timer(self.sim.world.remote_latency_s * 2, connected, None, key="mta.io")
+        """``mta_session.c:mta_connect()``: the FSM decides how (attempt, port, TLS)."""
+        r = s.relay
+        tls = {"optional": mfsm.TLS_OPPORTUNISTIC, "plain": mfsm.TLS_PLAIN,
+               "required": mfsm.TLS_STARTTLS}[r.tls]
+        s.fsm = mfsm.MtaSession(mfsm.MtaSessionConfig(
+            helo=self.sim.site.hostname, tls=tls, era=self.behaviour.smtp_variant,
+            port=r.port if r.via == "smarthost" else 0))
+        self._run(s, s.fsm.start())
 
     def _remote_line(self, s: _Session, line: str) -> None:
         """``mta_session.c:mta_io()`` IO_DATAIN → ``mta_response()``."""
@@ -246,6 +244,9 @@ class MtaRole(Role):
             t = type(a)
             if t is mfsm.Send:
                 self.proc.emit(lambda line, c=s.conn: c.send(line), a.line)
+            elif t is mfsm.SendBody:
+                self.proc.emit(lambda size, c=s.conn, ss=s: c.send_body(size, ss.task.msgid if ss.task else 0),
+                               a.size)
             elif t is mfsm.NeedTask:
                 self._next_task(s)
             elif t is mfsm.Result:
@@ -254,8 +255,29 @@ class MtaRole(Role):
                 s.timer = self.proc.timer(a.seconds, lambda _x, ss=s: self._timer(ss), None, key="mta.timer")
             elif t is mfsm.Close:
                 self._free(s)
+            elif t is mfsm.Connect:
+                self._open(s, a)
             elif t is mfsm.StartTls:
-                self._run(s, s.fsm.tls_result(False))
+                # outbound TLS (issue 8): not offered by the simulated MX yet -> fail over
+                self._run(s, s.fsm.tls_result(False, reason="TLS not supported by the model"))
+            elif t is mfsm.Ready:
+                pass  # mta_route_ok(): the route works (no route penalties to clear yet)
+
+    def _open(self, s: _Session, a: Any) -> None:
+        """``io_connect()``: the remote accepts (or refuses) after a network round trip."""
+        proc = self.proc
+
+        def connected(_arg: object) -> None:
+            if s.id not in self.sessions:
+                return
+            conn = self.sim.remote_mx.connect(proc, lambda line: self._remote_line(s, line))
+            if conn is None:  # connection refused
+                self._run(s, s.fsm.error("Connection refused"))
+                return
+            s.conn = conn
+            self._run(s, s.fsm.connected())
+
+        proc.timer(self.sim.world.remote_latency_s * 2, connected, None, key="mta.io")
 
     def _timer(self, s: _Session) -> None:
         if s.fsm is not None and s.id in self.sessions:
@@ -266,7 +288,7 @@ class MtaRole(Role):
         (IMSG_MTA_OPEN_MESSAGE, stat mta.task.running), or report none."""
         relay = s.relay
         if not relay.tasks:
-            self._run(s, s.fsm.task(None))
+            self._run(s, s.fsm.task(None, nconn=relay.nconn))
             return
         task = relay.tasks.popleft()
         relay.ntask -= 1
@@ -281,15 +303,9 @@ class MtaRole(Role):
         if s is None or s.task is None:
             return
         t = s.task
-        if not m.payload["ok"]:
-            for evp in t.envelopes:
-                self._notify("tempfail", evp, "Could not get message fd")
-            self._task_done(s)
-            self._run(s, s.fsm.task(None))
-            return
         task = mfsm.MtaTask(msgid=t.msgid, sender=t.sender,
                             envelopes=[(e["id"], e["dest"]) for e in t.envelopes], size=t.size)
-        self._run(s, s.fsm.task(task))
+        self._run(s, s.fsm.task(task, nconn=s.relay.nconn, fd_ok=m.payload["ok"]))
 
     def _result(self, s: _Session, a: Any) -> None:
         """``mta_session.c:mta_flush_task()`` per envelope: log and ``mta_delivery_notify()``."""

@@ -74,6 +74,12 @@ class ParentRole(Role):
                 self.children_cpu += agent.proc.cpu_time
                 status = agent.status
                 cause = "exited okay" if status == "ok" else "exited abnormally"
+                hook = self.sim.delivery_hook
+                if status == "ok" and hook is not None:
+                    d = req.payload
+                    body = self.sim.spool.get(d["evpid"] >> 32, b"")
+                    # mda.c: "Return-Path: <sender>" and "Delivered-To: rcpt" lead the message
+                    hook(d["user"], f"Return-Path: <{d['sender']}>\nDelivered-To: {d['rcpt']}\n".encode() + body)
                 self.reply(req, "MDA_DONE", {"session": session, "status": status,
                                              "exit": EXIT_CODES[status], "cause": cause}, fd=True)
                 return

@@ -13,6 +13,9 @@ from typing import Any
 from model.envelope_text import envelope_len
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+from model.roles.bounce import BounceEngine, SocketPair
+
+BOUNCE_TTL = 7 * 24 * 3600  # queue.c:queue_bounce(): b.ttl = 3600 * 24 * 7
 
 
 class _Message:
@@ -38,6 +41,8 @@ class QueueRole(Role):
         self.rng = self.sim.rng("queue-ids")
         self.messages: dict[int, _Message] = {}
         self.evpcache: set[int] = set()  # queue_backend.c envelope cache (QUEUE_EVPCACHE 1024)
+        self.bounces = BounceEngine(self)
+        self.double_bounces = 0
 
     # ---- queue_backend.c ---------------------------------------------------------------
 
@@ -95,6 +100,7 @@ class QueueRole(Role):
         if not msg.envelopes:
             self.disk.op(self.proc, "unlink", "unlink")
             del self.messages[msg.msgid]
+            self.sim.spool.pop(msg.msgid, None)
 
     # ---- smtp side -----------------------------------------------------------------------
 
@@ -162,6 +168,7 @@ class QueueRole(Role):
         dir and the temporary file), then the scheduler drops the update queue."""
         msgid = m.payload["msgid"]
         msg = self.messages.pop(msgid, None)
+        self.sim.spool.pop(msgid, None)
         if msg is not None:
             for evpid in msg.envelopes:
                 if evpid in self.evpcache:
@@ -233,7 +240,122 @@ class QueueRole(Role):
         if evp is None:
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
             return
+        loop = m.kind.endswith("LOOP")
+        evp["errorline"] = "Loop detected" if loop else m.payload.get("reason", "")
+        self._bounce(evp, "failed")
         self._envelope_delete(evpid)
         self.sim.ledger.failed(evpid, self.now)
-        loop = m.kind.endswith("LOOP")
         self.send("scheduler", "QUEUE_DELIVERY_LOOP" if loop else "QUEUE_DELIVERY_PERMFAIL", {"evpid": evpid})
+
+    @handles("MDA_DELIVERY_HOLD", "MTA_DELIVERY_HOLD")
+    def on_delivery_hold(self, m: Imsg) -> None:
+        """IMSG_*_DELIVERY_HOLD: retyped IMSG_QUEUE_HOLDQ_HOLD, forwarded to the scheduler."""
+        self.send("scheduler", "QUEUE_HOLDQ_HOLD", m.payload, length=m.length)
+
+    @handles("MDA_HOLDQ_RELEASE", "MTA_HOLDQ_RELEASE")
+    def on_holdq_release(self, m: Imsg) -> None:
+        """IMSG_*_HOLDQ_RELEASE → IMSG_QUEUE_HOLDQ_RELEASE (type, holdq, n) to the scheduler."""
+        typ = "mta" if m.kind.startswith("MTA") else "mda"
+        self.send("scheduler", "QUEUE_HOLDQ_RELEASE", {**m.payload, "type": typ}, length=16)
+
+    @handles("MTA_SCHEDULE")
+    def on_mta_schedule(self, m: Imsg) -> None:
+        """IMSG_MTA_SCHEDULE: retyped IMSG_QUEUE_ENVELOPE_SCHEDULE to the scheduler."""
+        self.send("scheduler", "QUEUE_ENVELOPE_SCHEDULE", m.payload, length=m.length)
+
+    @handles("SCHED_ENVELOPE_REMOVE")
+    def on_sched_remove(self, m: Imsg) -> None:
+        """IMSG_SCHED_ENVELOPE_REMOVE: ack, then delete (``smtpctl remove``)."""
+        evpid = m.payload["evpid"]
+        self.send("scheduler", "QUEUE_ENVELOPE_ACK", {"evpid": evpid})
+        if self._envelope_load(evpid) is None:
+            return
+        self._envelope_delete(evpid)
+        self.sim.ledger.removed(evpid, self.now)
+
+    @handles("SCHED_ENVELOPE_EXPIRE")
+    def on_sched_expire(self, m: Imsg) -> None:
+        """IMSG_SCHED_ENVELOPE_EXPIRE: ack, bounce "Envelope expired" (ESC 4.4.7), delete."""
+        evpid = m.payload["evpid"]
+        self.send("scheduler", "QUEUE_ENVELOPE_ACK", {"evpid": evpid})
+        evp = self._envelope_load(evpid)
+        if evp is None:
+            return
+        evp["errorline"] = "Envelope expired"
+        self._bounce(evp, "failed")
+        self._envelope_delete(evpid)
+        if evp["type"] == "bounce":
+            self.sim.ledger.bounce_finished(evpid, "expired", self.now)
+        else:
+            self.sim.ledger.expired(evpid, self.now)
+
+    @handles("SCHED_ENVELOPE_BOUNCE")
+    def on_sched_bounce(self, m: Imsg) -> None:
+        """IMSG_SCHED_ENVELOPE_BOUNCE (delay warning): ``queue_bounce(B_DELAYED)``, then
+        ``lastbounce`` = the warning's timestamp in the stored envelope."""
+        p = m.payload
+        evp = self._envelope_load(p["evpid"])
+        if evp is None:
+            self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": p["evpid"], "inflight": False}, length=12)
+            return
+        self._bounce(evp, "delayed")
+        evp["lastbounce"] = p["timestamp"]
+        self.disk.op(self.proc, "open", "fsync", "rename")
+        self.sim.ledger.warned(p["evpid"], self.now)
+
+    # ---- bounces ------------------------------------------------------------------------
+
+    def _bounce(self, evp: dict[str, Any], kind: str) -> None:
+        """``queue.c:queue_bounce()``: a D_BOUNCE copy of the envelope in the same message
+        directory, submitted and committed to the scheduler; none for DSN NEVER, for a
+        bounce (double bounce), or without a return path."""
+        if evp.get("dsn_notify", 0) & 1:  # DSN_NEVER
+            return
+        if evp["type"] == "bounce":
+            self.double_bounces += 1  # log_warnx("warn: queue: double bounce!")
+            return
+        if not evp.get("sender"):
+            return  # log_warnx("warn: queue: no return path!")
+        msg = self.messages.get(evp["msgid"])
+        if msg is None:
+            return
+        b = dict(evp)
+        b.update(type="bounce", bounce_kind=kind, retry=0, lasttry=0, expire=BOUNCE_TTL,
+                 original=evp["id"])
+        self._envelope_create(msg, b)
+        self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": b}, length=10 + envelope_len(b))
+        self.send("scheduler", "QUEUE_MESSAGE_COMMIT", {"msgid": msg.msgid})
+        self.stat_increment("queue.bounce")
+        self.sim.ledger.bounce_created(b["id"], self.now)
+
+    @handles("SCHED_ENVELOPE_INJECT")
+    def on_inject(self, m: Imsg) -> None:
+        """IMSG_SCHED_ENVELOPE_INJECT → ``bounce.c:bounce_add()``."""
+        evpid = m.payload["evpid"]
+        evp = self._envelope_load(evpid)
+        if evp is None:
+            self.send("scheduler", "QUEUE_DELIVERY_PERMFAIL", {"evpid": evpid})
+            return
+        self.bounces.add(evp)
+
+    @handles("QUEUE_SMTP_SESSION")
+    def on_smtp_session(self, m: Imsg) -> None:
+        """IMSG_QUEUE_SMTP_SESSION [fd] from smtp → ``bounce.c:bounce_fd()``."""
+        self.bounces.fd(m.payload.get("pair") if m.payload else None)
+
+    def new_socketpair(self) -> SocketPair:
+        return SocketPair(self, self.sim.calibration.channel.latency_s)
+
+    def bounce_done(self, evp: dict[str, Any], result: str) -> None:
+        """``bounce_delivery()`` for OK/PERMFAIL: tell the scheduler, delete the envelope."""
+        kind = "QUEUE_DELIVERY_OK" if result == "ok" else "QUEUE_DELIVERY_PERMFAIL"
+        self.send("scheduler", kind, {"evpid": evp["id"]})
+        self._envelope_delete(evp["id"])
+        self.sim.ledger.bounce_finished(evp["id"], result, self.now)
+
+    def bounce_tempfail(self, evp: dict[str, Any], status: str) -> None:
+        """``bounce_delivery()`` for TEMPFAIL: retry++, rewrite, whole envelope to the scheduler."""
+        evp["retry"] = evp.get("retry", 0) + 1
+        evp["errorline"] = status
+        self.disk.op(self.proc, "open", "fsync", "rename")
+        self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + envelope_len(evp))

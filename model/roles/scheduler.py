@@ -1,98 +1,26 @@
 """The scheduler (``scheduler.c`` with the ``ramqueue`` backend).
 
-The backend's state machine is pure (``model.fsm.ramqueue``); this role turns its
-decisions into imsgs and stats exactly where ``scheduler.c`` and
-``scheduler_ramqueue.c`` send them, and re-arms its evtimer like
-``scheduler_reset_events()`` / ``scheduler_timeout()``.
+The backend is the pure ``model.fsm.ramqueue.RamQueue``; this role turns its decisions
+into imsgs and stats exactly where ``scheduler.c`` and ``scheduler_ramqueue.c`` send
+them, and re-arms its evtimer like ``scheduler_reset_events()`` / ``scheduler_timeout()``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from model.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo
 from model.imsg import Imsg
 from model.roles.base import Role, handles
 
-MAX_INFLIGHT = 5000  # sc_scheduler_max_inflight
-MAX_SCHEDULE = 10  # sc_scheduler_max_schedule
-
-
-class _Backend:
-    """Stand-in for the ramqueue: per-msgid update queues, pending list, in-flight set."""
-
-    def __init__(self) -> None:
-        self.updates: dict[int, list[dict[str, Any]]] = {}
-        self.messages: dict[int, int] = {}  # msgid -> envelopes in the ramqueue
-        self.pending: list[dict[str, Any]] = []
-        self.inflight: dict[int, dict[str, Any]] = {}
-
-    def insert(self, evp: dict[str, Any]) -> tuple[bool, bool]:
-        msgid = evp["msgid"]
-        new_update = msgid not in self.updates
-        self.updates.setdefault(msgid, []).append(evp)
-        new_msg = msgid not in self.messages
-        self.messages[msgid] = self.messages.get(msgid, 0) + 1
-        return new_update, new_msg
-
-    def commit(self, msgid: int) -> int:
-        evps = self.updates.pop(msgid, [])
-        self.pending.extend(evps)
-        return len(evps)
-
-    def rollback(self, msgid: int) -> int:
-        evps = self.updates.pop(msgid, [])
-        if evps:
-            self.messages[msgid] -= len(evps)
-            if self.messages[msgid] <= 0:
-                del self.messages[msgid]
-        return len(evps)
-
-    def batch(self, mask: set[str], now: float) -> tuple[str | None, list[int], float | None]:
-        for typ in ("bounce", "mda", "mta"):
-            if typ not in mask:
-                continue
-            due = [e for e in self.pending if e["type"] == typ and e.get("sched", 0.0) <= now][:MAX_SCHEDULE]
-            if due:
-                for e in due:
-                    self.pending.remove(e)
-                    self.inflight[e["id"]] = e
-                return typ, [e["id"] for e in due], None
-        if not self.pending:
-            return None, [], None
-        return None, [], max(0.0, min(e.get("sched", 0.0) for e in self.pending) - now)
-
-    def delete(self, evpid: int) -> bool:
-        """Returns True when this was the message's last envelope."""
-        e = self.inflight.pop(evpid)
-        msgid = e["msgid"]
-        self.messages[msgid] -= 1
-        if self.messages[msgid] == 0:
-            del self.messages[msgid]
-            return True
-        return False
-
-    def update(self, evp: dict[str, Any], sched: float) -> None:
-        self.inflight.pop(evp["id"], None)
-        evp["sched"] = sched
-        self.pending.append(evp)
-
-
-def compute_schedule(era: str, evp: dict[str, Any], now: float) -> float:
-    """``scheduler_backend.c:scheduler_compute_schedule()`` and the loop of
-    ``scheduler_ram_update()``: the next point of the era's series after ``now``."""
-    mta = evp["type"] == "mta"
-    retry = evp.get("retry", 0)
-    while True:
-        if era == "5.4.2":
-            base = 800 if mta else 10
-            delay = (base * retry * retry) // 2
-        else:  # observed on 6.8 (real-daemon.md §7): creation + base·n², 400 s / 10 s
-            base = 400 if mta else 10
-            delay = base * retry * retry
-        sched = evp["creation"] + delay
-        if sched > now:
-            return sched
-        retry += 1
+_DISPATCH = {
+    "mda": "SCHED_ENVELOPE_DELIVER",
+    "mta": "SCHED_ENVELOPE_TRANSFER",
+    "bounce": "SCHED_ENVELOPE_INJECT",
+    "expire": "SCHED_ENVELOPE_EXPIRE",
+    "remove": "SCHED_ENVELOPE_REMOVE",
+}
+_RQ_KEYS = ("update", "message", "envelope", "hold", "holdq")
 
 
 class SchedulerRole(Role):
@@ -102,10 +30,24 @@ class SchedulerRole(Role):
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
-        self.backend = _Backend()
+        self.era = self.behaviour.retry
+        self.backend = RamQueue(RetryPolicy(self.era))
         self.ninflight = 0
-        self._armed = False
+        self.mda_paused = False
+        self.mta_paused = False
         self._timer: Any = None
+
+    # ---- ramqueue gauges -> stat imsgs in the order scheduler_ramqueue.c sends them --------
+
+    def _rq_stats(self, before: dict[str, int], order: tuple[str, ...] = _RQ_KEYS) -> None:
+        after = self.backend.stats()
+        for k in order:
+            key = f"scheduler.ramqueue.{k}"
+            d = after[key] - before[key]
+            if d > 0:
+                self.stat_increment(key, d)
+            elif d < 0:
+                self.stat_decrement(key, -d)
 
     # ---- evtimer --------------------------------------------------------------------------
 
@@ -116,65 +58,76 @@ class SchedulerRole(Role):
         self._timer = self.proc.timer(0.0, self._timeout, None, key="scheduler.timeout")
 
     def _timeout(self, _arg: object) -> None:
-        """``scheduler.c:scheduler_timeout()``: one batch, then re-arm (0 s) or sleep."""
+        """``scheduler.c:scheduler_timeout()``: the batches of one firing, the stats, and
+        the next timer (0 s again, the backend's delay, or sleep)."""
         self._timer = None
-        mask = set()
-        if self.ninflight < MAX_INFLIGHT:
-            mask = {"expire", "remove", "bounce", "mda", "mta"}
-        typ, evpids, delay = self.backend.batch(mask, self.now)
-        if typ is None:
-            if delay is not None:
-                self._timer = self.proc.timer(delay, self._timeout, None, key="scheduler.timeout")
-            return
-        kind = {"mda": "SCHED_ENVELOPE_DELIVER", "mta": "SCHED_ENVELOPE_TRANSFER",
-                "bounce": "SCHED_ENVELOPE_INJECT"}[typ]
-        for evpid in evpids:
-            self.send("queue", kind, {"evpid": evpid})
-        self.ninflight += len(evpids)
-        self.stat_increment("scheduler.envelope.inflight", len(evpids))
-        self._timer = self.proc.timer(0.0, self._timeout, None, key="scheduler.timeout")
+        before = self.backend.stats()
+        tick = self.backend.timeout(self.now, ninflight=self.ninflight,
+                                    mda_paused=self.mda_paused, mta_paused=self.mta_paused)
+        d_inflight = d_envelope = d_expired = d_removed = d_updated = 0
+        for batch in tick.batches:
+            for evpid, typ in zip(batch.evpids, batch.types, strict=True):
+                if typ == "update":
+                    d_updated += 1
+                    continue
+                self.send("queue", _DISPATCH[typ], {"evpid": evpid})
+                d_inflight += 1
+                if typ in ("expire", "remove"):
+                    d_envelope += 1
+                    if typ == "expire":
+                        d_expired += 1
+                    else:
+                        d_removed += 1
+        self._rq_stats(before)
+        self.stat_decrement("scheduler.envelope", d_envelope)
+        self.stat_increment("scheduler.envelope.inflight", d_inflight)
+        self.stat_increment("scheduler.envelope.expired", d_expired)
+        self.stat_increment("scheduler.envelope.removed", d_removed)
+        self.stat_increment("scheduler.envelope.updated", d_updated)
+        self.ninflight += d_inflight
+        if tick.next_timer is not None:
+            self._timer = self.proc.timer(tick.next_timer, self._timeout, None, key="scheduler.timeout")
+
+    def _info(self, evp: dict[str, Any]) -> SchedulerInfo:
+        """``scheduler_backend.c:scheduler_info()``."""
+        return SchedulerInfo.from_envelope(evp, self.era)
 
     # ---- imsgs ----------------------------------------------------------------------------
 
     @handles("QUEUE_ENVELOPE_SUBMIT")
     def on_envelope_submit(self, m: Imsg) -> None:
-        """IMSG_QUEUE_ENVELOPE_SUBMIT → ``backend->insert()`` (``scheduler_ram_insert()``)."""
-        evp = dict(m.payload["envelope"])
-        evp["sched"] = compute_schedule(self.behaviour.retry, evp, evp["creation"] - 1)
+        """IMSG_QUEUE_ENVELOPE_SUBMIT → ``backend->insert()`` (held until the commit)."""
+        before = self.backend.stats()
         self.stat_increment("scheduler.envelope.incoming")
-        new_update, new_msg = self.backend.insert(evp)
-        if new_update:
-            self.stat_increment("scheduler.ramqueue.update")
-        if new_msg:
-            self.stat_increment("scheduler.ramqueue.message")
-        self.stat_increment("scheduler.ramqueue.envelope")
+        self.backend.insert(self._info(m.payload["envelope"]), self.now)
+        self._rq_stats(before)
 
     @handles("QUEUE_MESSAGE_COMMIT")
     def on_message_commit(self, m: Imsg) -> None:
         """IMSG_QUEUE_MESSAGE_COMMIT → ``scheduler_ram_commit()``; envelopes become schedulable."""
-        n = self.backend.commit(m.payload["msgid"])
-        if n:
-            self.stat_decrement("scheduler.ramqueue.update")
-        self.stat_decrement("scheduler.envelope.incoming", n) if n else None
-        self.stat_increment("scheduler.envelope", n) if n else None
+        before = self.backend.stats()
+        n = self.backend.commit(m.payload["msgid"], self.now)
+        # rq_queue_merge() drops a duplicate message struct before the update goes away
+        self._rq_stats(before, ("message", "update", "envelope", "hold", "holdq"))
+        self.stat_decrement("scheduler.envelope.incoming", n)
+        self.stat_increment("scheduler.envelope", n)
         self._reset_events()
 
     @handles("QUEUE_MESSAGE_ROLLBACK")
     def on_message_rollback(self, m: Imsg) -> None:
         """IMSG_QUEUE_MESSAGE_ROLLBACK → ``scheduler_ram_rollback()``."""
-        n = self.backend.rollback(m.payload["msgid"])
-        if n:
-            self.stat_decrement("scheduler.ramqueue.update")
-            self.stat_decrement("scheduler.ramqueue.envelope", n)
-            self.stat_decrement("scheduler.envelope.incoming", n)
+        before = self.backend.stats()
+        n = self.backend.rollback(m.payload["msgid"], self.now)
+        self._rq_stats(before, ("message", "envelope", "update", "hold", "holdq"))
+        self.stat_decrement("scheduler.envelope.incoming", n)
         self._reset_events()
 
     @handles("QUEUE_DELIVERY_OK", "QUEUE_DELIVERY_PERMFAIL", "QUEUE_DELIVERY_LOOP")
     def on_delivery_done(self, m: Imsg) -> None:
         """IMSG_QUEUE_DELIVERY_OK / _PERMFAIL / _LOOP → ``scheduler_ram_delete()``."""
-        if self.backend.delete(m.payload["evpid"]):
-            self.stat_decrement("scheduler.ramqueue.message")
-        self.stat_decrement("scheduler.ramqueue.envelope")
+        before = self.backend.stats()
+        self.backend.delete(m.payload["evpid"])
+        self._rq_stats(before)
         self.ninflight -= 1
         what = {"QUEUE_DELIVERY_OK": "ok", "QUEUE_DELIVERY_PERMFAIL": "permfail",
                 "QUEUE_DELIVERY_LOOP": "loop"}[m.kind]
@@ -185,10 +138,74 @@ class SchedulerRole(Role):
 
     @handles("QUEUE_DELIVERY_TEMPFAIL")
     def on_delivery_tempfail(self, m: Imsg) -> None:
-        """IMSG_QUEUE_DELIVERY_TEMPFAIL → ``scheduler_ram_update()``: next try per the era."""
-        evp = dict(m.payload["envelope"])
-        self.backend.update(evp, compute_schedule(self.behaviour.retry, evp, self.now))
+        """IMSG_QUEUE_DELIVERY_TEMPFAIL → ``scheduler_ram_update()`` (next try per the era's
+        series), then the delay-warning check (``sc_bounce_warn``)."""
+        evp = m.payload["envelope"]
+        info = self._info(evp)
+        warning = self.backend.tempfail(info, self.now)
         self.ninflight -= 1
         self.stat_increment("scheduler.delivery.tempfail")
         self.stat_decrement("scheduler.envelope.inflight")
+        if warning is not None:
+            self.reply(m, "SCHED_ENVELOPE_BOUNCE",
+                       {"evpid": warning.evpid, "timestamp": warning.timestamp,
+                        "delay": warning.delay, "expire": warning.expire}, length=48)
+        self.sim.ledger.next_try(evp["id"], info.nexttry)
         self._reset_events()
+
+    @handles("QUEUE_ENVELOPE_ACK")
+    def on_envelope_ack(self, m: Imsg) -> None:
+        """IMSG_QUEUE_ENVELOPE_ACK (after SCHED_ENVELOPE_REMOVE/EXPIRE): no longer in flight."""
+        self.ninflight -= 1
+        self.stat_decrement("scheduler.envelope.inflight")
+        self._reset_events()
+
+    @handles("QUEUE_ENVELOPE_REMOVE")
+    def on_envelope_remove(self, m: Imsg) -> None:
+        """IMSG_QUEUE_ENVELOPE_REMOVE: the queue could not load an envelope."""
+        self.stat_decrement("scheduler.envelope")
+        before = self.backend.stats()
+        if m.payload.get("inflight"):
+            self.backend.delete(m.payload["evpid"])
+            self.ninflight -= 1
+            self.stat_decrement("scheduler.envelope.inflight")
+        else:
+            self.backend.remove(m.payload["evpid"], self.now)
+        self._rq_stats(before)
+        self._reset_events()
+
+    @handles("QUEUE_HOLDQ_HOLD")
+    def on_hold(self, m: Imsg) -> None:
+        """IMSG_QUEUE_HOLDQ_HOLD (an agent above its high water) → ``scheduler_ram_hold()``."""
+        before = self.backend.stats()
+        self.backend.hold(m.payload["evpid"], m.payload["holdq"], self.now)
+        self._rq_stats(before)
+        self.ninflight -= 1
+        self.stat_decrement("scheduler.envelope.inflight")
+        self._reset_events()
+
+    @handles("QUEUE_HOLDQ_RELEASE")
+    def on_release(self, m: Imsg) -> None:
+        """IMSG_QUEUE_HOLDQ_RELEASE → ``scheduler_ram_release()``."""
+        before = self.backend.stats()
+        self.backend.release(m.payload["type"], m.payload["holdq"], m.payload["n"], self.now)
+        self._rq_stats(before)
+        self._reset_events()
+
+    @handles("QUEUE_ENVELOPE_SCHEDULE")
+    def on_schedule(self, m: Imsg) -> None:
+        """IMSG_QUEUE_ENVELOPE_SCHEDULE (mta hoststat) → ``scheduler_ram_schedule()``."""
+        self.backend.schedule(m.payload["evpid"], self.now)
+        self._reset_events()
+
+    @handles("CTL_SCHEDULE")
+    def on_ctl_schedule(self, m: Imsg) -> None:
+        """IMSG_CTL_SCHEDULE (``smtpctl schedule all|id``) → ``scheduler_ram_schedule()``."""
+        self.backend.schedule(m.payload.get("id"), self.now)
+        self.reply(m, "CTL_OK", {}, length=0)
+        self._reset_events()
+
+    def schedule_all(self) -> None:
+        """What ``smtpctl schedule all`` makes happen (used by the world's operator)."""
+        self.proc.post(lambda _a: (self.backend.schedule("all", self.now), self._reset_events()),
+                       None, key="scheduler.ctl")

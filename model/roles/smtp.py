@@ -30,9 +30,9 @@ class _Session:
     """``struct smtp_session`` as far as the role needs it (the FSM holds the rest)."""
 
     __slots__ = ("id", "conn", "fsm", "rdns", "fcrdns", "msgid", "sender", "helo", "closed",
-                 "t_connect", "bounce")
+                 "t_connect", "bounce", "tls_listener")
 
-    def __init__(self, sid: int, conn: Any) -> None:
+    def __init__(self, sid: int, conn: Any, tls_listener: bool = False) -> None:
         self.id = sid
         self.conn = conn
         self.fsm: fsm.SmtpSession | None = None
@@ -44,6 +44,7 @@ class _Session:
         self.closed = False
         self.t_connect = 0.0
         self.bounce = False
+        self.tls_listener = tls_listener
 
 
 class SmtpRole(Role):
@@ -54,12 +55,15 @@ class SmtpRole(Role):
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         b = self.behaviour
-        self.config = fsm.SessionConfig(
-            variant=b.smtp_variant,
-            hostname=self.sim.site.hostname,
-            filter_mode="mfa" if b.filters == "mfa" else "none",
-            keep_body=self.sim.keep_body,
-        )
+        common = {
+            "variant": b.smtp_variant,
+            "hostname": self.sim.site.hostname,
+            "filter_mode": "mfa" if b.filters == "mfa" else "none",
+            "keep_body": self.sim.keep_body,
+        }
+        # listeners (smtpd.conf `listen on`): a plain one, and one offering STARTTLS
+        self.config = fsm.SessionConfig(**common)
+        self.config_tls = fsm.SessionConfig(**common, tls=True)
         self.rng = self.sim.rng("smtp-ids")
         self.sessions: dict[int, _Session] = {}
         self.accepted = 0
@@ -81,9 +85,10 @@ class SmtpRole(Role):
 
     # ---- the world side: a client connects and writes ------------------------------------
 
-    def connect(self, conn: Any) -> None:
-        """A TCP connection reached the listening socket (called by the world)."""
-        self.proc.post(self._accept, conn, key="smtp.accept")
+    def connect(self, conn: Any, tls: bool = False) -> None:
+        """A TCP connection reached a listening socket (called by the world); ``tls``
+        selects the listener that offers STARTTLS."""
+        self.proc.post(self._accept, (conn, tls), key="smtp.accept")
 
     def client_data(self, sid: int, data: bytes) -> None:
         """The client wrote ``data`` (one write) on session ``sid``."""
@@ -93,10 +98,11 @@ class SmtpRole(Role):
         """The client closed or reset the connection."""
         self.proc.post(self._gone, sid, key="smtp.io")
 
-    def _accept(self, conn: Any) -> None:
+    def _accept(self, arg: tuple[Any, bool]) -> None:
         """``smtp.c:smtp_accept()`` → ``smtp_session.c:smtp_session()``, then the stats."""
+        conn, tls = arg
         sid = self.rng.getrandbits(64)  # generate_uid()
-        s = _Session(sid, conn)
+        s = _Session(sid, conn, tls)
         s.t_connect = self.now
         self.sessions[sid] = s
         conn.attach(self, sid)
@@ -108,6 +114,25 @@ class SmtpRole(Role):
             self.send("lka", "SMTP_DNS_PTR", {"session": sid, "addr": conn.addr})
         self.stat_increment("smtp.session")
         self.stat_increment("smtp.session.inet4")
+
+    @handles("QUEUE_SMTP_SESSION")
+    def on_enqueue(self, m: Imsg) -> None:
+        """``smtp.c:smtp_imsg()`` IMSG_QUEUE_SMTP_SESSION → ``smtp_enqueue()``: a socketpair
+        and a local session on it (hostname preset: no DNS), the other end back to queue."""
+        queue = self.sim.roles["queue"]
+        pair = queue.new_socketpair()
+        sid = self.rng.getrandbits(64)
+        s = _Session(sid, pair)
+        s.bounce = True
+        s.t_connect = self.now
+        self.sessions[sid] = s
+        pair.attach(self, sid)
+        s.rdns, s.fcrdns = self.sim.site.hostname, 1
+        self.stat_increment("smtp.session")
+        self.stat_increment("smtp.session.local")
+        self.reply(m, "QUEUE_SMTP_SESSION", {"pair": pair}, length=0, fd=True)
+        s.fsm = fsm.SmtpSession(self.config, client_addr="local", rdns=s.rdns, local=True)
+        self._run(s, s.fsm.start())
 
     @handles("SMTP_DNS_PTR")
     def on_dns_ptr(self, m: Imsg) -> None:
@@ -149,7 +174,8 @@ class SmtpRole(Role):
     def _connected(self, s: _Session) -> None:
         """``smtp_session.c:smtp_lookup_servername()`` → ``smtp_connected()``: the FSM sends
         the banner (or, in 5.4.2, asks mfa first)."""
-        s.fsm = fsm.SmtpSession(self.config, client_addr=s.conn.addr, rdns=s.rdns)
+        config = self.config_tls if s.tls_listener else self.config
+        s.fsm = fsm.SmtpSession(config, client_addr=s.conn.addr, rdns=s.rdns)
         self._run(s, s.fsm.start())
 
     def _data(self, arg: tuple[int, bytes]) -> None:
@@ -181,7 +207,7 @@ class SmtpRole(Role):
         """``smtp_session.c:smtp_reply()``: queue the reply on the client socket."""
         if a.text.startswith("250") and "Message accepted" in a.text:
             self.accepted += 1
-            self.sim.ledger.accepted(s.msgid, self.now)
+            self.sim.ledger.accepted(s.msgid, self.now, internal=s.bounce)
         self.sim.kernel.recorder.event(self.now, "reply", self.proc.name, s.id, a.text[:3], self.proc.cause)
         self.proc.emit(s.conn.server_reply, a.text)
 
@@ -272,6 +298,8 @@ class SmtpRole(Role):
 
     def _a_commit(self, s: _Session, a: Any) -> None:
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
+        if a.body is not None:
+            self.sim.spool[a.msgid] = a.body  # what smtp wrote through the queue's fd
         self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid})
 
     @handles("SMTP_MESSAGE_COMMIT")

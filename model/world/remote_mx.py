@@ -21,9 +21,16 @@ class RemoteMx:
         self.hostname = hostname
         self.accepted: list[tuple[str, list[str], int]] = []
         self.connections = 0
+        self.refused = 0
+        self.down = False  # fault: connections refused
+        self.hook: Callable[[str, list[str], int], None] | None = None
 
-    def connect(self, proc: Process, deliver: Callable[[str], None]) -> RemoteConnection:
-        """A TCP connection from ``proc``; replies arrive as io events running ``deliver(line)``."""
+    def connect(self, proc: Process, deliver: Callable[[str], None]) -> RemoteConnection | None:
+        """A TCP connection from ``proc``; replies arrive as io events running ``deliver(line)``.
+        None: the connection is refused (the MX is down)."""
+        if self.down:
+            self.refused += 1
+            return None
         self.connections += 1
         return RemoteConnection(self, proc, deliver)
 
@@ -39,6 +46,7 @@ class RemoteConnection:
         self.sender = ""
         self.rcpts: list[str] = []
         self.size = 0
+        self.msgid = 0
         self.closed = False
         self._reply(f"220 {mx.hostname} ESMTP")
 
@@ -47,17 +55,23 @@ class RemoteConnection:
         for line in lines:
             self.proc.timer(delay, self.deliver, line, key="mta.io")
 
+    def send_body(self, size: int, msgid: int) -> None:
+        """The message body (dot-stuffed), written before the final '.'."""
+        if not self.closed and self.in_data:
+            self.size += size
+            self.msgid = msgid
+
     def send(self, line: str) -> None:
-        """The mta wrote one line (or the body as one chunk ending in '.')."""
+        """The mta wrote one command line."""
         if self.closed:
             return
         if self.in_data:
-            if line.endswith("\r\n.") or line == ".":
+            if line == ".":
                 self.in_data = False
                 self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
+                if self.mx.hook is not None:
+                    self.mx.hook(self.sender, list(self.rcpts), self.msgid)
                 self._reply("250 2.0.0 Ok: queued")
-            else:
-                self.size += len(line)
             return
         verb = line[:4].upper()
         if verb in ("EHLO", "HELO"):
@@ -66,10 +80,10 @@ class RemoteConnection:
             else:
                 self._reply(f"250 {self.mx.hostname}")
         elif verb == "MAIL":
-            self.sender, self.rcpts, self.size = line[10:], [], 0
+            self.sender, self.rcpts, self.size = line[10:].split(">")[0].lstrip("<"), [], 0
             self._reply("250 2.1.0 Ok")
         elif verb == "RCPT":
-            self.rcpts.append(line[8:])
+            self.rcpts.append(line[8:].split(">")[0].lstrip("<"))
             self._reply("250 2.1.5 Ok")
         elif verb == "DATA":
             self.in_data = True
