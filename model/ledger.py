@@ -35,6 +35,7 @@ class Ledger:
         self.bounce_state: dict[int, str] = {}
         self.internal_msgs = 0
         self.warnings = 0
+        self.world_deliveries: dict[int, int] = {}
         self.retries: list[tuple[int, float]] = []
         self.warning_times: list[tuple[int, float]] = []
 
@@ -61,7 +62,6 @@ class Ledger:
     def _terminal(self, evpid: int, what: str, t: float) -> None:
         prev = self.state.get(evpid)
         if prev in TERMINAL:
-            self.duplicated += 1
             return
         self.state[evpid] = what
         self.counts[what] += 1
@@ -80,6 +80,15 @@ class Ledger:
 
     def tempfailed(self, evpid: int, t: float) -> None:
         self.tempfails += 1
+
+    def world_delivery(self, evpid: int) -> None:
+        """A mailbox was written or the remote MX said 250: delivered as the world sees it.
+        A second one for the same envelope is a duplicate (SMTP is at-least-once: a crash
+        between the delivery and the queue learning about it redelivers)."""
+        n = self.world_deliveries.get(evpid, 0)
+        if n:
+            self.duplicated += 1
+        self.world_deliveries[evpid] = n + 1
 
     def removed(self, evpid: int, t: float) -> None:
         self._terminal(evpid, "removed", t)

@@ -12,7 +12,8 @@ from typing import Any
 from model.calibration import Calibration, load_calibration
 from model.imsg import STAT_FIXED_LEN, Vocabulary
 from model.kernel.channel import Channel
-from model.kernel.process import IDLE, Kernel, Process, ProcessCosts
+from model.kernel.process import DEAD, IDLE, Kernel, Process, ProcessCosts
+from model.kernel.sched import call_later
 from model.ledger import Ledger
 from model.roles.base import Role
 from model.roles.ca import CaRole
@@ -73,6 +74,7 @@ class Simulation:
         self.disk = Disk(cal.disk.cpu_s, cal.disk.wait_s)
         self.remote_mx = RemoteMx(self.world)
         self.remote_mx.hook = self._remote_accepted
+        self.remote_mx.on_delivered = lambda evpids: [self.ledger.world_delivery(e) for e in evpids]
         self.ledger = Ledger()
         self.latency_samples: list[float] = []
         self.session_times: list[float] = []
@@ -82,23 +84,36 @@ class Simulation:
         # live server hooks: a delivery agent exited okay / the remote MX accepted a message
         self.delivery_hook: Any = None
         self.relay_hook: Any = None
-        spec = self.topology.spec
+        self._channel_latency = cal.channel.latency_s if channel_latency_s is None else channel_latency_s
+        self.down = False  # between a crash and the restart
+        self.restarts = 0
+        self.refused_sessions = 0
+        self.history: dict[str, dict[str, float]] = {}  # cpu/busy of dead incarnations
+        self.faults: Any = None
+        self._build_daemon()
+        # a load generator on the daemon's own cores, if the workload says so
+        self.client_proc: Process | None = None
+        if workload is not None and workload.client_cpu_s > 0:
+            self.client_proc = Process(self.kernel, "client", ProcessCosts())
+            del self.kernel.processes["client"]
+        self.fleet: ClientFleet | None = None
 
-        # processes, with the costs of the roles they host
+    def _build_daemon(self, disk: Any = None) -> None:
+        """Fork the daemon: processes with their roles' costs, live socketpairs, roles.
+        ``disk``: the on-disk queue a restarted daemon finds (``queue_timeout()``)."""
+        spec = self.topology.spec
+        cal = self.calibration
         self.procs: dict[str, Process] = {}
         for p in spec.process:
             self.procs[p.name] = Process(self.kernel, p.name, self._costs(p.roles))
-        # live socketpairs
-        latency = cal.channel.latency_s if channel_latency_s is None else channel_latency_s
         self.channels: list[Channel] = []
         for a, b in spec.channels:
             pa, pb = self.procs[a], self.procs[b]
-            ch = Channel(self.env, pa, pb, latency=latency, per_byte=cal.channel.per_byte_s,
+            ch = Channel(self.env, pa, pb, latency=self._channel_latency, per_byte=cal.channel.per_byte_s,
                          fd_cost=cal.channel.fd_s)
             pa.channels[pb] = ch
             pb.channels[pa] = ch
             self.channels.append(ch)
-        # roles
         self.hosts: dict[str, Process] = {r: self.procs[p] for r, p in self.topology.host.items()}
         self.roles: dict[str, Any] = {}
         for p in spec.process:
@@ -107,18 +122,51 @@ class Simulation:
                 role = ROLE_CLASSES[r](self, proc)
                 proc.add_role(role)
                 self.roles[r] = role
-        # a load generator on the daemon's own cores, if the workload says so
-        self.client_proc: Process | None = None
-        if workload is not None and workload.client_cpu_s > 0:
-            self.client_proc = Process(self.kernel, "client", ProcessCosts())
-            del self.kernel.processes["client"]
-        self.fleet: ClientFleet | None = None
         for role in self.roles.values():
             role.start()
+        if disk is not None:
+            self.roles["queue"].load_from_disk(disk)
         if self.topology.behaviour.stat_buffers:
             for proc in self.procs.values():
                 if "control" not in proc.roles:
                     proc.timer(STAT_PERIOD_S, self._stat_buffers, proc, key="stat.buffers")
+
+    # ---- a crash and the restart -------------------------------------------------------------
+
+    def crash(self, process: str, restart_after_s: float) -> None:
+        """A child dies; the parent's ``parent_imsg(NULL)`` → ``fatalx("process %s socket
+        closed")``: every process of the daemon is gone, connections reset, what was not
+        committed to /queue is lost for good; ``restart_after_s`` later the daemon starts
+        again from its on-disk queue."""
+        if self.down:
+            return
+        self.down = True
+        for name, proc in self.procs.items():
+            h = self.history.setdefault(name, {"cpu": 0.0, "busy": 0.0})
+            h["cpu"] += proc.cpu_time
+            h["busy"] += proc.busy_time
+        smtp = self.roles["smtp"]
+        for s in list(smtp.sessions.values()):
+            s.conn.server_close("daemon stopped")
+        for proc in self.procs.values():
+            proc.kill()
+        disk = self.roles["queue"].disk_state()
+        self.kernel.recorder.event(self.env.now, "crash", process, 0, restart_after_s, 0)
+        call_later(self.env, restart_after_s, lambda _t: self._restart(disk))
+
+    def _restart(self, disk: Any) -> None:
+        self.restarts += 1
+        self.down = False
+        self._build_daemon(disk)
+        self.kernel.recorder.event(self.env.now, "restart", "parent", 0, self.restarts, 0)
+
+    def process_totals(self) -> dict[str, dict[str, float]]:
+        """CPU and busy time per process name, over every incarnation."""
+        out = {}
+        for name, proc in self.procs.items():
+            h = self.history.get(name, {"cpu": 0.0, "busy": 0.0})
+            out[name] = {"cpu": h["cpu"] + proc.cpu_time, "busy": h["busy"] + proc.busy_time}
+        return out
 
     def _costs(self, roles: list[str]) -> ProcessCosts:
         """Each kind a role handles costs that role's figure (or its default); io keys too."""
@@ -151,6 +199,8 @@ class Simulation:
     def _stat_buffers(self, proc: Process) -> None:
         """``config.c:process_stat_event()``: IMSG_STAT_SET ``buffer.<self>.<peer>`` for each
         non-NULL peer pointer it walks (p_mta missing, p_mda twice), then re-arm."""
+        if proc.state is DEAD:
+            return
         control = self.hosts["control"]
         name = self.vocab.name("STAT_SET")
         for peer in self.topology.behaviour.stat_set_peers:
@@ -186,7 +236,7 @@ class Simulation:
         every daemon process idle."""
         if self.fleet is not None and not self.fleet.idle:
             return False
-        if not self.ledger.settled():
+        if self.down or not self.ledger.settled():
             return False
         mta = self.roles.get("mta")
         if mta is not None and (mta.sessions or mta.relays):

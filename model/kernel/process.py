@@ -121,6 +121,7 @@ class Process:
         self._remaining = 0
         self._local: deque[Imsg] = deque()
         self.sync: tuple[str, Callable[[Imsg], Any]] | None = None
+        self._holds_core = False
         kernel.processes[name] = self
 
     def __repr__(self) -> str:
@@ -167,12 +168,16 @@ class Process:
 
     def run(self) -> None:
         """Called by the CPU when this process gets a core."""
+        if self.state is DEAD:
+            self.cpu.release()
+            return
         now = self.env.now
         self.state = RUNNING
         self.run_start = now
         self.runs += 1
         self.cursor = now + self.costs.wake
         self._remaining = len(self.inbox)
+        self._holds_core = True
         self._loop()
 
     def _loop(self) -> None:
@@ -231,6 +236,12 @@ class Process:
         self.io_wait += seconds
 
     def _cpu_done(self, _t: Timer) -> None:
+        if self.state is DEAD:
+            if self._holds_core:
+                self._holds_core = False
+                self.cpu.release()
+            return
+        self._holds_core = False
         ran = self.env.now - self.run_start
         self.cpu_time += ran
         self.vruntime += ran
@@ -334,10 +345,13 @@ class Process:
     # ---- failure ----------------------------------------------------------------------
 
     def kill(self) -> None:
-        """The process dies: its inbox and buffers are lost, deliveries are dropped."""
-        if self.state in (RUNNING,):
-            # it dies holding a core: give the core back when its current run would end
-            pass
+        """The process dies: its inbox and buffers are lost, deliveries are dropped. A core
+        it holds is given back when its current run would have ended (or now, if it was
+        spinning on a synchronous request)."""
+        if self.sync is not None and self._holds_core:
+            self.sync = None
+            self._holds_core = False
+            self.cpu.release()
         self.state = DEAD
         self.inbox.clear()
         self.outbuf.clear()

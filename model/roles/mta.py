@@ -245,8 +245,9 @@ class MtaRole(Role):
             if t is mfsm.Send:
                 self.proc.emit(lambda line, c=s.conn: c.send(line), a.line)
             elif t is mfsm.SendBody:
-                self.proc.emit(lambda size, c=s.conn, ss=s: c.send_body(size, ss.task.msgid if ss.task else 0),
-                               a.size)
+                self.proc.emit(lambda size, c=s.conn, ss=s: c.send_body(
+                    size, ss.task.msgid if ss.task else 0,
+                    [e["id"] for e in ss.task.envelopes] if ss.task else []), a.size)
             elif t is mfsm.NeedTask:
                 self._next_task(s)
             elif t is mfsm.Result:

@@ -55,7 +55,18 @@ class ParentRole(Role):
         self.forks += 1
         user = self.sim.site.userinfo(deliver["user"])
         status = user.mailbox if user is not None else "permfail"
-        agent = DeliveryAgent(self.sim.kernel, self.forks, self.sim.world, status, self._child_exited,
+        faults = self.sim.faults
+        if status == "ok" and faults is not None and faults.active("agent_tempfail", user=deliver["user"]):
+            status = "tempfail"  # mail.maildir exits EX_TEMPFAIL (a full or broken mailbox)
+        evpid = deliver["evpid"]
+        on_exit = self._child_exited
+        if status == "ok":
+            # the mailbox is written before the child exits: a delivery the world sees even
+            # if the daemon dies before it learns about it
+            def on_exit(agent: DeliveryAgent, evpid: int = evpid) -> None:
+                self.sim.ledger.world_delivery(evpid)
+                self._child_exited(agent)
+        agent = DeliveryAgent(self.sim.kernel, self.forks, self.sim.world, status, on_exit,
                               self.proc.vruntime + (self.proc.cursor - self.proc.run_start))
         self.children[deliver["session"]] = (m, agent)
         self.max_children = max(self.max_children, len(self.children))

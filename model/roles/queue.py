@@ -102,6 +102,39 @@ class QueueRole(Role):
             del self.messages[msg.msgid]
             self.sim.spool.pop(msg.msgid, None)
 
+    # ---- restart -------------------------------------------------------------------------
+
+    def disk_state(self) -> dict[int, list[dict[str, Any]]]:
+        """What survives a crash: ``/queue/<hh>/<msgid>/`` (committed messages and their
+        envelope files). ``/incoming`` and ``/temporary`` are purged at the next start."""
+        return {m.msgid: [dict(e) for e in m.envelopes.values()]
+                for m in self.messages.values() if m.committed}
+
+    def load_from_disk(self, disk: dict[int, list[dict[str, Any]]]) -> None:
+        """``queue.c:queue_timeout()`` at start-up: walk /queue one envelope per 10 µs tick,
+        IMSG_QUEUE_ENVELOPE_SUBMIT each to the scheduler and IMSG_QUEUE_MESSAGE_COMMIT
+        whenever the msgid changes and at the end."""
+        items: list[tuple[int, dict[str, Any]]] = []
+        for msgid in sorted(disk):
+            msg = _Message(msgid)
+            msg.committed = True
+            for e in disk[msgid]:
+                msg.envelopes[e["id"]] = e
+                items.append((msgid, e))
+            self.messages[msgid] = msg
+
+        def tick(i: int) -> None:
+            if i > 0 and (i == len(items) or items[i][0] != items[i - 1][0]):
+                self.send("scheduler", "QUEUE_MESSAGE_COMMIT", {"msgid": items[i - 1][0]})
+            if i == len(items):
+                return
+            evp = items[i][1]
+            self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": evp}, length=10 + envelope_len(evp))
+            self.proc.timer(10e-6, tick, i + 1, key="queue.timeout")
+
+        if items:
+            self.proc.timer(10e-6, tick, 0, key="queue.timeout")
+
     # ---- smtp side -----------------------------------------------------------------------
 
     @handles("SMTP_MESSAGE_CREATE")

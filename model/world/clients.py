@@ -267,8 +267,16 @@ class ClientSession:
                 self._write(b"RSET\r\n")
                 return
             self.step = "eom"
-            self.t_data_end = now + self.sim.world.net_latency_s * 0  # measured when "." leaves
-            self._write(body_lines(plan.messages[self.msg_index], self.n))
+            body = body_lines(plan.messages[self.msg_index], self.n)
+            faults = self.sim.faults
+            if faults is not None and faults.active("client_vanish"):
+                # half the body, then the connection drops: nothing may be delivered
+                faults.vanished += 1
+                self._write(body[: len(body) // 2])
+                self._vanish()
+                return
+            self.t_data_end = now  # measured when "." leaves
+            self._write(body)
         elif step == "eom":
             self.sim.latency_samples.append(now - self.t_data_end)
             self.msg_index += 1
@@ -276,6 +284,12 @@ class ClientSession:
             self._react_next()
         elif step == "quit":
             pass
+
+    def _vanish(self) -> None:
+        smtp, sid = self.smtp, self.sid
+        self.closed = True
+        call_later(self.sim.env, 2 * self.sim.world.net_latency_s, lambda _t: smtp.client_gone(sid))
+        self._finish()
 
     def _react_next(self) -> None:
         if self.msg_index >= len(self.plan.messages):
@@ -310,6 +324,7 @@ class ClientFleet:
         self.open = 0
         self.finished = 0
         self.started = 0
+        self.refused = 0
 
     def start(self, t0: float) -> None:
         env = self.sim.env
@@ -323,6 +338,11 @@ class ClientFleet:
     def _launch(self, t: Any) -> None:
         i, plan = t.arg
         self.started += 1
+        if self.sim.down:
+            # the daemon is not running: connection refused (the client will try elsewhere)
+            self.sim.refused_sessions += 1
+            self.refused += 1
+            return
         self.open += 1
         c = ClientSession(self.sim, plan, i, self.spec, self._session_done)
         smtp = self.sim.roles["smtp"]

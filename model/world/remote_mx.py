@@ -7,6 +7,7 @@ case, era-5.4.2-mfa.md §0.2).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from model.kernel.process import Process
 from model.world.params import WorldParams
@@ -24,6 +25,8 @@ class RemoteMx:
         self.refused = 0
         self.down = False  # fault: connections refused
         self.hook: Callable[[str, list[str], int], None] | None = None
+        self.faults: Any = None
+        self.on_delivered: Callable[[list[int]], None] | None = None
 
     def connect(self, proc: Process, deliver: Callable[[str], None]) -> RemoteConnection | None:
         """A TCP connection from ``proc``; replies arrive as io events running ``deliver(line)``.
@@ -47,19 +50,37 @@ class RemoteConnection:
         self.rcpts: list[str] = []
         self.size = 0
         self.msgid = 0
+        self.evpids: list[int] = []
         self.closed = False
-        self._reply(f"220 {mx.hostname} ESMTP")
+        bad = self._fault("connect")
+        self._reply(bad or f"220 {mx.hostname} ESMTP")
 
     def _reply(self, *lines: str) -> None:
         delay = 2 * self.mx.latency + self.mx.reply_time  # our write reaches it, its reply comes back
+        faults = self.mx.faults
+        if faults is not None:
+            slow = faults.active("mx_slow")
+            if slow is not None:
+                delay += slow.delay_s
         for line in lines:
             self.proc.timer(delay, self.deliver, line, key="mta.io")
 
-    def send_body(self, size: int, msgid: int) -> None:
+    def send_body(self, size: int, msgid: int, evpids: list[int] | None = None) -> None:
         """The message body (dot-stuffed), written before the final '.'."""
         if not self.closed and self.in_data:
             self.size += size
             self.msgid = msgid
+            self.evpids = list(evpids or [])
+
+    def _fault(self, phase: str) -> str | None:
+        """A scripted 4xx/5xx answer for this phase, if a fault says so."""
+        faults = self.mx.faults
+        if faults is None:
+            return None
+        f = faults.active("mx_reply", phase=phase)
+        if f is None:
+            return None
+        return f"{f.code} {'4.0.0' if f.code < 500 else '5.0.0'} simulated failure at {phase}"
 
     def send(self, line: str) -> None:
         """The mta wrote one command line."""
@@ -68,12 +89,23 @@ class RemoteConnection:
         if self.in_data:
             if line == ".":
                 self.in_data = False
+                bad = self._fault("eom")
+                if bad:
+                    self._reply(bad)
+                    return
                 self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
                 if self.mx.hook is not None:
                     self.mx.hook(self.sender, list(self.rcpts), self.msgid)
+                if self.mx.on_delivered is not None:
+                    self.mx.on_delivered(self.evpids)
                 self._reply("250 2.0.0 Ok: queued")
             return
         verb = line[:4].upper()
+        phase = {"EHLO": "ehlo", "HELO": "ehlo", "MAIL": "mail", "RCPT": "rcpt", "DATA": "data"}.get(verb)
+        bad = self._fault(phase) if phase else None
+        if bad:
+            self._reply(bad)
+            return
         if verb in ("EHLO", "HELO"):
             if verb == "EHLO":
                 self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250 8BITMIME")
