@@ -18,6 +18,7 @@ from rich.console import Console
 
 from model.calibration import CalibrationError
 from model.kernel.process import ModelError
+from model.scenario import ScenarioError
 from model.topology import ERAS, TopologyError, load_topology
 from model.world.clients import WorkloadError
 from model.world.site import SiteError
@@ -31,7 +32,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-USER_ERRORS = (TopologyError, WorkloadError, SiteError, CalibrationError, ModelError, FileNotFoundError)
+USER_ERRORS = (TopologyError, WorkloadError, SiteError, CalibrationError, ModelError, FileNotFoundError,
+               ScenarioError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,7 +136,7 @@ def topology(
 
 
 # Commands living in their own modules register themselves on ``app`` (one import each).
-_COMMAND_MODULES = ("model.privsep_cli",)
+_COMMAND_MODULES = ("model.privsep_cli", "model.serve_cli", "model.run_cli")
 
 
 def _register_commands() -> None:

@@ -36,6 +36,8 @@ class Ledger:
         self.internal_msgs = 0
         self.warnings = 0
         self.world_deliveries: dict[int, int] = {}
+        # per accepted envelope: [msgid, accepted at, state, ended at, tempfails]
+        self.records: dict[int, list[Any]] = {}
         self.retries: list[tuple[int, float]] = []
         self.warning_times: list[tuple[int, float]] = []
 
@@ -54,6 +56,9 @@ class Ledger:
         else:
             self.accepted_msgs += 1
             self.accepted_envelopes += len(evpids)
+            if self.keep_delays:
+                for e in evpids:
+                    self.records[e] = [msgid, t, "queued", None, 0]
         for e in evpids:
             if self.state.get(e) == "committed":
                 self.state[e] = "queued"
@@ -65,6 +70,9 @@ class Ledger:
             return
         self.state[evpid] = what
         self.counts[what] += 1
+        rec = self.records.get(evpid)
+        if rec is not None:
+            rec[2], rec[3] = what, t
         t0 = self.accept_times.pop(evpid, None)
         if t0 is not None and self.keep_delays and what == "delivered":
             self.delivery_delays.append(t - t0)
@@ -80,6 +88,9 @@ class Ledger:
 
     def tempfailed(self, evpid: int, t: float) -> None:
         self.tempfails += 1
+        rec = self.records.get(evpid)
+        if rec is not None:
+            rec[4] += 1
 
     def world_delivery(self, evpid: int) -> None:
         """A mailbox was written or the remote MX said 250: delivered as the world sees it.

@@ -125,3 +125,39 @@ def save(fig: Figure, path: str | Path) -> Path:
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return p
+
+
+def run_figure(res: Any, samples: Any, messages: Any) -> Figure:
+    """A scenario run: the queue over time (with the daemon's down periods) and the time
+    from acceptance to delivery."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    ax = axes[0]
+    t = samples["time"] / 3600.0 if len(samples) else []
+    if len(samples):
+        ax.plot(t, samples["queued"], label="accepted, not yet settled")
+        ax.plot(t, samples["pending"], label="waiting for a retry (scheduler pending)")
+        ax.plot(t, samples["inflight"], label="in flight")
+        down = samples["down"] > 0
+        if down.any():
+            ax.fill_between(t, 0, max(1, samples["queued"].max()), where=down, color="red", alpha=0.15,
+                            label="daemon down")
+    ax.set_xlabel("simulated hours")
+    ax.set_ylabel("envelopes")
+    ax.set_title(f"{res.name}: queue over time ({res.era}, seed {res.seed})")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    done = messages[messages["state"] == "delivered"] if len(messages) else messages
+    if len(done):
+        d = (done["ended_at"] - done["accepted_at"]).clip(lower=1e-4)
+        import numpy as np
+
+        bins = np.logspace(np.log10(max(d.min(), 1e-4)), np.log10(max(d.max(), 1e-3)) + 0.01, 40)
+        ax.hist(d, bins=bins, color="#4f81bd")
+        ax.set_xscale("log")
+    ax.set_xlabel("acceptance → delivery (s, log scale)")
+    ax.set_ylabel("envelopes")
+    led = res.ledger
+    ax.set_title(f"accepted {led['accepted']}, delivered {led['delivered']}, bounced {led['bounced']}, "
+                 f"expired {led['expired']}, queued {led['queued']}, lost {led['lost']}", fontsize=10)
+    fig.tight_layout()
+    return fig

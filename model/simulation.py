@@ -90,6 +90,7 @@ class Simulation:
         self.refused_sessions = 0
         self.history: dict[str, dict[str, float]] = {}  # cpu/busy of dead incarnations
         self.faults: Any = None
+        self.disk_snapshot: dict[int, list[dict[str, Any]]] | None = None
         self._build_daemon()
         # a load generator on the daemon's own cores, if the workload says so
         self.client_proc: Process | None = None
@@ -151,6 +152,7 @@ class Simulation:
         for proc in self.procs.values():
             proc.kill()
         disk = self.roles["queue"].disk_state()
+        self.disk_snapshot = disk
         self.kernel.recorder.event(self.env.now, "crash", process, 0, restart_after_s, 0)
         call_later(self.env, restart_after_s, lambda _t: self._restart(disk))
 
@@ -159,6 +161,13 @@ class Simulation:
         self.down = False
         self._build_daemon(disk)
         self.kernel.recorder.event(self.env.now, "restart", "parent", 0, self.restarts, 0)
+
+    def queued_on_disk(self) -> set[int]:
+        """Every envelope id in /queue right now (the snapshot while the daemon is down)."""
+        if self.down and self.disk_snapshot is not None:
+            return {e["id"] for evps in self.disk_snapshot.values() for e in evps}
+        q = self.roles["queue"]
+        return {e for m in q.messages.values() if m.committed for e in m.envelopes}
 
     def process_totals(self) -> dict[str, dict[str, float]]:
         """CPU and busy time per process name, over every incarnation."""
@@ -191,7 +200,10 @@ class Simulation:
             self.relay_hook(sender, rcpts, self.spool.get(msgid, b""))
 
     def rng(self, purpose: str) -> random.Random:
-        """An independent, reproducible random stream per purpose."""
+        """An independent, reproducible random stream per purpose (a restarted daemon
+        draws fresh ids, as arc4random would: a new stream per incarnation)."""
+        if self.restarts:
+            return random.Random(f"{self.seed}:{purpose}:restart{self.restarts}")
         return random.Random(f"{self.seed}:{purpose}")
 
     # ---- 5.4.2 background statistics -----------------------------------------------------------

@@ -106,6 +106,7 @@ class MessagePlan:
 
     rcpts: list[str]
     size: int
+    sender: str = "sender@client.test"
 
 
 @dataclass(slots=True)
@@ -154,14 +155,14 @@ def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
                 else:
                     rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
             size = m.size_bytes if m.size_distribution == "fixed" else int(sizer.expovariate(1 / max(1, m.size_bytes)))
-            msgs.append(MessagePlan(rcpts, size))
+            msgs.append(MessagePlan(rcpts, size, m.sender))
         plans.append(SessionPlan(t, msgs))
     return plans
 
 
 def body_lines(plan: MessagePlan, n: int) -> bytes:
     """A body of about ``plan.size`` bytes with RFC 5322 headers (the real server checks them)."""
-    head = f"From: <sender@client.test>\r\nTo: <{plan.rcpts[0]}>\r\nSubject: message {n}\r\n\r\n"
+    head = f"From: <{plan.sender}>\r\nTo: <{plan.rcpts[0]}>\r\nSubject: message {n}\r\n\r\n"
     filler = max(0, plan.size - len(head))
     lines = []
     while filler > 0:
@@ -247,8 +248,7 @@ class ClientSession:
                 return self._quit()
             if self.msg_index >= len(plan.messages):
                 return self._quit()
-            self.step, self.rcpt_index = "mail", 0
-            self._write(b"MAIL FROM:<sender@client.test>\r\n")
+            self._mail()
         elif step == "mail":
             if code != "250":
                 return self._quit()
@@ -295,8 +295,11 @@ class ClientSession:
         if self.msg_index >= len(self.plan.messages):
             self._quit()
         else:
-            self.step, self.rcpt_index = "mail", 0
-            self._write(b"MAIL FROM:<sender@client.test>\r\n")
+            self._mail()
+
+    def _mail(self) -> None:
+        self.step, self.rcpt_index = "mail", 0
+        self._write(f"MAIL FROM:<{self.plan.messages[self.msg_index].sender}>\r\n".encode())
 
     def _next_rcpt(self) -> None:
         self.step = "rcpt"

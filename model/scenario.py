@@ -1,0 +1,103 @@
+"""Scenarios: era + site + calibration + workload + faults + run settings, as one TOML file.
+
+A scenario may reference its workload by name (``workload = "default"``) or inline it
+(``[workload]`` table). Everything is validated; the resolved scenario (with the workload,
+the topology, the site and the calibration spelled out) is embedded in every result.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from model.calibration import load_calibration
+from model.faults import Fault
+from model.paths import scenario_dir
+from model.topology import load_topology
+from model.world.clients import WorkloadSpec, load_workload, parse_workload
+from model.world.site import load_site
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario file (one line)."""
+
+
+class ScenarioSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "scenario"
+    description: str = ""
+    era: str = "pony-6.8"
+    site: str = "common-case"
+    calibration: str = "research-6.8"
+    seed: int = 1
+    workload: str | WorkloadSpec = "default"
+    drain_s: float = Field(default=600.0, ge=0)  # keep simulating after the last arrival
+    sample_s: float = Field(default=60.0, gt=0)  # time-series sampling period
+    cores: int | None = Field(default=None, ge=1)
+    fault: list[Fault] = Field(default_factory=list)
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _workload(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return parse_workload(v, "workload")
+        return v
+
+
+def resolve_scenario_path(ref: str | Path) -> Path:
+    p = Path(ref)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise ScenarioError(f"{p}: no such scenario file")
+        return p
+    candidate = scenario_dir() / f"{ref}.toml"
+    if not candidate.exists():
+        raise ScenarioError(f"{ref}: unknown scenario (no {candidate.name} in the scenarios directory)")
+    return candidate
+
+
+def load_scenario(ref: str | Path) -> ScenarioSpec:
+    """Load and validate a scenario; one-line errors name the file and the key."""
+    path = resolve_scenario_path(ref)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: not valid TOML: {e}") from None
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ScenarioError(f"{path}: {loc}: {msg}") from None
+    except ValueError as e:  # a workload error raised inside the validator
+        raise ScenarioError(f"{path}: {e}") from None
+    # referenced parts must exist (clear errors now rather than mid-run)
+    load_topology(spec.era)
+    load_site(spec.site)
+    load_calibration(spec.calibration)
+    if isinstance(spec.workload, str):
+        load_workload(spec.workload)
+    return spec
+
+
+def workload_of(spec: ScenarioSpec) -> WorkloadSpec:
+    return spec.workload if isinstance(spec.workload, WorkloadSpec) else load_workload(spec.workload)
+
+
+def resolved(spec: ScenarioSpec) -> dict[str, Any]:
+    """The full configuration a result was produced with (desmod-style)."""
+    topo = load_topology(spec.era)
+    return {
+        "scenario": spec.model_dump(mode="json", exclude={"workload"}),
+        "workload": workload_of(spec).model_dump(mode="json"),
+        "topology": topo.spec.model_dump(mode="json"),
+        "site": load_site(spec.site).spec.model_dump(mode="json"),
+        "calibration": load_calibration(spec.calibration).model_dump(mode="json"),
+    }
