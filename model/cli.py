@@ -40,7 +40,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> None:
     """One line on stderr, exit status 2."""
-    err_console.print(f"smtpd-sim: error: {message}", markup=False, highlight=False)
+    sys.stderr.write(f"smtpd-sim: error: {' '.join(message.split())}\n")  # never wrapped
+    sys.stderr.flush()
     raise typer.Exit(2)
 
 

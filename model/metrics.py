@@ -142,6 +142,7 @@ class LoadMetrics:
     cpu_ms_per_msg: dict[str, float]
     cores: int
     ledger: dict[str, int]
+    background_stat_hops_per_s: float = 0.0
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -178,6 +179,8 @@ def run_load(era: str, workload: WorkloadSpec, *, seed: int = 1, calibration: st
     cpu["parent-children"] = (parent_role.children_cpu - child0) * 1e3 / denom
     lat = list(sim.latency_samples)
     sessions = list(sim.session_times)
+    stat_set = sum(n for (_s, _d, name), n in sim.kernel.recorder.stat_counts.items()
+                   if name.endswith("STAT_SET"))
     sim.run_until_quiet(max_time=sim.env.now + drain_s)
     m = LoadMetrics(
         era=era,
@@ -191,5 +194,6 @@ def run_load(era: str, workload: WorkloadSpec, *, seed: int = 1, calibration: st
         cpu_ms_per_msg=cpu,
         cores=sim.kernel.cpu.cores,
         ledger=sim.ledger.summary(),
+        background_stat_hops_per_s=stat_set / window if window else 0.0,
     )
     return m, sim

@@ -53,7 +53,7 @@ def compare_eras(
             "channels": topo.n_channels,
             "hops_per_message": {"local": local.hops, "relay": probes["relay"].hops},
             "stat_hops_per_message": {"local": local.stat_hops, "relay": probes["relay"].stat_hops},
-            "background_stat_hops_per_s": _r(local.background_stat_hops / max(1e-9, _probe_span(local)), 2),
+            "background_stat_hops_per_s": _r(load.background_stat_hops_per_s, 2),
             "mfa_hops_per_message": mfa_hops,
             "mfa_share": _r(mfa_hops / local.hops if local.hops else 0.0, 4),
             "hops_by_channel": {"local": local.by_pair, "relay": probes["relay"].by_pair},
@@ -77,11 +77,6 @@ def compare_eras(
         "cores": load.cores,
         "eras": out,
     }
-
-
-def _probe_span(p: Any) -> float:
-    # the probe runs to quiescence; its background STAT_SETs are counted per simulated second
-    return p.span_s if getattr(p, "span_s", 0) else 1.0
 
 
 def print_compare(result: dict[str, Any], console: Console | None = None) -> None:

@@ -8,6 +8,7 @@ A passed file descriptor (SCM_RIGHTS) adds ``fd_cost``.
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 import simpy
@@ -50,19 +51,24 @@ class Channel:
 
     def transmit(self, dst: Process, imsgs: list[Imsg]) -> None:
         """Write a batch of imsgs (one buffer flush) towards ``dst``."""
-        nbytes = 0
+        n = len(imsgs)
+        nbytes = IMSG_HEADER_SIZE * n
         fds = 0
         for m in imsgs:
             nbytes += m.length
             if m.fd:
                 fds += 1
-        nbytes += IMSG_HEADER_SIZE * len(imsgs)
-        self.sent += len(imsgs)
+        self.sent += n
         self.bytes += nbytes
         env = self.env
-        t = env.now + self.latency + self.per_byte * nbytes + self.fd_cost * fds
+        now = env._now
+        t = now + self.latency
+        if self.per_byte:
+            t += self.per_byte * nbytes
+        if fds:
+            t += self.fd_cost * fds
         last = self._last[dst]
         if t < last:
             t = last
         self._last[dst] = t
-        env.schedule(Timer(dst.on_delivery, imsgs), NORMAL, t - env.now)
+        heapq.heappush(env._queue, (t, NORMAL, next(env._eid), Timer(dst._on_delivery_cb, imsgs)))

@@ -19,6 +19,7 @@ What the model reproduces (era-5.4.2-mfa.md §1.4, era-pony.md §1.1):
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable
@@ -122,6 +123,11 @@ class Process:
         self._local: deque[Imsg] = deque()
         self.sync: tuple[str, Callable[[Imsg], Any]] | None = None
         self._holds_core = False
+        self._cpu_done_cb = self._cpu_done
+        self._on_delivery_cb = self.on_delivery
+        self._finish_cb = self._finish
+        self._queue = kernel.env._queue  # SimPy's heap (see _loop)
+        self._counts, self._stat_counts = kernel.recorder.counters(name)
         kernel.processes[name] = self
 
     def __repr__(self) -> str:
@@ -171,7 +177,7 @@ class Process:
         if self.state is DEAD:
             self.cpu.release()
             return
-        now = self.env.now
+        now = self.env._now
         self.state = RUNNING
         self.run_start = now
         self.runs += 1
@@ -183,14 +189,18 @@ class Process:
     def _loop(self) -> None:
         inbox = self.inbox
         local = self._local
+        dispatch = self._dispatch
         while self._remaining:
             self._remaining -= 1
-            self._dispatch(inbox.popleft())
-            while local:
-                self._dispatch(local.popleft())
+            dispatch(inbox.popleft())
+            if local:
+                while local:
+                    dispatch(local.popleft())
             if self.sync is not None:
                 return  # spinning on the CPU until the synchronous reply arrives
-        call_later(self.env, self.cursor - self.env.now, self._cpu_done)
+        env = self.env
+        # env.schedule(Timer(self._cpu_done), NORMAL, cursor - now), inlined
+        heapq.heappush(self._queue, (self.cursor, NORMAL, next(env._eid), Timer(self._cpu_done_cb)))
 
     def _dispatch(self, item: Imsg | Io) -> None:
         costs = self.costs
@@ -198,12 +208,16 @@ class Process:
         self.handled += 1
         if item.__class__ is Imsg:
             key = item.kind
-            cost = costs.handler.get(key, costs.default) + costs.per_byte * item.length
+            cost = costs.handler.get(key, costs.default)
+            if costs.per_byte:
+                cost += costs.per_byte * item.length
             rec = self.rec
-            if item.stat:
-                rec.stat_counts[(item.src.name, self.name, item.name)] += 1
-            else:
-                rec.hop_counts[(item.src.name, self.name, item.name)] += 1
+            by_src = (self._stat_counts if item.stat else self._counts)
+            src = item.src.name
+            names = by_src.get(src)
+            if names is None:
+                names = by_src[src] = {}
+            names[item.name] = names.get(item.name, 0) + 1
             if rec.rows:
                 rec.hops.append((t, item.t_sent, item.src.name, self.name, item.name, key,
                                  item.length, item.fd, item.stat, item.id, item.cause))
@@ -249,7 +263,7 @@ class Process:
         if self.io_wait:
             wait, self.io_wait = self.io_wait, 0.0
             self.state = IOWAIT
-            call_later(self.env, wait, self._finish)
+            call_later(self.env, wait, self._finish_cb)
         else:
             self._finish(None)
 
@@ -332,7 +346,8 @@ class Process:
         costs = self.costs
         cost = costs.handler.get(reply.kind, costs.default) + costs.per_byte * reply.length
         rec = self.rec
-        rec.hop_counts[(reply.src.name, self.name, reply.name)] += 1
+        names = self._counts.setdefault(reply.src.name, {})
+        names[reply.name] = names.get(reply.name, 0) + 1
         if rec.rows:
             rec.hops.append((self.cursor, reply.t_sent, reply.src.name, self.name, reply.name,
                              reply.kind, reply.length, reply.fd, reply.stat, reply.id, reply.cause))

@@ -21,7 +21,7 @@ class Timer:
     __slots__ = ("callbacks", "_ok", "arg", "cancelled")
 
     def __init__(self, fn: Callable[[Timer], Any], arg: Any = None) -> None:
-        self.callbacks = [fn]
+        self.callbacks = (fn,)  # env.step() only iterates it
         self._ok = True
         self.arg = arg
         self.cancelled = False

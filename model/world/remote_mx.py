@@ -1,7 +1,22 @@
 """A remote MX the mta role talks to: replies to each command after a network delay.
 
 The default behaviour accepts everything and offers no STARTTLS (the research's common
-case, era-5.4.2-mfa.md §0.2).
+case, era-5.4.2-mfa.md §0.2). Faults change it (``model.faults``):
+
+* ``mx_down``: connections are refused (``down``; ``down_addrs`` refuses only some
+  addresses of a multi-address MX);
+* ``mx_reply``: a 4xx/5xx answer at one phase (connect = the banner, ehlo, mail, rcpt,
+  data, eom = the reply to the final ".");
+* ``mx_slow``: every reply comes ``delay_s`` later.
+
+**Nagle + delayed ACK** (real-daemon.md §9): ``mta_session.c`` writes the dot-stuffed
+body and the final ``.`` in two separate writes (MTA_BODY drains to IO_LOWAT, then
+MTA_EOM sends ``.``), and does not set TCP_NODELAY. The body segment goes out at once;
+Nagle holds the small ``.`` segment until the body is acknowledged, and the receiver,
+having nothing to answer to a body, delays that ACK by the delayed-ACK timer. So the
+``.`` reaches the MX about 40 ms late: the real 6.8.0p2 daemon logged ``>>> .`` →
+``<<< 250`` in 40.7 ms (relay-unreachable-retry, final delivery) and 42–44 ms per message
+in the relay drain benchmark, i.e. ≈ 23 msg/s per connection.
 """
 
 from __future__ import annotations
@@ -12,6 +27,12 @@ from typing import Any
 from model.kernel.process import Process
 from model.world.params import WorldParams
 
+# Linux TCP_DELACK_MIN = HZ/25 = 40 ms (include/net/tcp.h), the receiver's minimum ACK
+# delay; measured on the real daemon as the `>>> .` → `<<< 250` time of 40.7 ms
+# (tests/data/real-traces/traces/relay-unreachable-retry.log) and 42-44 ms under load
+# (real-daemon.md §9). A calibration may set RemoteMx.delayed_ack_s; 0 disables the stall.
+DELAYED_ACK_S = 0.040
+
 
 class RemoteMx:
     """One simulated remote SMTP server (all connections share its behaviour)."""
@@ -19,22 +40,34 @@ class RemoteMx:
     def __init__(self, params: WorldParams, hostname: str = "mx.relay.test") -> None:
         self.latency = params.remote_latency_s
         self.reply_time = params.remote_reply_s
+        self.delayed_ack_s = DELAYED_ACK_S
         self.hostname = hostname
         self.accepted: list[tuple[str, list[str], int]] = []
         self.connections = 0
         self.refused = 0
+        self.open = 0  # connections currently open
+        self.max_open = 0  # the most open at once (what maxconn_per_route allows)
+        self.stalls = 0  # final dots held back by Nagle + delayed ACK
+        self.by_addr: dict[str, int] = {}  # connections accepted per address
         self.down = False  # fault: connections refused
+        self.down_addrs: set[str] = set()  # fault on some addresses only (multi-address MX)
         self.hook: Callable[[str, list[str], int], None] | None = None
         self.faults: Any = None
         self.on_delivered: Callable[[list[int]], None] | None = None
 
-    def connect(self, proc: Process, deliver: Callable[[str], None]) -> RemoteConnection | None:
-        """A TCP connection from ``proc``; replies arrive as io events running ``deliver(line)``.
-        None: the connection is refused (the MX is down)."""
-        if self.down:
+    def connect(self, proc: Process, deliver: Callable[[str], None],
+                addr: str | None = None) -> RemoteConnection | None:
+        """A TCP connection from ``proc`` (to ``addr``, one address of the MX); replies
+        arrive as io events running ``deliver(line)``. None: the connection is refused
+        (the MX, or that address, is down)."""
+        if self.down or (addr is not None and addr in self.down_addrs):
             self.refused += 1
             return None
         self.connections += 1
+        if addr is not None:
+            self.by_addr[addr] = self.by_addr.get(addr, 0) + 1
+        self.open += 1
+        self.max_open = max(self.max_open, self.open)
         return RemoteConnection(self, proc, deliver)
 
 
@@ -52,11 +85,26 @@ class RemoteConnection:
         self.msgid = 0
         self.evpids: list[int] = []
         self.closed = False
+        # when the ACK of the last body segment reaches the client (Nagle releases the ".")
+        self.body_acked_at = 0.0
+        self._counted = True  # in mx.open until the connection goes
         bad = self._fault("connect")
         self._reply(bad or f"220 {mx.hostname} ESMTP")
 
-    def _reply(self, *lines: str) -> None:
-        delay = 2 * self.mx.latency + self.mx.reply_time  # our write reaches it, its reply comes back
+    def close(self) -> None:
+        """The client closed the connection (``mta_free()`` → ``io_free()``)."""
+        self.closed = True
+        self._gone()
+
+    def _gone(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.mx.open -= 1
+
+    def _reply(self, *lines: str, hold: float = 0.0) -> None:
+        """Reply lines reach the client after our write crossed the network, the MX
+        worked on it and its reply came back; ``hold``: the client's write left late."""
+        delay = hold + 2 * self.mx.latency + self.mx.reply_time
         faults = self.mx.faults
         if faults is not None:
             slow = faults.active("mx_slow")
@@ -66,11 +114,14 @@ class RemoteConnection:
             self.proc.timer(delay, self.deliver, line, key="mta.io")
 
     def send_body(self, size: int, msgid: int, evpids: list[int] | None = None) -> None:
-        """The message body (dot-stuffed), written before the final '.'."""
+        """The message body (dot-stuffed), written before the final '.' in its own write:
+        it goes out at once, its ACK comes back after the delayed-ACK timer."""
         if not self.closed and self.in_data:
             self.size += size
             self.msgid = msgid
             self.evpids = list(evpids or [])
+            # never empty: the message file starts with the Received: header smtp added
+            self.body_acked_at = self.proc.env.now + 2 * self.mx.latency + self.mx.delayed_ack_s
 
     def _fault(self, phase: str) -> str | None:
         """A scripted 4xx/5xx answer for this phase, if a fault says so."""
@@ -89,16 +140,20 @@ class RemoteConnection:
         if self.in_data:
             if line == ".":
                 self.in_data = False
+                # Nagle: the "." waits for the ACK of the body still in flight
+                hold = max(0.0, self.body_acked_at - self.proc.env.now)
+                if hold > 0:
+                    self.mx.stalls += 1
                 bad = self._fault("eom")
                 if bad:
-                    self._reply(bad)
+                    self._reply(bad, hold=hold)
                     return
                 self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
                 if self.mx.hook is not None:
                     self.mx.hook(self.sender, list(self.rcpts), self.msgid)
                 if self.mx.on_delivered is not None:
                     self.mx.on_delivered(self.evpids)
-                self._reply("250 2.0.0 Ok: queued")
+                self._reply("250 2.0.0 Ok: queued", hold=hold)
             return
         verb = line[:4].upper()
         phase = {"EHLO": "ehlo", "HELO": "ehlo", "MAIL": "mail", "RCPT": "rcpt", "DATA": "data"}.get(verb)
@@ -125,5 +180,6 @@ class RemoteConnection:
         elif verb == "QUIT":
             self._reply("221 2.0.0 Bye")
             self.closed = True
+            self._gone()
         else:
             self._reply("502 5.5.2 Error: command not recognized")
