@@ -49,6 +49,9 @@ class SocketPair:
         self.smtp: Any = None
         self.sid = 0
         self.session: BounceSession | None = None
+        # bytes the smtp end wrote before the queue end had a session reading them (the
+        # banner): they wait in the socket buffer
+        self._early: list[tuple[str, Any]] = []
 
     # the smtp side (as a client connection)
     def attach(self, smtp: Any, sid: int) -> None:
@@ -57,14 +60,28 @@ class SocketPair:
 
     def server_reply(self, text: str) -> None:
         s = self.session
-        if s is not None:
-            for line in text.split("\n"):
-                self.queue.proc.timer(self.latency, s.on_line, line, key="bounce.io")
+        if s is None:
+            self._early.append(("reply", text))
+            return
+        for line in text.split("\n"):
+            self.queue.proc.timer(self.latency, s.on_line, line, key="bounce.io")
 
     def server_close(self, _reason: str) -> None:
         s = self.session
-        if s is not None:
-            self.queue.proc.timer(self.latency, s.on_close, None, key="bounce.io")
+        if s is None:
+            self._early.append(("close", None))
+            return
+        self.queue.proc.timer(self.latency, s.on_close, None, key="bounce.io")
+
+    def bind(self, session: BounceSession) -> None:
+        """The queue's bounce session starts reading: hand it what was buffered."""
+        self.session = session
+        early, self._early = self._early, []
+        for what, arg in early:
+            if what == "reply":
+                self.server_reply(arg)
+            else:
+                self.server_close(arg)
 
     # the queue side
     def write(self, data: bytes) -> None:
@@ -82,7 +99,7 @@ class BounceSession:
         self.state = "EHLO"
         self.msg: BounceMessage | None = None
         self.closed = False
-        pair.session = self
+        pair.bind(self)
 
     def send(self, line: str) -> None:
         """``bounce_send()``."""

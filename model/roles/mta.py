@@ -1285,6 +1285,7 @@ class MtaRole(Role):
         if s.id not in self.sessions or s.task is None or s.fsm is None:
             return
         t = s.task
+        t.size = m.payload.get("size", t.size)  # fstat() of the message fd
         task = mfsm.MtaTask(msgid=t.msgid, sender=t.sender,
                             envelopes=[(e["id"], e["dest"]) for e in t.envelopes], size=t.size)
         self._run(s, s.fsm.task(task, nconn=s.relay.nconn, fd_ok=m.payload["ok"]))

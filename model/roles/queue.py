@@ -21,13 +21,14 @@ BOUNCE_TTL = 7 * 24 * 3600  # queue.c:queue_bounce(): b.ttl = 3600 * 24 * 7
 class _Message:
     """A message directory: ``/incoming/<msgid>`` until committed, then ``/queue/<hh>/<msgid>``."""
 
-    __slots__ = ("msgid", "committed", "envelopes", "has_body")
+    __slots__ = ("msgid", "committed", "envelopes", "has_body", "size")
 
     def __init__(self, msgid: int) -> None:
         self.msgid = msgid
         self.committed = False
         self.envelopes: dict[int, dict[str, Any]] = {}
         self.has_body = False
+        self.size = 0
 
 
 class QueueRole(Role):
@@ -190,6 +191,7 @@ class QueueRole(Role):
         if ok:
             self.disk.op(self.proc, "rename", "rename")
             msg.committed = True
+            msg.size = m.payload.get("size", 0)
             self.sim.ledger.committed(msgid, list(msg.envelopes), self.now)
         self.reply(m, "SMTP_MESSAGE_COMMIT", {"session": m.payload["session"], "ok": ok})
         if ok:
@@ -233,9 +235,11 @@ class QueueRole(Role):
         read-only fd on the committed message file."""
         msg = self.messages.get(m.payload["msgid"])
         ok = msg is not None and msg.committed
+        size = 0
         if ok:
             self.disk.op(self.proc, "open")
-        self.reply(m, m.kind, {**m.payload, "ok": ok}, fd=ok)
+            size = msg.size  # what fstat() on the fd tells the receiver
+        self.reply(m, m.kind, {**m.payload, "ok": ok, "size": size}, fd=ok)
 
     @handles("MDA_DELIVERY_OK", "MTA_DELIVERY_OK")
     def on_delivery_ok(self, m: Imsg) -> None:

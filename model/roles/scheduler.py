@@ -205,6 +205,17 @@ class SchedulerRole(Role):
         self.reply(m, "CTL_OK", {}, length=0)
         self._reset_events()
 
+    def pause(self, agent: str) -> None:
+        """IMSG_CTL_PAUSE_MDA / _MTA (``smtpctl pause mda|mta``): SMTPD_*_PAUSED."""
+        self.proc.post(lambda _a: setattr(self, f"{agent}_paused", True), None, key="scheduler.ctl")
+
+    def resume(self, agent: str) -> None:
+        """IMSG_CTL_RESUME_MDA / _MTA: clear the flag, ``scheduler_reset_events()``."""
+        def go(_a: object) -> None:
+            setattr(self, f"{agent}_paused", False)
+            self._reset_events()
+        self.proc.post(go, None, key="scheduler.ctl")
+
     def schedule_all(self) -> None:
         """What ``smtpctl schedule all`` makes happen (used by the world's operator)."""
         self.proc.post(lambda _a: (self.backend.schedule("all", self.now), self._reset_events()),

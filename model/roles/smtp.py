@@ -300,7 +300,7 @@ class SmtpRole(Role):
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
         if a.body is not None:
             self.sim.spool[a.msgid] = a.body  # what smtp wrote through the queue's fd
-        self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid})
+        self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid, "size": a.size})
 
     @handles("SMTP_MESSAGE_COMMIT")
     def on_message_commit(self, m: Imsg) -> None:
