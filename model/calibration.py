@@ -145,7 +145,10 @@ def traced_calibration_toml(csv_paths: list[Path], base: Calibration, name: str 
         "[world]",
     ]
     for k, v in base.world.model_dump().items():
-        lines.append(f"{k} = {v!r}")
+        if k == "tls_key_engine_broken":
+            lines.append("# Debian 12's 6.8.0p2 with OpenSSL 3: no IMSG_CA_*, handshakes fail (real-daemon.md §6)")
+            v = True
+        lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}")
     lines.append("")
     for proc, roles in PROCESS_ROLES_68.items():
         for role in roles:

@@ -97,6 +97,15 @@ class LkaRole(Role):
         else:
             self.dns.addrinfo(self.proc, host, done)
 
+    @handles("CERT_INIT", "SMTP_TLS_INIT", "MTA_TLS_INIT")
+    def on_cert_init(self, m: Imsg) -> None:
+        """6.8 ``cert.c`` / ``lka.c:lka_imsg()`` IMSG_CERT_INIT (5.7.3 IMSG_SMTP_TLS_INIT, 5.4.2
+        IMSG_LKA_SSL_INIT): the certificate of the pki named by the listener — in 5.4.2
+        the private key PEM travels with it (era-5.4.2-mfa.md §2 #51)."""
+        with_key = self.behaviour.key_engine == "none"
+        self.reply(m, m.kind, {**m.payload, "status": "ok", "key": with_key},
+                   length=1151 + (1704 if with_key else 0))
+
     @handles("MTA_LOOKUP_SMARTHOST")
     def on_lookup_smarthost(self, m: Imsg) -> None:
         """6.8 ``lka.c:lka_imsg()`` IMSG_MTA_LOOKUP_SMARTHOST: the relay host of the

@@ -77,6 +77,7 @@ class SmtpRole(Role):
             fsm.OpenMessage: self._a_open,
             fsm.CommitMessage: self._a_commit,
             fsm.RollbackMessage: self._a_rollback,
+            fsm.StartTls: self._a_starttls,
         }
 
     @handles("CONF_START", "CONF_END")
@@ -218,10 +219,13 @@ class SmtpRole(Role):
         self._free(s)
 
     def _free(self, s: _Session) -> None:
-        """``smtp_session.c:smtp_free()`` → ``smtp.c:smtp_collect()`` (stat smtp.session -1)."""
+        """``smtp_session.c:smtp_free()`` (stat smtp.tls -1 if secured) → ``smtp.c:smtp_collect()``
+        (stat smtp.session -1)."""
         if self.sessions.pop(s.id, None) is None:
             return
         s.closed = True
+        if s.fsm is not None and s.fsm.flags & fsm.SF_SECURE:
+            self.stat_decrement("smtp.tls")
         self.stat_decrement("smtp.session")
 
     def _a_filter_query(self, s: _Session, a: Any) -> None:
@@ -312,6 +316,57 @@ class SmtpRole(Role):
     def _a_rollback(self, s: _Session, a: Any) -> None:
         """``smtp_tx_rollback()``: IMSG_SMTP_MESSAGE_ROLLBACK (no answer)."""
         self.send("queue", "SMTP_MESSAGE_ROLLBACK", {"session": s.id, "msgid": a.msgid})
+
+    # ---- STARTTLS --------------------------------------------------------------------------
+
+    def _a_starttls(self, s: _Session, a: Any) -> None:
+        """After the ``220``: the certificate from lka (6.8 ``smtp_cert_init()`` IMSG_CERT_INIT,
+        5.7.3 IMSG_SMTP_TLS_INIT, 5.4.2 IMSG_LKA_SSL_INIT in ``smtp_io()`` IO_LOWAT)."""
+        kind = "CERT_INIT" if self.behaviour.smtp_variant == "6.8" else "SMTP_TLS_INIT"
+        self.send("lka", kind, {"session": s.id, "name": self.sim.site.hostname}, length=19)
+
+    @handles("CERT_INIT", "SMTP_TLS_INIT")
+    def on_cert_init(self, m: Imsg) -> None:
+        """``smtp_cert_init_cb()`` / ``smtp_session_imsg()`` IMSG_*_TLS_INIT: ``io_start_tls()``;
+        the ClientHello arrives a round trip after our 220 went out."""
+        s = self._session_of(m)
+        if s is None:
+            return
+        self.proc.timer(2 * self.sim.world.net_latency_s, self._tls_handshake, s, key="smtp.tls")
+
+    def _tls_handshake(self, s: _Session) -> None:
+        """The server side of a full handshake (``ssl.c``: no session cache, no tickets):
+        one private-key signature. With klondike it is ``ca.c:rsae_send_imsg()``: an imsg
+        sent with ``m_flush()`` and a busy wait for the answer — all of pony stalls."""
+        if s.closed or s.fsm is None:
+            return
+        w = self.sim.world
+        self.proc.charge(w.tls_handshake_cpu_s)
+        if self.behaviour.key_engine == "ca":
+            if w.tls_key_engine_broken:
+                # rsae_priv_enc() finds no ex_data and falls back to the default method,
+                # which has no key: "missing private key" (real-daemon.md §6)
+                self._run(s, s.fsm.handle(fsm.TlsResult(False)))
+                return
+            kind = "CA_RSA_PRIVENC" if self.behaviour.smtp_variant == "6.8" else "CA_PRIVENC"
+            self.proc.call_sync(self._hosts["ca"], "ca", self.name, kind, self._name_of(kind),
+                                {"id": s.id, "session": s.id}, 256, kind,
+                                lambda _reply: self._tls_finished(s))
+        else:
+            self.proc.charge(w.tls_private_op_s)  # the key lives in this process (5.4.2)
+            self._tls_finished(s)
+
+    def _tls_finished(self, s: _Session) -> None:
+        """The client's Finished comes back a round trip later: IO_TLSREADY."""
+        def ready(_arg: object) -> None:
+            if s.closed or s.fsm is None:
+                return
+            self.stat_increment("smtp.tls")
+            self._run(s, s.fsm.handle(fsm.TlsResult(True)))
+            tls_ready = getattr(s.conn, "tls_ready", None)
+            if tls_ready is not None:
+                self.proc.emit(lambda _a: tls_ready(), None)
+        self.proc.timer(2 * self.sim.world.net_latency_s, ready, None, key="smtp.tls")
 
     def _session_of(self, m: Imsg) -> _Session | None:
         s = self.sessions.get(m.payload["session"])

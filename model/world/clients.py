@@ -57,6 +57,7 @@ class Mix(_Strict):
     size_distribution: Literal["fixed", "exponential"] = "fixed"
     local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"])
     pick: Literal["random", "cycle"] = "random"  # cycle: local users in turn (deterministic probes)
+    tls_share: float = Field(default=0.0, ge=0, le=1)  # sessions that connect to the STARTTLS listener and use it
     local_domain: str = "local.test"
     relay_domain: str = "relay.test"
     sender: str = "sender@client.test"
@@ -115,6 +116,7 @@ class SessionPlan:
 
     start: float
     messages: list[MessagePlan] = field(default_factory=list)
+    tls: bool = False
 
 
 def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
@@ -122,6 +124,7 @@ def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
     arr = random.Random(f"{seed}:arrivals")
     mixr = random.Random(f"{seed}:mix")
     sizer = random.Random(f"{seed}:sizes")
+    tlsr = random.Random(f"{seed}:tls")
     a, m = spec.arrival, spec.mix
     times: list[float] = []
     limit = spec.sessions or math.inf
@@ -156,7 +159,7 @@ def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
                     rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
             size = m.size_bytes if m.size_distribution == "fixed" else int(sizer.expovariate(1 / max(1, m.size_bytes)))
             msgs.append(MessagePlan(rcpts, size, m.sender))
-        plans.append(SessionPlan(t, msgs))
+        plans.append(SessionPlan(t, msgs, tlsr.random() < m.tls_share))
     return plans
 
 
@@ -177,7 +180,7 @@ class ClientSession:
 
     __slots__ = ("sim", "plan", "n", "addr", "smtp", "sid", "step", "msg_index", "rcpt_index",
                  "t_data_end", "t_start", "done", "on_done", "latencies", "replies", "helo",
-                 "cpu_proc", "cpu_cost", "closed")
+                 "cpu_proc", "cpu_cost", "closed", "secured")
 
     def __init__(self, sim: Simulation, plan: SessionPlan, n: int, spec: WorkloadSpec,
                  on_done: Any) -> None:
@@ -195,6 +198,7 @@ class ClientSession:
         self.t_start = sim.env.now
         self.done = False
         self.closed = False
+        self.secured = False
         self.on_done = on_done
         self.replies: list[str] = []
         self.cpu_proc = sim.client_proc
@@ -246,6 +250,10 @@ class ClientSession:
         elif step in ("ehlo", "next"):
             if step == "ehlo" and not code.startswith("2"):
                 return self._quit()
+            if step == "ehlo" and plan.tls and not self.secured:
+                self.step = "starttls"
+                self._write(b"STARTTLS\r\n")
+                return
             if self.msg_index >= len(plan.messages):
                 return self._quit()
             self._mail()
@@ -282,8 +290,21 @@ class ClientSession:
             self.msg_index += 1
             self.step = "next"
             self._react_next()
+        elif step == "starttls":
+            if code != "220":
+                return self._quit()
+            self.step = "handshake"  # the server side drives it; tls_ready() ends it
         elif step == "quit":
             pass
+
+    def tls_ready(self) -> None:
+        """The TLS handshake completed (server side IO_TLSREADY): EHLO again."""
+        call_later(self.sim.env, self.sim.world.net_latency_s, self._after_tls)
+
+    def _after_tls(self, _t: Any) -> None:
+        self.secured = True
+        self.step = "ehlo"
+        self._write(f"EHLO {self.helo}\r\n".encode())
 
     def _vanish(self) -> None:
         smtp, sid = self.smtp, self.sid
@@ -349,7 +370,7 @@ class ClientFleet:
         self.open += 1
         c = ClientSession(self.sim, plan, i, self.spec, self._session_done)
         smtp = self.sim.roles["smtp"]
-        call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.connect(c))
+        call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.connect(c, plan.tls))
 
     def _session_done(self, c: ClientSession) -> None:
         self.open -= 1

@@ -24,6 +24,16 @@ class WorldParams(BaseModel):
     # parent children 1.97 ms CPU per message at c=4) and its maildir fsync
     agent_cpu_s: float = Field(default=1.97e-3, ge=0)
     agent_io_s: float = Field(default=150e-6, ge=0)
+    # TLS server handshake (TLS 1.2 full handshake, no resumption: ssl.c disables session
+    # caches and tickets): the symmetric/ECDHE work besides the private-key operation
+    # (assumed: openssl speed ecdhp256 ~0.1 ms + record setup; a calibration overrides it)
+    tls_handshake_cpu_s: float = Field(default=0.3e-3, ge=0)
+    # the private-key operation when the process holding the key does it itself (5.4.2's
+    # smtp); with klondike it is ca's IMSG_CA_*PRIV* handler cost (roles.ca in a calibration)
+    tls_private_op_s: float = Field(default=1.5e-3, ge=0)
+    # Debian 12's 6.8.0p2 with OpenSSL 3 loses the key engine's ex_data: no IMSG_CA_* is
+    # ever sent and every server handshake fails (real-daemon.md §6, upstream #1171/#1239)
+    tls_key_engine_broken: bool = False
     # the remote MX: one-way network latency and its own processing per reply
     remote_latency_s: float = Field(default=100e-6, ge=0)
     remote_reply_s: float = Field(default=50e-6, ge=0)

@@ -1,0 +1,65 @@
+"""STARTTLS: the hops each era adds, klondike's synchronous round trip, Debian's broken engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.calibration import load_calibration
+from model.metrics import run_probe
+from model.simulation import Simulation
+from model.world.clients import Arrival, Mix, WorkloadSpec
+
+
+def _tls_run(era: str, calibration: str = "research-6.8", site: str = "common-case") -> Simulation:
+    wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
+                      mix=Mix(local_share=1.0, local_users=["alice"], tls_share=1.0))
+    sim = Simulation(era, workload=wl, calibration=calibration, site=site)
+    sim.startup()
+    sim.start_clients()
+    sim.run_until_quiet(60)
+    return sim
+
+
+# STARTTLS on the inbound session, no client certificate:
+#   5.4.2        +2 IMSG_LKA_SSL_INIT (cert + key from lka) +2 MFA for the second EHLO
+#                (era-5.4.2-mfa.md §3.1.1)
+#   without-mfa  +2 (era-pony.md §4.2: "without the ca split STARTTLS costs +2")
+#   5.7.3, 6.8   +4: TLS_INIT/CERT_INIT both ways + CA_*PRIV* both ways, the latter
+#                synchronous (era-pony.md §3.1, §3.7)
+TLS_ADDS = {"with-mfa": 4, "without-mfa": 2, "pony": 4, "pony-6.8": 4}
+
+
+@pytest.mark.parametrize("era", list(TLS_ADDS))
+def test_starttls_adds_the_researchs_hops(era: str) -> None:
+    sim = _tls_run(era)
+    plain = run_probe(era, "local").hops
+    assert sum(sim.kernel.recorder.hop_counts.values()) - plain == TLS_ADDS[era]
+    assert sim.ledger.summary()["delivered"] == 1
+
+
+def test_klondike_round_trip_is_synchronous_in_pony() -> None:
+    sim = _tls_run("pony-6.8")
+    counts = sim.kernel.recorder.hop_counts
+    assert counts[("pony", "ca", "IMSG_CA_RSA_PRIVENC")] == 1
+    assert counts[("ca", "pony", "IMSG_CA_RSA_PRIVENC")] == 1
+    pony = sim.procs["pony"]
+    # pony spun on its core for the whole key operation (ca's 1.5 ms handler)
+    ca_cost = load_calibration("research-6.8").roles["ca"].handler["CA_RSA_PRIVENC"]
+    assert pony.cpu_time > ca_cost
+
+
+def test_5_4_2_keeps_the_key_in_smtp() -> None:
+    sim = _tls_run("with-mfa")
+    assert not any("CA_" in k[2] for k in sim.kernel.recorder.hop_counts)
+    assert ("lka", "smtp", "IMSG_LKA_SSL_INIT") in sim.kernel.recorder.hop_counts
+
+
+def test_debian_openssl3_engine_fails_the_handshake_without_ca_traffic() -> None:
+    """real-daemon.md §6: the traced Debian daemon logged CERT_INIT both ways, no IMSG_CA_*,
+    and the session was dropped (starttls-local-1rcpt: 7 non-stat imsgs)."""
+    sim = _tls_run("pony-6.8", calibration="traced-6.8", site="research")
+    counts = sim.kernel.recorder.hop_counts
+    assert not any("CA_" in k[2] for k in counts)
+    assert counts[("pony", "lka", "IMSG_CERT_INIT")] == 1
+    assert sum(counts.values()) == 7
+    assert sim.ledger.summary()["accepted"] == 0
