@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean validate-real validate-real-long
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,18 @@ run: $(VENV)/.installed
 
 ## test: the whole suite (unit, property, notebooks)
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests $(if $(wildcard notebooks/*.ipynb),--nbmake notebooks)
+
+## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
+## loopback in a network namespace vs smtpd-sim, same clients (needs root)
+validate-real: $(VENV)/.test-installed
+	$(BIN)/python -m model.validate
+	$(BIN)/python -m pytest -m real tests/real -k "not long"
+
+## validate-real-long: also the retry scenarios (sink down 430 s, broken maildir 100 s: ~20 min)
+validate-real-long: $(VENV)/.test-installed
+	$(BIN)/python -m model.validate --long
+	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
 ## bench: speed against bare SimPy, measured in the same run
 bench: $(VENV)/.installed

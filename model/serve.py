@@ -79,7 +79,7 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
         self.conn = LiveConnection(self.server, transport, peer[0])  # type: ignore[arg-type]
-        self.server.event(lambda: self.server.smtp_for(self.tls_listener).connect(self.conn))
+        self.server.event(lambda: self.server.sim.roles["smtp"].connect(self.conn, self.tls_listener))
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -105,9 +105,10 @@ class LiveServer:
         spool: Path | None = None,
         trace: Any = None,
         seed: int = 1,
+        rows: bool = False,
     ) -> None:
         self.sim = Simulation(era, calibration=calibration, site=site, seed=seed, keep_body=True,
-                              rows=trace is not None)
+                              rows=rows or trace is not None)
         self.maildir = maildir
         self.spool = spool
         self.trace = trace
@@ -120,10 +121,7 @@ class LiveServer:
         self._wake: asyncio.Event | None = None
         self.delivered = 0
         self.relayed = 0
-
-    def smtp_for(self, tls_listener: bool) -> Any:
-        role = self.sim.roles["smtp"]
-        return role.tls_listener if tls_listener and hasattr(role, "tls_listener") else role
+        self.per_user: dict[str, int] = {}
 
     # ---- time -------------------------------------------------------------------------
 
@@ -180,6 +178,7 @@ class LiveServer:
     def _delivered(self, user: str, body: bytes) -> None:
         """A delivery agent exited okay: write the message into ``<maildir>/<user>/new``."""
         self.delivered += 1
+        self.per_user[user] = self.per_user.get(user, 0) + 1
         if self.maildir is None:
             return
         base = self.maildir / user

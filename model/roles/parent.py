@@ -53,8 +53,7 @@ class ParentRole(Role):
         deliver = m.payload
         self.proc.charge(self.sim.world.fork_cpu_s)
         self.forks += 1
-        user = self.sim.site.userinfo(deliver["user"])
-        status = user.mailbox if user is not None else "permfail"
+        status = self.sim.site.mailbox(deliver["user"])
         faults = self.sim.faults
         if status == "ok" and faults is not None and faults.active("agent_tempfail", user=deliver["user"]):
             status = "tempfail"  # mail.maildir exits EX_TEMPFAIL (a full or broken mailbox)

@@ -53,6 +53,8 @@ class RemoteMx:
         self.down_addrs: set[str] = set()  # fault on some addresses only (multi-address MX)
         self.hook: Callable[[str, list[str], int], None] | None = None
         self.faults: Any = None
+        # the research sink (real-traces/tools/sink.py): a reply for some recipients
+        self.rcpt_policy: Callable[[str], str | None] | None = None
         self.on_delivered: Callable[[list[int]], None] | None = None
 
     def connect(self, proc: Process, deliver: Callable[[str], None],
@@ -170,7 +172,12 @@ class RemoteConnection:
             self.sender, self.rcpts, self.size = line[10:].split(">")[0].lstrip("<"), [], 0
             self._reply("250 2.1.0 Ok")
         elif verb == "RCPT":
-            self.rcpts.append(line[8:].split(">")[0].lstrip("<"))
+            rcpt = line[8:].split(">")[0].lstrip("<")
+            policy = self.mx.rcpt_policy(rcpt) if self.mx.rcpt_policy is not None else None
+            if policy:
+                self._reply(policy)
+                return
+            self.rcpts.append(rcpt)
             self._reply("250 2.1.5 Ok")
         elif verb == "DATA":
             self.in_data = True

@@ -73,6 +73,7 @@ class Site:
         self.users = {u.name: u for u in spec.user}
         self.aliases = {k.lower(): v for k, v in spec.aliases.items()}
         self.dns = spec.dns
+        self.broken: dict[str, str] = {}  # user -> "ok" | "tempfail" | "permfail" overrides
 
     def match(self, domain: str) -> Domain | None:
         """``ruleset.c:ruleset_match()`` reduced to `for domain` rules; None = no rule."""
@@ -82,6 +83,14 @@ class Site:
         """Strip the sub-address (`alice+tag` → `alice`) as ``lka_expand()`` does."""
         user = local.split(self.spec.subaddress_delimiter, 1)[0].lower() if local else local
         return user
+
+    def mailbox(self, name: str) -> str:
+        """What the delivery agent will do for this user now (an operator may break or
+        repair a maildir during a run: ``broken``)."""
+        if name in self.broken:
+            return self.broken[name]
+        u = self.users.get(name)
+        return u.mailbox if u is not None else "permfail"
 
     def userinfo(self, name: str) -> User | None:
         """``table_getpwnam`` K_USERINFO lookup."""
