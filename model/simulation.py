@@ -27,7 +27,7 @@ from model.roles.queue import QueueRole
 from model.roles.scheduler import SchedulerRole
 from model.roles.smtp import SmtpRole
 from model.topology import Topology, load_topology
-from model.world.clients import ClientFleet, WorkloadSpec, plan_sessions
+from model.world.clients import ClientFleet, WorkloadSpec
 from model.world.disk import Disk
 from model.world.dns import Resolver
 from model.world.remote_mx import RemoteMx
@@ -239,8 +239,7 @@ class Simulation:
     def start_clients(self, at: float | None = None) -> None:
         if self.workload is None:
             return
-        plans = plan_sessions(self.workload, self.seed)
-        self.fleet = ClientFleet(self, self.workload, plans)
+        self.fleet = ClientFleet(self, self.workload, self.seed)
         self.fleet.start(self.env.now if at is None else at)
 
     def quiet(self) -> bool:

@@ -119,48 +119,71 @@ class SessionPlan:
     tls: bool = False
 
 
-def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
-    """Draw every session of the run: the same seed gives the same sessions in every era."""
-    arr = random.Random(f"{seed}:arrivals")
-    mixr = random.Random(f"{seed}:mix")
-    sizer = random.Random(f"{seed}:sizes")
-    tlsr = random.Random(f"{seed}:tls")
-    a, m = spec.arrival, spec.mix
-    times: list[float] = []
-    limit = spec.sessions or math.inf
-    if a.process == "replay":
-        with open(a.csv, newline="") as fh:
-            times = sorted(float(row["time"]) for row in csv.DictReader(fh))
-        times = [t for t in times if t <= spec.duration_s][: int(min(limit, len(times)))]
-    elif a.process == "closed":
-        times = [0.0] * int(min(limit, a.concurrency))
-    else:
-        t = 0.0
-        while len(times) < limit:
-            t += arr.expovariate(a.rate_per_s) if a.process == "poisson" else 1.0 / a.rate_per_s
-            if t > spec.duration_s and spec.sessions == 0:
-                break
-            times.append(t)
-    plans = []
-    turn = 0
-    for t in times:
+class SessionPlanner:
+    """Draws sessions lazily from the workload's RNG streams (arrivals, mix, sizes, TLS),
+    so memory does not grow with the number of sessions that have passed; the same seed
+    gives the same sessions in every era (common random numbers)."""
+
+    def __init__(self, spec: WorkloadSpec, seed: int) -> None:
+        self.spec = spec
+        self.arr = random.Random(f"{seed}:arrivals")
+        self.mixr = random.Random(f"{seed}:mix")
+        self.sizer = random.Random(f"{seed}:sizes")
+        self.tlsr = random.Random(f"{seed}:tls")
+        self.turn = 0
+        self.limit = spec.sessions or math.inf
+        self.drawn = 0
+        self._t = 0.0
+        self._replay: list[float] | None = None
+        if spec.arrival.process == "replay":
+            with open(spec.arrival.csv, newline="") as fh:
+                times = sorted(float(row["time"]) for row in csv.DictReader(fh))
+            self._replay = [t for t in times if t <= spec.duration_s]
+
+    def next_time(self) -> float | None:
+        """The next open-loop arrival time (None when the arrivals are over)."""
+        a, spec = self.spec.arrival, self.spec
+        if self.drawn >= self.limit:
+            return None
+        if self._replay is not None:
+            return self._replay[self.drawn] if self.drawn < len(self._replay) else None
+        self._t += self.arr.expovariate(a.rate_per_s) if a.process == "poisson" else 1.0 / a.rate_per_s
+        if self._t > spec.duration_s and spec.sessions == 0:
+            return None
+        return self._t
+
+    def draw(self, t: float) -> SessionPlan:
+        """The content of one session starting at ``t``."""
+        self.drawn += 1
+        m = self.spec.mix
+        mixr = self.mixr
         msgs = []
         for _ in range(m.messages):
             rcpts = []
             for _ in range(m.recipients):
                 if mixr.random() < m.local_share:
                     if m.pick == "cycle":
-                        user = m.local_users[turn % len(m.local_users)]
-                        turn += 1
+                        user = m.local_users[self.turn % len(m.local_users)]
+                        self.turn += 1
                     else:
                         user = mixr.choice(m.local_users)
                     rcpts.append(f"{user}@{m.local_domain}")
                 else:
                     rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
-            size = m.size_bytes if m.size_distribution == "fixed" else int(sizer.expovariate(1 / max(1, m.size_bytes)))
+            size = m.size_bytes if m.size_distribution == "fixed" else int(self.sizer.expovariate(1 / max(1, m.size_bytes)))
             msgs.append(MessagePlan(rcpts, size, m.sender))
-        plans.append(SessionPlan(t, msgs, tlsr.random() < m.tls_share))
-    return plans
+        return SessionPlan(t, msgs, self.tlsr.random() < m.tls_share)
+
+
+def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
+    """Every open-loop session of the run, drawn at once (tests and small runs)."""
+    p = SessionPlanner(spec, seed)
+    if spec.arrival.process == "closed":
+        return [p.draw(0.0) for _ in range(int(min(p.limit, spec.arrival.concurrency)))]
+    out = []
+    while (t := p.next_time()) is not None:
+        out.append(p.draw(t))
+    return out
 
 
 def body_lines(plan: MessagePlan, n: int) -> bytes:
@@ -339,43 +362,77 @@ class ClientSession:
 
 
 class ClientFleet:
-    """Starts the planned sessions at their times and counts the ones still open."""
+    """Starts sessions (open loop: at their arrival times, each arrival scheduling the
+    next; closed loop: ``concurrency`` clients, each reconnecting when its session ends,
+    until the workload's duration) and counts the ones still open."""
 
-    def __init__(self, sim: Simulation, spec: WorkloadSpec, plans: list[SessionPlan]) -> None:
+    def __init__(self, sim: Simulation, spec: WorkloadSpec, seed: int) -> None:
         self.sim = sim
         self.spec = spec
-        self.plans = plans
+        self.planner = SessionPlanner(spec, seed)
         self.open = 0
         self.finished = 0
         self.started = 0
         self.refused = 0
+        self.arrivals_over = False
+        self.closed_loop = spec.arrival.process == "closed"
+        self.t0 = 0.0
 
     def start(self, t0: float) -> None:
         env = self.sim.env
-        if self.spec.arrival.process == "closed":
-            for i, p in enumerate(self.plans):
-                call_later(env, t0 - env.now + p.start, self._launch, (i, p))
+        self.t0 = t0
+        if self.closed_loop:
+            for _ in range(int(min(self.planner.limit, self.spec.arrival.concurrency))):
+                call_later(env, t0 - env.now, self._launch, self.planner.draw(0.0))
             return
-        for i, p in enumerate(self.plans):
-            call_later(env, t0 - env.now + p.start, self._launch, (i, p))
+        self._schedule_next()
 
-    def _launch(self, t: Any) -> None:
-        i, plan = t.arg
+    def _schedule_next(self) -> None:
+        t = self.planner.next_time()
+        if t is None:
+            self.arrivals_over = True
+            return
+        env = self.sim.env
+        call_later(env, self.t0 + t - env.now, self._arrive, t)
+
+    def _arrive(self, timer: Any) -> None:
+        plan = self.planner.draw(timer.arg)
+        self._schedule_next()
+        self._launch_plan(plan)
+
+    def _launch(self, timer: Any) -> None:
+        self._launch_plan(timer.arg)
+
+    def _launch_plan(self, plan: SessionPlan) -> None:
         self.started += 1
         if self.sim.down:
             # the daemon is not running: connection refused (the client will try elsewhere)
             self.sim.refused_sessions += 1
             self.refused += 1
+            if self.closed_loop:
+                self._reconnect()
             return
         self.open += 1
-        c = ClientSession(self.sim, plan, i, self.spec, self._session_done)
+        c = ClientSession(self.sim, plan, self.started, self.spec, self._session_done)
         smtp = self.sim.roles["smtp"]
         call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.connect(c, plan.tls))
 
     def _session_done(self, c: ClientSession) -> None:
         self.open -= 1
         self.finished += 1
+        if self.closed_loop:
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        env = self.sim.env
+        if env.now - self.t0 < self.spec.duration_s and self.planner.drawn < self.planner.limit:
+            call_later(env, 0.0, self._launch, self.planner.draw(env.now - self.t0))
+        else:
+            self.arrivals_over = self.open == 0 or self.arrivals_over
 
     @property
     def idle(self) -> bool:
-        return self.started == len(self.plans) and self.open == 0
+        if self.closed_loop:
+            return self.open == 0 and (self.sim.env.now - self.t0 >= self.spec.duration_s
+                                       or self.planner.drawn >= self.planner.limit)
+        return self.arrivals_over and self.open == 0
