@@ -11,6 +11,7 @@ import csv
 import math
 import random
 import tomllib
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +40,7 @@ class Arrival(_Strict):
     rate_per_s: float = Field(default=50.0, gt=0)  # poisson / fixed
     csv: str = ""  # replay: a CSV with a `time` column (seconds), one row per session
     concurrency: int = Field(default=1, ge=1)  # closed: clients that reconnect at once
+    max_open: int = Field(default=0, ge=0)  # open loop: at most this many sessions at once (0: no cap); others wait
 
     @model_validator(mode="after")
     def _replay_needs_csv(self) -> Arrival:
@@ -58,6 +60,10 @@ class Mix(_Strict):
     local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"])
     pick: Literal["random", "cycle"] = "random"  # cycle: local users in turn (deterministic probes)
     tls_share: float = Field(default=0.0, ge=0, le=1)  # sessions that connect to the STARTTLS listener and use it
+    # misbehaving clients (shares of sessions, drawn from their own RNG stream)
+    protocol_error_share: float = Field(default=0.0, ge=0, le=1)  # MAIL before EHLO, an unknown verb
+    bad_rcpt_share: float = Field(default=0.0, ge=0, le=1)  # one unknown recipient before the real ones
+    early_quit_share: float = Field(default=0.0, ge=0, le=1)  # QUIT right after EHLO
     local_domain: str = "local.test"
     relay_domain: str = "relay.test"
     sender: str = "sender@client.test"
@@ -117,6 +123,7 @@ class SessionPlan:
     start: float
     messages: list[MessagePlan] = field(default_factory=list)
     tls: bool = False
+    behaviour: str = "normal"  # normal | protocol_errors | bad_rcpt | early_quit
 
 
 class SessionPlanner:
@@ -130,6 +137,7 @@ class SessionPlanner:
         self.mixr = random.Random(f"{seed}:mix")
         self.sizer = random.Random(f"{seed}:sizes")
         self.tlsr = random.Random(f"{seed}:tls")
+        self.badr = random.Random(f"{seed}:misbehave")
         self.turn = 0
         self.limit = spec.sessions or math.inf
         self.drawn = 0
@@ -172,7 +180,17 @@ class SessionPlanner:
                     rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
             size = m.size_bytes if m.size_distribution == "fixed" else int(self.sizer.expovariate(1 / max(1, m.size_bytes)))
             msgs.append(MessagePlan(rcpts, size, m.sender))
-        return SessionPlan(t, msgs, self.tlsr.random() < m.tls_share)
+        u = self.badr.random()
+        behaviour = "normal"
+        for name, share in (("protocol_errors", m.protocol_error_share), ("bad_rcpt", m.bad_rcpt_share),
+                            ("early_quit", m.early_quit_share)):
+            if u < share:
+                behaviour = name
+                if name == "bad_rcpt":
+                    msgs[0].rcpts.insert(0, f"nobody@{m.local_domain}")
+                break
+            u -= share
+        return SessionPlan(t, msgs, self.tlsr.random() < m.tls_share, behaviour)
 
 
 def plan_sessions(spec: WorkloadSpec, seed: int) -> list[SessionPlan]:
@@ -268,10 +286,22 @@ class ClientSession:
         step = self.step
         plan = self.plan
         if step == "banner":
+            if plan.behaviour == "protocol_errors":
+                self.step = "err1"
+                self._write(f"MAIL FROM:<{plan.messages[0].sender}>\r\n".encode())  # 503 before EHLO
+                return
+            self.step = "ehlo"
+            self._write(f"EHLO {self.helo}\r\n".encode())
+        elif step == "err1":
+            self.step = "err2"
+            self._write(b"FOO bar\r\n")  # 500 Command unrecognized
+        elif step == "err2":
             self.step = "ehlo"
             self._write(f"EHLO {self.helo}\r\n".encode())
         elif step in ("ehlo", "next"):
             if step == "ehlo" and not code.startswith("2"):
+                return self._quit()
+            if step == "ehlo" and plan.behaviour == "early_quit":
                 return self._quit()
             if step == "ehlo" and plan.tls and not self.secured:
                 self.step = "starttls"
@@ -376,6 +406,7 @@ class ClientFleet:
         self.refused = 0
         self.arrivals_over = False
         self.closed_loop = spec.arrival.process == "closed"
+        self.waiting: deque[SessionPlan] = deque()
         self.t0 = 0.0
 
     def start(self, t0: float) -> None:
@@ -404,6 +435,10 @@ class ClientFleet:
         self._launch_plan(timer.arg)
 
     def _launch_plan(self, plan: SessionPlan) -> None:
+        cap = self.spec.arrival.max_open
+        if cap and self.open >= cap and not self.closed_loop:
+            self.waiting.append(plan)  # the client waits for one of its connections to end
+            return
         self.started += 1
         if self.sim.down:
             # the daemon is not running: connection refused (the client will try elsewhere)
@@ -422,6 +457,8 @@ class ClientFleet:
         self.finished += 1
         if self.closed_loop:
             self._reconnect()
+        elif self.waiting:
+            self._launch_plan(self.waiting.popleft())
 
     def _reconnect(self) -> None:
         env = self.sim.env
@@ -435,4 +472,4 @@ class ClientFleet:
         if self.closed_loop:
             return self.open == 0 and (self.sim.env.now - self.t0 >= self.spec.duration_s
                                        or self.planner.drawn >= self.planner.limit)
-        return self.arrivals_over and self.open == 0
+        return self.arrivals_over and self.open == 0 and not self.waiting
