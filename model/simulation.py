@@ -123,6 +123,13 @@ class Simulation:
                 role = ROLE_CLASSES[r](self, proc)
                 proc.add_role(role)
                 self.roles[r] = role
+        # 6.8 filter processors (forked by the parent at start; only lka talks to them)
+        from model.world.filter_proc import FilterProcessor
+
+        self.filter_procs = {f.name: FilterProcessor(self.kernel, f, self._channel_latency)
+                             for f in spec.filter}
+        for fp in self.filter_procs.values():
+            self.procs[fp.proc.name] = fp.proc
         for role in self.roles.values():
             role.start()
         if disk is not None:

@@ -64,6 +64,32 @@ class ProcessSpec(_Strict):
         return roles
 
 
+FILTER_PHASES = ("connect", "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "rset",
+                 "quit", "noop", "commit")
+
+
+class FilterSpec(_Strict):
+    """A 6.8 filter processor (``filter NAME proc-exec "cmd"``): forked by the parent, run as
+    ``user`` (default the smtpd user), spoken to by lka only, over a text protocol."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    command: str = ""
+    phases: list[str] = Field(default_factory=list)  # `register|filter|smtp-in|<phase>`
+    reports: bool = True  # `register|report|smtp-in|*`: lka forwards the session's reports
+    user: str = "_smtpd"
+    chroot: str = ""
+    query_cpu_s: float = Field(default=50e-6, ge=0)  # the processor's work per line it answers
+    report_cpu_s: float = Field(default=10e-6, ge=0)  # per report line it reads
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, v: list[str]) -> list[str]:
+        for ph in v:
+            if ph not in FILTER_PHASES:
+                raise ValueError(f"unknown filter phase {ph!r} (expected one of {', '.join(FILTER_PHASES)})")
+        return v
+
+
 class Behaviour(_Strict):
     """Switches the era's code had (they select code paths in the roles, never counts)."""
 
@@ -89,6 +115,7 @@ class TopologySpec(_Strict):
     process: list[ProcessSpec] = Field(min_length=1)
     channels: list[tuple[str, str]]
     channel_source: str = ""
+    filter: list[FilterSpec] = Field(default_factory=list)  # 6.8 filter processors (listener filtered)
 
     @field_validator("vocabulary")
     @classmethod
@@ -138,6 +165,8 @@ class TopologySpec(_Strict):
                     raise ValueError(
                         f"role {role!r} ({a}) needs a channel to role {peer!r} ({b}), none is listed"
                     )
+        if self.filter and self.vocabulary != "6.8":
+            raise ValueError("filter processors exist only in 6.8 (filter proc-exec, lka_filter.c)")
         if self.behaviour.filters == "mfa":
             a, b = hosted["smtp"], hosted["mfa"]
             if a != b and frozenset((a, b)) not in pairs:
@@ -170,7 +199,9 @@ class Topology:
 
     @property
     def n_processes(self) -> int:
-        return len(self.spec.process)
+        """Long-lived processes: the daemon's, plus two per filter processor (the parent's
+        child blocked in ``system()`` and the command itself, era-pony.md §1.2)."""
+        return len(self.spec.process) + 2 * len(self.spec.filter)
 
     @property
     def n_channels(self) -> int:

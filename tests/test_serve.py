@@ -115,9 +115,10 @@ def test_load_200_concurrent_clients_lose_nothing(tmp_path: Path) -> None:
         for t in threads:
             t.join(120)
         wall = time.monotonic() - t0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and st.call(lambda: st.server.delivered) < sum(accepted):
-            time.sleep(0.1)
+        # the simulated daemon runs in wall-clock time: let it deliver what it accepted
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not st.call(lambda: st.server.sim.ledger.settled()):
+            time.sleep(0.2)
         delivered = st.call(lambda: st.server.delivered)
         ledger = st.call(lambda: st.server.sim.ledger.summary())
     files = sum(1 for _ in tmp_path.glob("*/new/*"))

@@ -106,6 +106,59 @@ class LkaRole(Role):
         self.reply(m, m.kind, {**m.payload, "status": "ok", "key": with_key},
                    length=1151 + (1704 if with_key else 0))
 
+    # ---- 6.8 filters (lka_filter.c, report_smtp.c) -----------------------------------------
+
+    @handles("LKA_PROCESSOR_FORK")
+    def on_processor_fork(self, m: Imsg) -> None:
+        """``lka.c:lka_imsg()`` IMSG_LKA_PROCESSOR_FORK → ``lka_proc_forked()``: ask the parent
+        for the processor's stderr (``lka_proc_errfd()``); then the config/register dialogue
+        on its stdin/stdout (text lines)."""
+        self.send("parent", "LKA_PROCESSOR_ERRFD", {"name": m.payload["name"]}, length=m.length)
+
+    @handles("LKA_PROCESSOR_ERRFD")
+    def on_processor_errfd(self, m: Imsg) -> None:
+        """The processor's stderr fd: it is now fully set up."""
+
+    @handles("FILTER_SMTP_BEGIN", "FILTER_SMTP_END", "FILTER_SMTP_DATA_END")
+    def on_filter_session(self, m: Imsg) -> None:
+        """``lka_filter.c:lka_filter_begin()`` / ``_end()`` / ``_data_end()``: session bookkeeping."""
+
+    @handles("FILTER_SMTP_DATA_BEGIN")
+    def on_filter_data_begin(self, m: Imsg) -> None:
+        """``lka_filter_data_begin()``: a socketpair the message lines go through, its pony
+        end passed back [fd]."""
+        self.reply(m, "FILTER_SMTP_DATA_BEGIN", {"session": m.payload["session"]}, length=12, fd=True)
+
+    @handles("FILTER_SMTP_PROTOCOL")
+    def on_filter_protocol(self, m: Imsg) -> None:
+        """``lka_filter.c:lka_filter_protocol()`` → ``filter_protocol()``: walk the chain; a
+        processor registered for the phase gets a ``filter|0.6|...`` line and its
+        ``filter-result`` decides; with nobody registered the answer is immediate
+        (``filter_result_proceed()``)."""
+        p = m.payload
+        chain = [fp for fp in self.sim.filter_procs.values() if p["phase"] in fp.spec.phases]
+
+        def step(i: int, decision: str) -> None:
+            if decision != "proceed" or i == len(chain):
+                self.reply(m, "FILTER_SMTP_PROTOCOL", {"session": p["session"], "phase": p["phase"],
+                                                      "decision": decision}, length=24)
+                return
+            chain[i].query(f"filter|0.6|smtp-in|{p['phase']}|{p['session']:016x}",
+                           lambda d: step(i + 1, d), self.proc)
+
+        step(0, "proceed")
+
+    @handles(*(f"REPORT_SMTP_{k}" for k in (
+        "LINK_CONNECT", "LINK_DISCONNECT", "LINK_GREETING", "LINK_IDENTIFY", "LINK_TLS", "TX_RESET",
+        "TX_BEGIN", "TX_MAIL", "TX_RCPT", "TX_ENVELOPE", "TX_DATA", "TX_COMMIT", "TX_ROLLBACK",
+        "PROTOCOL_CLIENT", "PROTOCOL_SERVER", "FILTER_RESPONSE")))
+    def on_report(self, m: Imsg) -> None:
+        """``lka.c:lka_imsg()`` IMSG_REPORT_SMTP_* → ``lka_report_smtp_*()``: a
+        ``report|0.6|...`` line to every processor that registered for reports."""
+        for fp in self.sim.filter_procs.values():
+            if fp.spec.reports:
+                fp.report(f"report|0.6|smtp-in|{m.kind}")
+
     @handles("MTA_LOOKUP_SMARTHOST")
     def on_lookup_smarthost(self, m: Imsg) -> None:
         """6.8 ``lka.c:lka_imsg()`` IMSG_MTA_LOOKUP_SMARTHOST: the relay host of the

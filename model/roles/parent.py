@@ -28,6 +28,9 @@ class ParentRole(Role):
         self.proc.timer(0.0, self._send_config, None, key="parent.config")
 
     def _send_config(self, _arg: object) -> None:
+        # smtpd.c:fork_filter_processes(): each processor's stdin/stdout to lka
+        for name in self.sim.filter_procs:
+            self.send("lka", "LKA_PROCESSOR_FORK", {"name": name}, length=len(name) + 1, fd=True)
         order = ["lka", "mfa", "smtp"] if self.behaviour.filters == "mfa" else ["lka", "smtp", "ca"]
         # parent_send_config_lka(), parent_send_config_mfa()/_pony(), parent_send_config_smtp()/_ca()
         for role in order:
@@ -35,6 +38,11 @@ class ParentRole(Role):
                 continue
             self.send(role, "CONF_START")
             self.send(role, "CONF_END")
+
+    @handles("LKA_PROCESSOR_ERRFD")
+    def on_processor_errfd(self, m: Imsg) -> None:
+        """``parent_imsg()`` IMSG_LKA_PROCESSOR_ERRFD: the processor's stderr to lka."""
+        self.reply(m, "LKA_PROCESSOR_ERRFD", m.payload, length=m.length, fd=True)
 
     @handles("LKA_OPEN_FORWARD")
     def on_forward_open(self, m: Imsg) -> None:

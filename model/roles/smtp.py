@@ -30,7 +30,7 @@ class _Session:
     """``struct smtp_session`` as far as the role needs it (the FSM holds the rest)."""
 
     __slots__ = ("id", "conn", "fsm", "rdns", "fcrdns", "msgid", "sender", "helo", "closed",
-                 "t_connect", "bounce", "tls_listener")
+                 "t_connect", "bounce", "tls_listener", "last_cmd", "greeted", "pending_open", "rcpts")
 
     def __init__(self, sid: int, conn: Any, tls_listener: bool = False) -> None:
         self.id = sid
@@ -45,6 +45,10 @@ class _Session:
         self.t_connect = 0.0
         self.bounce = False
         self.tls_listener = tls_listener
+        self.last_cmd = ""  # verb of the last command line (filtered sessions' reports)
+        self.greeted = False
+        self.pending_open: Any = None
+        self.rcpts = 0
 
 
 class SmtpRole(Role):
@@ -55,10 +59,12 @@ class SmtpRole(Role):
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         b = self.behaviour
+        # a 6.8 listener with `filter` (F_FILTERED): every phase through lka, reports to lka
+        self.filtered = bool(self.sim.topology.spec.filter)
         common = {
             "variant": b.smtp_variant,
             "hostname": self.sim.site.hostname,
-            "filter_mode": "mfa" if b.filters == "mfa" else "none",
+            "filter_mode": "mfa" if b.filters == "mfa" else ("lka" if self.filtered else "none"),
             "keep_body": self.sim.keep_body,
         }
         # listeners (smtpd.conf `listen on`): a plain one, and one offering STARTTLS
@@ -177,6 +183,10 @@ class SmtpRole(Role):
         the banner (or, in 5.4.2, asks mfa first)."""
         config = self.config_tls if s.tls_listener else self.config
         s.fsm = fsm.SmtpSession(config, client_addr=s.conn.addr, rdns=s.rdns)
+        if self.filtered:
+            # smtp_connected(): smtp_filter_begin(), smtp_report_link_connect()
+            self.send("lka", "FILTER_SMTP_BEGIN", {"session": s.id}, length=16)
+            self._report(s, "LINK_CONNECT", 64)
         self._run(s, s.fsm.start())
 
     def _data(self, arg: tuple[int, bytes]) -> None:
@@ -186,6 +196,8 @@ class SmtpRole(Role):
         if s is None or s.fsm is None or s.closed:
             return
         self.proc.charge(self.proc.costs.per_byte * len(data))
+        if self.filtered:
+            self._report_client(s, data)
         self._run(s, s.fsm.feed(data))
 
     def _gone(self, sid: int) -> None:
@@ -204,8 +216,79 @@ class SmtpRole(Role):
         for a in actions:
             act[type(a)](s, a)
 
+    # ---- 6.8 filtered sessions: reports (report_smtp.c) ------------------------------------
+
+    def _report(self, s: _Session, what: str, length: int = 40) -> None:
+        """``smtp_report_*()`` → ``report_smtp.c``: a one-way IMSG_REPORT_SMTP_* to lka."""
+        self.send("lka", f"REPORT_SMTP_{what}", {"session": s.id}, length=length)
+
+    def _report_client(self, s: _Session, data: bytes) -> None:
+        """``smtp_command()`` → ``smtp_report_protocol_client()`` per command line; the
+        final "." of a message too (``smtp_tx_dataline()``)."""
+        body = s.fsm is not None and s.fsm.state == "STATE_BODY"
+        for line in data.split(b"\n"):
+            if not line.strip(b"\r"):
+                continue
+            if body:
+                if line.rstrip(b"\r") == b".":
+                    self._report(s, "PROTOCOL_CLIENT", 24)
+                    body = False
+                continue
+            s.last_cmd = line[:4].upper().decode("ascii", "replace")
+            self._report(s, "PROTOCOL_CLIENT", 24 + len(line))
+            if s.last_cmd == "DATA":
+                body = True
+
+    def _report_reply(self, s: _Session, text: str) -> None:
+        """``smtp_reply()``: PROTOCOL_SERVER per line, then the transaction reports its code
+        implies for the last command (LINK_GREETING before the banner, LINK_IDENTIFY before
+        the HELO/EHLO answer, from ``smtp_send_banner()`` / ``smtp_proceed_helo/ehlo()``)."""
+        code = text[:1]
+        if not s.greeted:
+            s.greeted = True
+            self._report(s, "LINK_GREETING", 40)
+        elif s.last_cmd in ("HELO", "EHLO") and code == "2":
+            self._report(s, "LINK_IDENTIFY", 40)
+        for line in text.split("\n"):
+            self._report(s, "PROTOCOL_SERVER", 24 + len(line))
+        tx = s.msgid != 0
+        cmd = s.last_cmd
+        if code == "2" and tx and cmd == "MAIL":
+            self._report(s, "TX_BEGIN", 28)
+            self._report(s, "TX_MAIL", 60)
+        elif code == "2" and tx and cmd == "RCPT":
+            self._report(s, "TX_RCPT", 60)
+        elif code == "3" and tx and cmd == "DATA":
+            self._report(s, "TX_DATA", 32)
+        elif code in ("4", "5") and tx:
+            if cmd in ("MAIL", "RCPT"):
+                self._report(s, "TX_MAIL" if cmd == "MAIL" else "TX_RCPT", 60)
+            elif cmd == "DATA" and s.rcpts:
+                self._report(s, "TX_DATA", 32)
+
+    @handles("FILTER_SMTP_PROTOCOL")
+    def on_filter_protocol(self, m: Imsg) -> None:
+        """``smtp_session_imsg()`` IMSG_FILTER_SMTP_PROTOCOL: the chain's decision;
+        ``smtp_report_filter_response()`` then proceed, reject or disconnect."""
+        s = self._session_of(m)
+        if s is None:
+            return
+        self._report(s, "FILTER_RESPONSE", 40)
+        self._run(s, s.fsm.handle(fsm.FilterResult(m.payload["decision"])))
+
+    @handles("FILTER_SMTP_DATA_BEGIN")
+    def on_filter_data_begin(self, m: Imsg) -> None:
+        """``smtp_filter_fd()``: the message now goes through lka's socketpair; 354."""
+        s = self._session_of(m)
+        if s is None or s.pending_open is None:
+            return
+        ev, s.pending_open = s.pending_open, None
+        self._run(s, s.fsm.handle(ev))
+
     def _a_reply(self, s: _Session, a: Any) -> None:
         """``smtp_session.c:smtp_reply()``: queue the reply on the client socket."""
+        if self.filtered:
+            self._report_reply(s, a.text)
         if a.text.startswith("250") and "Message accepted" in a.text:
             self.accepted += 1
             self.sim.ledger.accepted(s.msgid, self.now, internal=s.bounce)
@@ -224,12 +307,20 @@ class SmtpRole(Role):
         if self.sessions.pop(s.id, None) is None:
             return
         s.closed = True
+        if self.filtered and s.fsm is not None:
+            self._report(s, "LINK_DISCONNECT", 16)  # smtp_report_link_disconnect()
+            self.send("lka", "FILTER_SMTP_END", {"session": s.id}, length=8)  # smtp_filter_end()
         if s.fsm is not None and s.fsm.flags & fsm.SF_SECURE:
             self.stat_decrement("smtp.tls")
         self.stat_decrement("smtp.session")
 
     def _a_filter_query(self, s: _Session, a: Any) -> None:
-        """5.4.2 ``smtp_session.c``: m_create(p_mfa, IMSG_MFA_REQ_*) then ``smtp_wait_mfa()``."""
+        """5.4.2 ``smtp_session.c``: m_create(p_mfa, IMSG_MFA_REQ_*) then ``smtp_wait_mfa()``;
+        6.8 filtered listener: ``smtp_query_filters()`` IMSG_FILTER_SMTP_PROTOCOL to lka."""
+        if self.filtered:
+            self.send("lka", "FILTER_SMTP_PROTOCOL", {"session": s.id, "phase": a.phase, "param": a.param},
+                      length=24 + len(a.param))
+            return
         kind = _MFA_QUERY[a.phase]
         self.send("mfa", kind, {"session": s.id, "param": a.param})
 
@@ -273,6 +364,8 @@ class SmtpRole(Role):
         """``smtp_session_imsg()`` IMSG_QUEUE_ENVELOPE_SUBMIT: one envelope written (destcount++)."""
         s = self._session_of(m)
         if s is not None:
+            if self.filtered and m.payload["ok"]:
+                self._report(s, "TX_ENVELOPE", 24)  # smtp_report_tx_envelope()
             self._run(s, s.fsm.handle(fsm.EnvelopeSubmitted(m.payload["ok"], m.payload["evpid"])))
 
     @handles("QUEUE_ENVELOPE_COMMIT")
@@ -280,6 +373,7 @@ class SmtpRole(Role):
         """``smtp_session_imsg()`` IMSG_QUEUE_ENVELOPE_COMMIT: ``250 2.1.5 ... Recipient ok``."""
         s = self._session_of(m)
         if s is not None:
+            s.rcpts += 1
             self._run(s, s.fsm.handle(fsm.RcptResult("ok")))
 
     @handles("SMTP_EXPAND_RCPT")
@@ -297,25 +391,43 @@ class SmtpRole(Role):
     def on_message_open(self, m: Imsg) -> None:
         """``smtp_session_imsg()`` IMSG_SMTP_MESSAGE_OPEN [fd] → ``smtp_message_fd()``: 354."""
         s = self._session_of(m)
-        if s is not None:
-            self._run(s, s.fsm.handle(fsm.MessageOpened(m.payload["ok"])))
+        if s is None:
+            return
+        if self.filtered and m.payload["ok"]:
+            # smtp_filter_data_begin(): the 354 waits for lka's data socketpair
+            s.pending_open = fsm.MessageOpened(True)
+            self.send("lka", "FILTER_SMTP_DATA_BEGIN", {"session": s.id}, length=8)
+            return
+        self._run(s, s.fsm.handle(fsm.MessageOpened(m.payload["ok"])))
 
     def _a_commit(self, s: _Session, a: Any) -> None:
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
         if a.body is not None:
             self.sim.spool[a.msgid] = a.body  # what smtp wrote through the queue's fd
         self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid, "size": a.size})
+        if self.filtered:
+            self.send("lka", "FILTER_SMTP_DATA_END", {"session": s.id}, length=8)  # smtp_filter_data_end()
 
     @handles("SMTP_MESSAGE_COMMIT")
     def on_message_commit(self, m: Imsg) -> None:
         """``smtp_session_imsg()`` IMSG_SMTP_MESSAGE_COMMIT: 250 ... accepted, or 421."""
         s = self._session_of(m)
-        if s is not None:
-            self._run(s, s.fsm.handle(fsm.MessageCommitted(m.payload["ok"])))
+        if s is None:
+            return
+        if self.filtered and m.payload["ok"]:
+            self._report(s, "TX_COMMIT", 32)  # smtp_report_tx_commit()
+            self._report(s, "TX_RESET", 24)  # smtp_report_tx_reset()
+        s.rcpts = 0
+        self._run(s, s.fsm.handle(fsm.MessageCommitted(m.payload["ok"])))
 
     def _a_rollback(self, s: _Session, a: Any) -> None:
         """``smtp_tx_rollback()``: IMSG_SMTP_MESSAGE_ROLLBACK (no answer)."""
         self.send("queue", "SMTP_MESSAGE_ROLLBACK", {"session": s.id, "msgid": a.msgid})
+        s.rcpts = 0
+        if self.filtered:
+            self._report(s, "TX_ROLLBACK", 24)
+            self._report(s, "TX_RESET", 24)
+            self.send("lka", "FILTER_SMTP_DATA_END", {"session": s.id}, length=8)
 
     # ---- STARTTLS --------------------------------------------------------------------------
 
