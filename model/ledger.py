@@ -34,6 +34,7 @@ class Ledger:
         self.bounces_failed = 0
         self.bounce_state: dict[int, str] = {}
         self.internal_msgs = 0
+        self.unacked_settled = 0
         self.warnings = 0
         self.world_deliveries: dict[int, int] = {}
         # per accepted envelope: [msgid, accepted at, state, ended at, tempfails]
@@ -52,7 +53,11 @@ class Ledger:
         client was the queue's own bounce session (a bounce message, counted apart)."""
         evpids = self.msg_envelopes.pop(msgid, [])
         if internal:
+            # a bounce the queue re-injected: the daemon's own mail, accounted for by the
+            # bounce counters, not as a client's message
             self.internal_msgs += 1
+            for e in evpids:
+                self.state.pop(e, None)
         else:
             self.accepted_msgs += 1
             self.accepted_envelopes += len(evpids)
@@ -66,7 +71,13 @@ class Ledger:
 
     def _terminal(self, evpid: int, what: str, t: float) -> None:
         prev = self.state.get(evpid)
-        if prev in TERMINAL:
+        if prev is None or prev in TERMINAL:
+            return  # internal mail, or already settled
+        if prev == "committed":
+            # committed but the client never saw the 250 (it vanished or the daemon died):
+            # SMTP's at-least-once — the client will send it again; counted apart
+            self.state[evpid] = what
+            self.unacked_settled += 1
             return
         self.state[evpid] = what
         self.counts[what] += 1
@@ -137,6 +148,10 @@ class Ledger:
     def settled(self) -> bool:
         """Nothing accepted is still on its way, and no bounce is pending."""
         return not self.bounce_state and not any(s in ("committed", "queued") for s in self.state.values())
+
+    def in_queue(self) -> set[int]:
+        """Envelopes accepted (or committed) and not settled."""
+        return {e for e, s in self.state.items() if s in ("committed", "queued")}
 
     def summary(self, queued_on_disk: set[int] | None = None) -> dict[str, Any]:
         """Counts; ``lost`` = accepted envelopes neither terminal nor on disk."""

@@ -141,6 +141,16 @@ def run_figure(res: Any, samples: Any, messages: Any) -> Figure:
         if down.any():
             ax.fill_between(t, 0, max(1, samples["queued"].max()), where=down, color="red", alpha=0.15,
                             label="daemon down")
+    faults = res.config.get("scenario", {}).get("fault", []) if getattr(res, "config", None) else []
+    for k, f in enumerate(faults):
+        start = f["start_s"] / 3600.0
+        end = min(f["start_s"] + f["duration_s"], samples["time"].max() if len(samples) else 0) / 3600.0
+        if f["kind"] == "crash":
+            ax.axvline(start, color="red", lw=1, ls="--")
+            ax.text(start, ax.get_ylim()[1] * 0.95, f" crash {f['process']}", color="red", fontsize=7, va="top")
+        elif end - start < 23:  # whole-run faults (rates) are listed in the legend only
+            ax.axvspan(start, max(end, start + 0.05), color=f"C{3 + k % 6}", alpha=0.12)
+            ax.text(start, ax.get_ylim()[1] * (0.88 - 0.06 * (k % 4)), f" {f['kind']}", fontsize=7)
     ax.set_xlabel("simulated hours")
     ax.set_ylabel("envelopes")
     ax.set_title(f"{res.name}: queue over time ({res.era}, seed {res.seed})")

@@ -78,3 +78,48 @@ def test_topology_prints_and_writes_dot(tmp_path: Path) -> None:
     assert r.exit_code == 0
     assert "9 processes, 23 live channels" in r.stdout
     assert dot.read_text().count(" -- ") == 23
+
+
+def _tiny_scenario(tmp_path: Path) -> Path:
+    sc = tmp_path / "tiny.toml"
+    sc.write_text('''name = "tiny"
+era = "pony-6.8"
+drain_s = 600
+sample_s = 10
+[workload]
+duration_s = 60
+[workload.arrival]
+rate_per_s = 2.0
+[workload.mix]
+local_share = 0.5
+sender = "alice@local.test"
+[[fault]]
+kind = "mx_reply"
+phase = "rcpt"
+code = 550
+rate = 0.3
+''')
+    return sc
+
+
+def test_run_json_ledger_and_results_directory(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    r = runner.invoke(app, ["run", str(_tiny_scenario(tmp_path)), "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    led = res["ledger"]
+    assert set(led) >= {"accepted", "delivered", "bounced", "expired", "queued", "lost", "duplicated"}
+    assert led["lost"] == 0 and led["bounced"] > 0
+    assert led["accepted"] == led["delivered"] + led["bounced"] + led["expired"] + led["queued"]
+    for f in ("config.json", "summary.json", "messages.csv", "hops.csv", "samples.csv", "run.png"):
+        assert (out / f).exists(), f
+    config = json.loads((out / "config.json").read_text())
+    assert config["topology"]["name"] == "pony-6.8" and config["workload"]["duration_s"] == 60
+
+
+def test_run_bad_scenario_key_one_line(tmp_path: Path) -> None:
+    sc = _tiny_scenario(tmp_path)
+    sc.write_text(sc.read_text().replace("drain_s", "drain_seconds"))
+    r = _cli("run", str(sc))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "drain_seconds: unknown key" in r.stderr
