@@ -21,6 +21,7 @@ from model.simulation import Simulation
 from model.traces import write_imsg_trace
 
 MAX_BUFFERED = 1 << 20  # bytes kept for a client before its session has been attached
+LINGER_S = 2.0  # how long a closed session still drains client input before the socket closes
 
 
 class LiveConnection:
@@ -51,12 +52,24 @@ class LiveConnection:
             self.transport.write(text.replace("\n", "\r\n").encode("utf-8", "replace") + b"\r\n")
 
     def server_close(self, _reason: str) -> None:
+        """Close like a careful server: flush the last reply and send FIN, keep reading (and
+        discarding) what the client still sends for a moment, then close. Closing at once with
+        unread input would reset the connection and could destroy the reply the client has
+        not read yet (say ``500 5.0.0 Line too long`` after a 70 kB line)."""
         self.closed = True
-        if not self.transport.is_closing():
-            self.transport.close()
+        t = self.transport
+        if t.is_closing():
+            return
+        if t.can_write_eof():
+            t.write_eof()
+            asyncio.get_running_loop().call_later(LINGER_S, t.close)
+        else:
+            t.close()
 
     # called by asyncio
     def data(self, data: bytes) -> None:
+        if self.closed:
+            return  # lingering after our close: input is read and dropped
         if self.smtp is None:
             if sum(map(len, self.pending)) < MAX_BUFFERED:
                 self.pending.append(data)
