@@ -67,10 +67,11 @@ class Probe:
     span_s: float = 0.0  # simulated time from the first client to quiescence
 
 
-def run_probe(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
-              sessions: int = 1, seed: int = 1, calibration: str = "research-6.8",
-              site: str = "common-case") -> Probe:
-    """Run the probe to quiescence and count what crossed process boundaries."""
+def probe_simulation(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
+                     sessions: int = 1, seed: int = 1, calibration: str = "research-6.8",
+                     site: str = "common-case") -> tuple[Simulation, float]:
+    """The probe's simulation run to quiescence, with every row recorded; and the time the
+    clients started (after the daemon's startup)."""
     sim = Simulation(era, workload=probe_workload(kind, recipients=recipients, messages=messages,
                                                   sessions=sessions),
                      seed=seed, calibration=calibration, site=site)
@@ -78,6 +79,29 @@ def run_probe(era: str, kind: str = "local", *, recipients: int = 1, messages: i
     t0 = sim.env.now
     sim.start_clients()
     sim.run_until_quiet(max_time=600.0)
+    return sim, t0
+
+
+def trace_frames(sim: Simulation) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(hops, handler runs) of a run recorded with rows, in the shape ``model.traces`` writes
+    as a real ``-T imsg`` log (:func:`model.traces.write_imsg_trace`) or a Chrome trace."""
+    return trace_hops(sim.kernel.recorder.hops), runs_frame(sim)
+
+
+def trace_hops(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Recorder hop rows as the hop table ``model.traces.write_imsg_trace`` takes
+    (``fd`` 1 when a descriptor was passed, -1 when not)."""
+    return pd.DataFrame.from_records(
+        [(h[0], h[1], h[2], h[3], h[4], h[6], 1 if h[7] else -1) for h in rows],
+        columns=["time", "sent_time", "from_proc", "to_proc", "imsg_name", "len", "fd"])
+
+
+def run_probe(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
+              sessions: int = 1, seed: int = 1, calibration: str = "research-6.8",
+              site: str = "common-case") -> Probe:
+    """Run the probe to quiescence and count what crossed process boundaries."""
+    sim, t0 = probe_simulation(era, kind, recipients=recipients, messages=messages, sessions=sessions,
+                               seed=seed, calibration=calibration, site=site)
     rec = sim.kernel.recorder
     by_pair: dict[str, int] = {}
     by_type: dict[str, int] = {}

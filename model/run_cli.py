@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="Results directory (default results/<name>-<seed>)")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
         hop_rows: Annotated[bool, typer.Option("--hop-rows", help="Also record one row per hop")] = False,
+        trace: Annotated[bool, typer.Option("--trace", help="Also write imsg.log (-T imsg format) and "
+                                            "trace.json (Chrome/Perfetto); implies --hop-rows")] = False,
     ) -> None:
         """Run a scenario (workload, faults) to the end and account for every message."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -38,6 +40,7 @@ def register(app: typer.Typer) -> None:
             return
         if seed is not None:
             spec = spec.model_copy(update={"seed": seed})
+        hop_rows = hop_rows or trace
         if as_json:
             res, sim = run_scenario(spec, rows=hop_rows)
         else:
@@ -51,6 +54,10 @@ def register(app: typer.Typer) -> None:
                                                           simt=f"{t / 3600:.2f} h simulated"))
         dest = out or Path("results") / f"{spec.name}-{spec.seed}"
         write_results(res, sim, dest)
+        if trace:
+            from model.trace_cli import write_traces
+
+            write_traces(sim, dest / "imsg.log", dest / "trace.json", scenario=spec.name)
         if as_json:
             sys.stdout.write(json.dumps({**res.summary(), "results": str(dest)}, default=str) + "\n")
             return

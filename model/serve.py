@@ -176,13 +176,10 @@ class LiveServer:
         hops = self.sim.kernel.recorder.hops
         if self._traced >= len(hops):
             return
-        import pandas as pd
+        from model.metrics import trace_hops
 
-        new = hops[self._traced:]
+        df = trace_hops(hops[self._traced:])
         self._traced = len(hops)
-        df = pd.DataFrame.from_records(
-            [(h[0], h[1], h[2], h[3], h[4], h[6], 1 if h[7] else -1) for h in new],
-            columns=["time", "sent_time", "from_proc", "to_proc", "imsg_name", "len", "fd"])
         for line in write_imsg_trace(df, epoch=time.time() - self.now()):
             if "### SCENARIO" not in line:
                 self.trace.write(line + "\n")
