@@ -14,6 +14,7 @@ from typing import Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from model.imsg import KINDS as IMSG_KINDS
 from model.imsg import VOCABULARIES
 from model.paths import scenario_dir
 
@@ -40,6 +41,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Privsep model (issue 8): what a process may hold or open. Items are a closed vocabulary so
+# a typo is an error, not a silently unprotected secret.
+SECRET_ITEMS = ("tls-private-key", "queue-encryption-key")
+FILE_ITEMS = ("queue", "~/.forward", "maildirs", "private-key-files", "tables", "control-socket")
+
+
+class Holding(_Strict):
+    """A secret a process holds, or a kind of file it can open, and when.
+
+    ``when``: "startup" = only before it serves traffic (purged or dropped before the first
+    session), "serving" = while it handles mail. ``form``: "in-use" = the process uses it,
+    "dormant" = bytes left allocated and never used (6.8 lka, era-pony.md §1.2).
+    ``served_by``: imsg kinds with which this process hands the secret to the peer asking.
+    """
+
+    item: str
+    when: Literal["startup", "serving"] = "serving"
+    form: Literal["in-use", "dormant"] = "in-use"
+    condition: str = ""  # "" = always; else the configuration that makes it true
+    served_by: list[str] = Field(default_factory=list)
+    source: str = Field(min_length=1)
+
+    @field_validator("served_by")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        for k in v:
+            if k not in IMSG_KINDS:
+                raise ValueError(f"unknown imsg kind {k!r} in served_by")
+        return v
+
+
 class ProcessSpec(_Strict):
     """One long-lived process of the daemon and its privileges."""
 
@@ -52,6 +84,8 @@ class ProcessSpec(_Strict):
     network_facing: bool = False
     rss_bytes: int = Field(default=8_000_000, gt=0)
     source: str = ""
+    secrets: list[Holding] = Field(default_factory=list)
+    files: list[Holding] = Field(default_factory=list)
 
     @field_validator("roles")
     @classmethod
@@ -62,6 +96,24 @@ class ProcessSpec(_Strict):
         if len(set(roles)) != len(roles):
             raise ValueError("a role is listed twice")
         return roles
+
+    @field_validator("secrets")
+    @classmethod
+    def _known_secrets(cls, v: list[Holding]) -> list[Holding]:
+        for h in v:
+            if h.item not in SECRET_ITEMS:
+                raise ValueError(f"unknown secret {h.item!r} (expected one of {', '.join(SECRET_ITEMS)})")
+        return v
+
+    @field_validator("files")
+    @classmethod
+    def _known_files(cls, v: list[Holding]) -> list[Holding]:
+        for h in v:
+            if h.item not in FILE_ITEMS:
+                raise ValueError(f"unknown file kind {h.item!r} (expected one of {', '.join(FILE_ITEMS)})")
+            if h.served_by:
+                raise ValueError("served_by is for secrets only")
+        return v
 
 
 FILTER_PHASES = ("connect", "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "rset",
