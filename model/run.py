@@ -55,7 +55,7 @@ def run_scenario(spec: ScenarioSpec, *, progress: Any = None, rows: bool = False
     wl = workload_of(spec)
     wall0 = time.perf_counter()
     sim = Simulation(spec.era, calibration=spec.calibration, site=spec.site, workload=wl,
-                     seed=spec.seed, rows=rows, cores=spec.cores)
+                     seed=spec.seed, rows=rows, cores=spec.cores, tables=spec.tables)
     sim.startup()
     t0 = sim.env.now
     faults = Faults(sim, list(spec.fault), t0) if spec.fault else None

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from model.calibration import load_calibration
 from model.faults import Fault
 from model.paths import scenario_dir
+from model.tables.spec import TableSpec, check_table_names
 from model.topology import load_topology
 from model.world.clients import WorkloadSpec, load_workload, parse_workload
 from model.world.site import load_site
@@ -39,6 +40,8 @@ class ScenarioSpec(BaseModel):
     sample_s: float = Field(default=60.0, gt=0)  # time-series sampling period
     cores: int | None = Field(default=None, ge=1)
     fault: list[Fault] = Field(default_factory=list)
+    # [tables.<name>]: the lka's tables (backend, costs) over the site's (model/tables/)
+    tables: dict[str, TableSpec] = Field(default_factory=dict)
 
     @field_validator("workload", mode="before")
     @classmethod
@@ -46,6 +49,11 @@ class ScenarioSpec(BaseModel):
         if isinstance(v, dict):
             return parse_workload(v, "workload")
         return v
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, v: dict[str, TableSpec]) -> dict[str, TableSpec]:
+        return check_table_names(v)
 
 
 def resolve_scenario_path(ref: str | Path) -> Path:

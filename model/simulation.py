@@ -26,6 +26,7 @@ from model.roles.parent import ParentRole
 from model.roles.queue import QueueRole
 from model.roles.scheduler import SchedulerRole
 from model.roles.smtp import SmtpRole
+from model.tables import Table, TableSpec, merge_tables, open_tables
 from model.topology import Topology, load_topology
 from model.world.clients import ClientFleet, WorkloadSpec
 from model.world.disk import Disk
@@ -58,6 +59,7 @@ class Simulation:
         cores: int | None = None,
         cpu_policy: str | None = None,
         channel_latency_s: float | None = None,
+        tables: dict[str, TableSpec] | None = None,
     ) -> None:
         self.topology = load_topology(topology) if isinstance(topology, str) else topology
         self.calibration = load_calibration(calibration) if isinstance(calibration, str) else calibration
@@ -91,6 +93,9 @@ class Simulation:
         self.history: dict[str, dict[str, float]] = {}  # cpu/busy of dead incarnations
         self.faults: Any = None
         self.disk_snapshot: dict[int, list[dict[str, Any]]] | None = None
+        # the lka's tables: the site's `table` lines, the scenario's [tables] on top
+        self.table_specs = merge_tables(self.site.spec.tables, dict(tables or {}))
+        self.tables: dict[str, Table] = {}
         self._build_daemon()
         # a load generator on the daemon's own cores, if the workload says so
         self.client_proc: Process | None = None
@@ -116,6 +121,11 @@ class Simulation:
             pb.channels[pa] = ch
             self.channels.append(ch)
         self.hosts: dict[str, Process] = {r: self.procs[p] for r, p in self.topology.host.items()}
+        # lka's table_open_all() at CONF_END: in-process tables, or forked table processes
+        self.tables = open_tables(self, self.table_specs)
+        for t in self.tables.values():
+            if t.proc is not None:
+                self.procs[t.proc.name] = t.proc
         self.roles: dict[str, Any] = {}
         for p in spec.process:
             proc = self.procs[p.name]

@@ -2,7 +2,9 @@
 
 Rules and recipient expansion (aliases, getpwnam, ~/.forward through the parent),
 DNS for the smtp and mta roles, userinfo for the mda. Table lookups run in-process
-(their CPU is part of the handler's cost); DNS is asynchronous (libasr).
+(their CPU is part of the handler's cost) unless a ``[tables.aliases]`` backend is
+configured (model/tables/: in-process cost, or a table process the lka blocks on);
+DNS is asynchronous (libasr).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class LkaRole(Role):
         self.dns = self.sim.resolver
         self.sessions: dict[int, _Session] = {}
         self.forward_requests = 0
+        # the dispatcher's `alias <aliases>` table, if the site/scenario configures one
+        self.alias_table = getattr(self.sim, "tables", {}).get("aliases")
 
     @handles("CONF_START", "CONF_END")
     def on_conf(self, m: Imsg) -> None:
@@ -219,8 +223,10 @@ class LkaRole(Role):
                 return
             s.nodes.append(("username", local.lower(), depth + 1, None))
             return
-        # EXPAND_USERNAME: aliases (in-process table), then getpwnam, then ~/.forward
+        # EXPAND_USERNAME: aliases, then getpwnam, then ~/.forward
         user = value
+        if parent is None and self.alias_table is not None:
+            self._alias_lookups(user)
         if parent is None and user in self.site.aliases:  # aliases.c:aliases_get()
             for target in self.site.aliases[user]:
                 target = target if "@" in target else f"{target}@{self._local_domain()}"
@@ -239,6 +245,18 @@ class LkaRole(Role):
         self.forward_requests += 1
         self.send("parent", "LKA_OPEN_FORWARD",
                   {"session": s.id, "user": realuser, "uid": info.uid, "depth": depth})
+
+    def _alias_lookups(self, user: str) -> None:
+        """``aliases.c:aliases_get()``: with an alias table configured every (non-sameuser)
+        username is looked up in it, hit or miss; a tagged one (``user+tag``) first with its
+        tag, then without unless that matched. Each ``table_lookup()`` costs what its
+        backend says (model/tables/: a synchronous table process blocks the lka)."""
+        table = self.alias_table
+        assert table is not None
+        table.lookup(self.proc, user)
+        delim = self.site.spec.subaddress_delimiter
+        if delim and delim in user and user not in self.site.aliases:
+            table.lookup(self.proc, user.split(delim, 1)[0])
 
     def _local_domain(self) -> str:
         for d in self.site.domains.values():

@@ -12,9 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from model.paths import scenario_dir
+from model.tables.spec import TableSpec, check_table_names
 
 
 class SiteError(ValueError):
@@ -60,6 +61,12 @@ class SiteSpec(_Strict):
     aliases: dict[str, list[str]] = Field(default_factory=dict)
     subaddress_delimiter: str = "+"
     dns: DnsRecords = Field(default_factory=DnsRecords)
+    tables: dict[str, TableSpec] = Field(default_factory=dict)  # `table aliases sqlite:...` (model/tables/)
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, v: dict[str, TableSpec]) -> dict[str, TableSpec]:
+        return check_table_names(v)
 
 
 class Site:
