@@ -163,6 +163,21 @@ def paired_difference(reps: pd.DataFrame, metric: str, era: str, baseline: str,
     return Difference(metric, era, baseline, paired, indep, diff / base if base else math.nan)
 
 
+def difference_table(df: pd.DataFrame, by: str | Sequence[str], metric: str, era: str,
+                     baseline: str, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """``paired_difference`` of ``metric`` within each group of ``by`` (a sweep): one row
+    per group with the paired interval, labelled ``era − baseline`` in the ``era`` column."""
+    keys = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, g in df.groupby(keys, sort=False):
+        d = paired_difference(g, metric, era, baseline, level)
+        kv = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(keys, kv, strict=True)), "era": f"{era} − {baseline}",
+                     "mean": d.paired.mean, "low": d.paired.low, "high": d.paired.high,
+                     "n": d.paired.n, "relative": d.relative})
+    return pd.DataFrame(rows)
+
+
 def intervals(df: pd.DataFrame, by: str | Sequence[str], metric: str,
               level: float = DEFAULT_LEVEL) -> pd.DataFrame:
     """One row per group: mean, low, high, n of ``metric`` over the group's rows
@@ -229,6 +244,7 @@ class ProbeTrace:
     replies: pd.DataFrame  # time, code, step of each SMTP reply the client got
     processes: list[str]  # the daemon's processes, in topology order
     mfa: str | None  # the process hosting mfa
+    smtp: str  # the process hosting smtp (the one the client talks to)
     filter_lines: int  # lines lka exchanged with 6.8 filter processors (not imsgs)
 
 
@@ -238,7 +254,8 @@ STEP_NAMES = ("banner", "EHLO", "MAIL FROM", "RCPT TO", "DATA", "end of data", "
 def probe_trace(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
                 seed: int = 1, calibration: Calibration | str = "research-6.8") -> ProbeTrace:
     """Run one probe session (as ``run_probe`` does) with rows on and keep its hops and
-    replies, times measured from the moment the client starts."""
+    replies; times are measured from the first thing the daemon does for the session
+    (the first imsg sent or the banner, whichever is earlier)."""
     sim = Simulation(era, workload=probe_workload(kind, recipients=recipients, messages=messages),
                      seed=seed, calibration=calibration, rows=True)
     sim.startup()
@@ -246,20 +263,22 @@ def probe_trace(era: str, kind: str = "local", *, recipients: int = 1, messages:
     sim.start_clients()
     sim.run_until_quiet(max_time=600.0)
     hops = hops_frame(sim)
-    hops["time"] -= t0
-    hops["sent_time"] -= t0
     ev = events_frame(sim)
     ev = ev[ev["event"] == "reply"].reset_index(drop=True)
+    starts = [x for x in (hops["sent_time"].min(), ev["time"].min()) if not pd.isna(x)]
+    origin = min(starts) if starts else t0
+    hops["time"] -= origin
+    hops["sent_time"] -= origin
     steps = _reply_steps(recipients, messages)
     replies = pd.DataFrame({
-        "time": ev["time"] - t0,
+        "time": ev["time"] - origin,
         "code": ev["detail"].astype(str),
         "step": [steps[i] if i < len(steps) else f"reply {i}" for i in range(len(ev))],
     })
     lines = sum(fp.queries + fp.reports for fp in sim.filter_procs.values())
     topo = sim.topology
     return ProbeTrace(era, hops, replies, [p.name for p in topo.spec.process],
-                      topo.host.get("mfa"), lines)
+                      topo.host.get("mfa"), topo.host["smtp"], lines)
 
 
 def _reply_steps(recipients: int, messages: int) -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 from model.calibration import load_calibration
 from model.experiments import (
     channel_latency_sweep,
+    difference_table,
     era_resources,
     hop_summary,
     hop_table,
@@ -88,6 +89,19 @@ def test_paired_interval_is_narrower_when_eras_share_noise() -> None:
     assert d.relative == pytest.approx(1.0 / statistics.fmean(seed_effect))
     with pytest.raises(ValueError):
         paired_difference(pd.DataFrame(rows[:1] + rows[5:6]), "x", "a", "b")
+
+
+def test_difference_table_pairs_within_each_group() -> None:
+    rows = []
+    for x, gap in ((1, 1.0), (2, 5.0)):
+        for s, noise in enumerate([0.0, 10.0, 20.0]):
+            rows.append({"x": x, "era": "a", "seed": s, "v": noise + gap})
+            rows.append({"x": x, "era": "b", "seed": s, "v": noise})
+    out = difference_table(pd.DataFrame(rows), "x", "v", "a", "b")
+    assert list(out["x"]) == [1, 2]
+    assert list(out["mean"]) == pytest.approx([1.0, 5.0])
+    assert list(out["high"] - out["low"]) == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert set(out["era"]) == {"a − b"}
 
 
 def test_intervals_group_in_order() -> None:
