@@ -589,7 +589,7 @@ def load_axis(keys: Sequence[str], df: pd.DataFrame) -> str | None:
 
 
 def _series(summary: pd.DataFrame, keys: Sequence[str], x: str | None) -> list[tuple[str, pd.DataFrame]]:
-    rest = [k for k in keys if k != x]
+    rest = [k for k in keys if k != x and summary[k].nunique() > 1]  # constant factors label nothing
     if not rest:
         return [("", summary)]
     out = []
@@ -663,9 +663,10 @@ def figure_bottleneck(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
     for ax, (label, g) in zip(axes, series, strict=False):
         g = g.sort_values(x) if x else g
         xs = g[x] if x else g["point"]
-        for c in procs:
+        for i, c in enumerate(procs):  # one colour per process name in every panel
             if g[c].notna().any():
-                ax.plot(xs, g[c], marker=".", label=c.removeprefix("util."))
+                ax.plot(xs, g[c], marker=".", color=f"C{i % 10}", ls="-" if i < 10 else "-.",
+                        label=c.removeprefix("util."))
         ax.plot(xs, g["cores_util_mean"], ls="--", color="black", label="all cores")
         ax.set_ylim(0, 1.05)
         ax.set_title(label or "utilisation", fontsize=9)
