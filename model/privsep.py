@@ -198,16 +198,18 @@ def _holding(h: Holding) -> dict[str, Any]:
 
 def privilege_table(topo: Topology, traffic: Traffic | None = None) -> list[dict[str, Any]]:
     """One row per process: user, chroot, root, network-facing, secrets, files, and for each
-    peer the imsg kinds it accepts from this process (observed)."""
+    peer the imsg kinds it accepts from this process (observed) and the capabilities they grant."""
     tr = traffic or traffic_for(topo)
+    g = process_graph(topo, tr)
     rows = []
     for p in topo.spec.process:
         accepts = {dst: sorted(kinds) for (src, dst), kinds in sorted(tr.accepted.items()) if src == p.name}
+        grants = {dst: g.edges[p.name, dst]["capabilities"] for dst in accepts}
         rows.append({
             "process": p.name, "roles": list(p.roles), "user": p.user, "chroot": p.chroot or None,
             "root": p.root, "network_facing": p.network_facing,
             "secrets": [_holding(h) for h in p.secrets], "files": [_holding(h) for h in p.files],
-            "peers_accept": accepts, "source": p.source,
+            "peers_accept": accepts, "peers_grant": grants, "source": p.source,
         })
     return rows
 
@@ -249,11 +251,19 @@ class BlastRadius:
         return asdict(self)
 
 
+def resolve_process(topo: Topology, name: str) -> str:
+    """A process name, or a role name standing for the process that hosts it (``smtp`` is
+    ``pony`` from 5.7.3 on)."""
+    if name in topo.processes:
+        return name
+    if name in topo.host:
+        return topo.host[name]
+    raise PrivsepError(f"{topo.name}: no process or role {name!r} (processes: "
+                       f"{', '.join(topo.processes)})")
+
+
 def _check_process(topo: Topology, process: str) -> ProcessSpec:
-    if process not in topo.processes:
-        raise PrivsepError(f"{topo.name}: no process {process!r} (expected one of "
-                           f"{', '.join(topo.processes)})")
-    return topo.processes[process]
+    return topo.processes[resolve_process(topo, process)]
 
 
 def _expose(br: BlastRadius, h: Holding, holder: str, how: str) -> None:
@@ -275,7 +285,8 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
     """Code execution in ``process``: its own serving-time secrets and files; the imsgs its
     peers accept from it and what those grant; through steering imsgs, every capability in
     their causal subtree. A root process owns the host: every secret and key file."""
-    p = _check_process(topo, process)
+    process = resolve_process(topo, process)
+    p = topo.processes[process]
     tr = traffic or traffic_for(topo)
     br = BlastRadius(era=topo.name, compromised=process)
     for h in p.secrets:
@@ -341,7 +352,8 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
 def memory_disclosure(topo: Topology, processes: list[str] | None = None) -> BlastRadius:
     """Heartbleed: an attacker reads the memory of the network-facing processes (or those
     given) and nothing more: the secrets they hold while serving."""
-    procs = processes or [p.name for p in topo.spec.process if p.network_facing]
+    procs = list(dict.fromkeys(resolve_process(topo, n) for n in processes)) if processes else [
+        p.name for p in topo.spec.process if p.network_facing]
     br = BlastRadius(era=topo.name, compromised=list(procs), scenario="heartbleed",
                      capabilities=["read-memory"])
     for name in procs:
