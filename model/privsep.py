@@ -7,8 +7,9 @@ Three inputs, none of them a table of answers:
   holds and the files it opens, each with its C source) from ``scenarios/topologies/*.toml``;
 * the imsgs each peer accepts from each process, **observed by running the model**: probe
   sessions (local and relay, with and without STARTTLS) on the topology, keeping every
-  non-stat imsg a receiving role handled. Kinds the model never exercises (smtpctl commands,
-  AUTH, bounces) are therefore absent, and said so;
+  non-stat imsg a receiving role handled; plus the few in ``DECLARED`` (with their C source)
+  that the C code accepts but the probes never send (outbound TLS, smtpctl schedule). Other
+  kinds the model never exercises (AUTH, bounces, most smtpctl commands) are absent;
 * what a receiving role does for the sender of an imsg (``EFFECTS`` below: a capability, with
   the C function that grants it). An effect marked ``steers`` hands attacker-chosen data to
   the receiver, which acts on it: the receiver's own later requests in that imsg's causal
@@ -27,6 +28,7 @@ from typing import Any
 
 import networkx as nx
 
+from model.imsg import Vocabulary
 from model.metrics import probe_workload
 from model.simulation import ROLE_CLASSES, Simulation
 from model.topology import Holding, ProcessSpec, Topology, TopologySpec, load_topology
@@ -97,6 +99,9 @@ EFFECTS: dict[tuple[str, str], Effect] = {
     ("QUEUE_TRANSFER", "mta"): Effect(
         "drive-relay", "mta relays the envelope it is given to the host it names",
         "mta.c:mta_imsg() IMSG_QUEUE_TRANSFER", steers=True),
+    ("CTL_SCHEDULE", "scheduler"): Effect(
+        "schedule-deliveries", "the scheduler retries the envelopes named at once",
+        "scheduler.c:scheduler_imsg() IMSG_CTL_SCHEDULE", derived=False),
     ("SCHED_ENVELOPE_REMOVE", "queue"): Effect(
         "drop-queued-mail", "queue deletes the envelope named", "queue.c:queue_imsg() "
         "IMSG_SCHED_ENVELOPE_REMOVE", files=("queue",), derived=False),
@@ -118,6 +123,22 @@ EFFECTS: dict[tuple[str, str], Effect] = {
 OBSERVE_PROBES: tuple[tuple[str, float], ...] = (("local", 0.0), ("relay", 0.0), ("local", 1.0),
                                                  ("relay", 1.0))
 
+# Imsgs the C code accepts but the model's probes never send (the simulated remote MX offers
+# no STARTTLS; no smtpctl client runs): (sender role, receiver role, kind, source). Added to the
+# observed sets only where the era's vocabulary has the kind and the receiving role handles it,
+# and listed as declared, not observed.
+DECLARED: tuple[tuple[str, str, str, str], ...] = (
+    ("mta", "lka", "MTA_TLS_INIT", "lka.c:lka_imsg() PROC_MTA IMSG_LKA_SSL_INIT (5.4.2) / "
+     "IMSG_MTA_TLS_INIT (5.7.3), sent by mta_session.c:mta_start_tls() with any pki name"),
+    ("mta", "lka", "CERT_INIT", "mta_session.c:mta_cert_init() -> cert.c:cert_init(); "
+     "lka.c:lka_imsg() IMSG_CERT_INIT (6.8)"),
+    ("mta", "ca", "CA_PRIVENC", "ca.c:rsae_send_imsg(): the RSA engine serves the client side too "
+     "(5.7.3)"),
+    ("mta", "ca", "CA_RSA_PRIVENC", "ca.c:rsae_send_imsg() (6.8)"),
+    ("control", "scheduler", "CTL_SCHEDULE", "control.c:control_dispatch_ext() IMSG_CTL_SCHEDULE "
+     "-> scheduler.c:scheduler_imsg() (smtpctl schedule)"),
+)
+
 # Boundaries the kernel enforces between two processes (the others are the daemon's design).
 KERNEL_BOUNDARIES = ("user", "root", "chroot")
 
@@ -128,6 +149,7 @@ class Traffic:
 
     accepted: dict[tuple[str, str], set[str]]  # (sender, receiver) -> kinds the receiver handled
     subtree: dict[tuple[str, str, str], set[tuple[str, str, str]]]  # (src, dst, kind) -> descendant hops
+    declared: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (src, dst, kind) -> source
 
 
 def _receiving_roles(topo: Topology, proc: str, kind: str) -> list[str]:
@@ -169,7 +191,17 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
                 if anc is not None and anc != me:
                     subtree.setdefault(anc, set()).add(me)
                 node = up
-    return Traffic(accepted, subtree)
+    declared: dict[tuple[str, str, str], str] = {}
+    vocab = Vocabulary(topo.spec.vocabulary)
+    for src_role, dst_role, kind, source in DECLARED:
+        src, dst = topo.host.get(src_role), topo.host.get(dst_role)
+        if src is None or dst is None or src == dst or kind not in vocab:
+            continue
+        if kind not in ROLE_CLASSES[dst_role].handlers or kind in accepted.get((src, dst), ()):
+            continue
+        accepted.setdefault((src, dst), set()).add(kind)
+        declared[(src, dst, kind)] = source
+    return Traffic(accepted, subtree, declared)
 
 
 @lru_cache(maxsize=16)
@@ -210,6 +242,8 @@ def privilege_table(topo: Topology, traffic: Traffic | None = None) -> list[dict
             "root": p.root, "network_facing": p.network_facing,
             "secrets": [_holding(h) for h in p.secrets], "files": [_holding(h) for h in p.files],
             "peers_accept": accepts, "peers_grant": grants, "source": p.source,
+            "declared": [{"to": d, "kind": k, "source": src} for (s_, d, k), src in sorted(tr.declared.items())
+                         if s_ == p.name],
         })
     return rows
 
