@@ -1,0 +1,300 @@
+"""Privsep analysis: blast radius per era and process, Heartbleed, merge safety, the CLI.
+
+Expected facts come from the research (section named beside each) and the C functions the
+topology data cites; the answers come from running model.privsep on the topologies.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from model.cli import app
+from model.metrics import run_probe
+from model.privsep import (
+    blast_radius,
+    memory_disclosure,
+    merge_check,
+    merge_topology,
+    observe_traffic,
+    privilege_table,
+    traffic_for,
+)
+from model.topology import ERAS, Topology, TopologySpec, load_topology
+
+KEY = "tls-private-key"
+
+
+def br(era: str, proc: str):
+    return blast_radius(load_topology(era), proc)
+
+
+# ---- blast radius, era by era ---------------------------------------------------------------
+
+# (era, process) -> (key exposed?, capabilities that must be reached, capabilities that must not)
+BLAST = {
+    # era-5.4.2-mfa.md §1.1: smtp builds its SSL_CTX with the key; parent forks agents only for mda
+    ("with-mfa", "smtp"): (True, {"write-queued-messages", "tls-cert-lookup"}, {"exec-as-any-user"}),
+    # §1.1: the mfa holds nothing privileged; its only peer answer is MFA_SMTP_RESPONSE
+    ("with-mfa", "mfa"): (False, set(), {"exec-as-any-user", "tls-cert-lookup", "write-queued-messages"}),
+    # §1.1: lka keeps the PKI dict with keys, asks the parent for ~/.forward, submits envelopes
+    ("with-mfa", "lka"): (True, {"open-forward-as-root", "forge-envelopes", "exec-as-any-user"}, set()),
+    # §1.1: the parent forks delivery agents for mda (forkmda()); mda reads message fds from queue
+    ("with-mfa", "mda"): (False, {"exec-as-any-user", "read-any-queued-message"}, {"tls-cert-lookup"}),
+    # §1.1, §2 #51: lka answers IMSG_LKA_SSL_INIT from mta with the key PEM
+    ("with-mfa", "mta"): (True, {"read-any-queued-message", "tls-cert-lookup"}, {"exec-as-any-user"}),
+    # §1.1: queue hands envelopes to mda, which turns them into fork requests
+    ("with-mfa", "queue"): (False, {"drive-local-delivery", "exec-as-any-user"}, {"tls-cert-lookup"}),
+    ("with-mfa", "scheduler"): (False, {"schedule-deliveries"}, {"exec-as-any-user"}),
+    ("with-mfa", "control"): (False, set(), {"exec-as-any-user"}),
+    ("with-mfa", "parent"): (True, {"root"}, set()),
+    # era-pony.md §4.2: 5.4 without MFA, same privileges
+    ("without-mfa", "smtp"): (True, {"write-queued-messages"}, {"exec-as-any-user"}),
+    ("without-mfa", "mda"): (False, {"exec-as-any-user"}, set()),
+    ("without-mfa", "lka"): (True, {"open-forward-as-root"}, set()),
+    # era-pony.md §1.1: pony holds a fake private key, asks ca for RSA ops, forks agents via parent
+    ("pony", "pony"): (False, {"private-key-oracle", "exec-as-any-user", "read-any-queued-message"}, set()),
+    # §1.1: ca is the only holder of private keys and serves only CA_PRIVENC/PRIVDEC
+    ("pony", "ca"): (True, set(), {"exec-as-any-user", "private-key-oracle"}),
+    # §1.1: "No private keys in 5.7.3" in lka
+    ("pony", "lka"): (False, {"open-forward-as-root", "forge-envelopes"}, set()),
+    ("pony", "parent"): (True, {"root"}, set()),
+    ("pony", "scheduler"): (False, {"schedule-deliveries"}, {"exec-as-any-user"}),
+    ("pony-6.8", "pony"): (False, {"private-key-oracle", "exec-as-any-user"}, set()),
+    ("pony-6.8", "ca"): (True, set(), {"exec-as-any-user"}),
+    # era-pony.md §1.2: 6.8's lka keeps the PEM key bytes loaded in main() (never used)
+    ("pony-6.8", "lka"): (True, {"open-forward-as-root"}, set()),
+    ("pony-6.8", "queue"): (False, {"exec-as-any-user"}, {"private-key-oracle"}),
+}
+
+
+@pytest.mark.parametrize(("era", "proc"), sorted(BLAST))
+def test_blast_radius(era: str, proc: str) -> None:
+    key, must, must_not = BLAST[(era, proc)]
+    r = br(era, proc)
+    assert (KEY in r.exposed_secrets) is key, r.exposures
+    assert must <= set(r.capabilities), r.capabilities
+    assert not (must_not & set(r.capabilities)), r.capabilities
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_every_process_has_an_answer_and_the_root_parent_reaches_all(era: str) -> None:
+    topo = load_topology(era)
+    for name in topo.processes:
+        r = blast_radius(topo, name)
+        assert r.compromised == name
+        assert name not in r.reachable_processes
+    assert sorted(br(era, "parent").reachable_processes) == sorted(p for p in topo.processes if p != "parent")
+
+
+def test_6_8_lka_key_is_dormant_and_5_4_lka_serves_it() -> None:
+    """era-pony.md §1.2 (dormant PEM bytes) vs era-5.4.2-mfa.md §2 #51 (served to smtp)."""
+    e68 = br("pony-6.8", "lka").exposures
+    assert [(e["holder"], e["form"]) for e in e68] == [("lka", "dormant")]
+    e54 = br("with-mfa", "smtp").exposures
+    assert {e["holder"] for e in e54} == {"smtp", "lka"}  # its own SSL_CTX, and lka answers SSL_INIT
+
+
+def test_queue_reaches_exec_through_mda_not_directly() -> None:
+    """The parent accepts MDA_FORK from mda only (smtpd.c:parent_imsg()); queue gets there by
+    steering mda with an envelope (IMSG_QUEUE_DELIVER), a two-step path."""
+    r = br("with-mfa", "queue")
+    paths = [p["path"] for p in r.paths if p["capability"] == "exec-as-any-user"]
+    assert paths and all(p[:2] == ["queue", "mda"] and p[-1] == "parent" for p in paths)
+
+
+def test_mda_fork_is_accepted_only_from_the_process_hosting_mda() -> None:
+    for era in ERAS:
+        topo = load_topology(era)
+        senders = {src for (src, dst), kinds in traffic_for(topo).accepted.items()
+                   if dst == "parent" and "MDA_FORK" in kinds}
+        assert senders == {topo.host["mda"]}
+
+
+def test_key_in_lka_answer_matches_the_model() -> None:
+    """The data says lka serves the key (served_by) exactly where the model's lka puts the PEM in
+    its SMTP_TLS_INIT answer: observed as the answer's length on a STARTTLS probe."""
+    from model.metrics import probe_workload
+    from model.simulation import Simulation
+
+    for era in ERAS:
+        topo = load_topology(era)
+        serves = any(h.served_by for h in topo.processes["lka"].secrets)
+        w = probe_workload("local")
+        w = w.model_copy(update={"mix": w.mix.model_copy(update={"tls_share": 1.0})})
+        sim = Simulation(topo, workload=w, seed=1)
+        sim.startup()
+        sim.start_clients()
+        sim.run_until_quiet(max_time=600.0)
+        answers = [h for h in sim.kernel.recorder.hops
+                   if h[2] == "lka" and h[5] in ("SMTP_TLS_INIT", "CERT_INIT")]
+        assert answers
+        cert_only = min(h[6] for h in answers)
+        plain = load_topology("pony")  # no key in the answer (era-pony.md §1.1)
+        sim2 = Simulation(plain, workload=w, seed=1)
+        sim2.startup()
+        sim2.start_clients()
+        sim2.run_until_quiet(max_time=600.0)
+        pony_len = min(h[6] for h in sim2.kernel.recorder.hops if h[2] == "lka" and h[5] == "SMTP_TLS_INIT")
+        assert (cert_only > pony_len) is serves, era
+
+
+# ---- Heartbleed -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("era", "exposed"), [("with-mfa", True), ("without-mfa", True),
+                                              ("pony", False), ("pony-6.8", False)])
+def test_heartbleed_exposes_keys_before_klondike_only(era: str, exposed: bool) -> None:
+    """era-5.4.2-mfa.md §1.1 (smtp's SSL_CTX holds the key) vs era-pony.md §1.1/§1.2 (fake key in
+    pony; 6.8 pony purges PURGE_PKI_KEYS at setup)."""
+    r = memory_disclosure(load_topology(era))
+    assert (KEY in r.exposed_secrets) is exposed
+    assert r.reachable_processes == []
+    assert set(r.compromised) == {p.name for p in load_topology(era).spec.process if p.network_facing}
+
+
+# ---- merges ---------------------------------------------------------------------------------
+
+
+def test_pony_merge_is_safe_and_saves_no_hops() -> None:
+    """era-pony.md §3.6: smtp, mta, mda had no channels between them; same user and chroot."""
+    r = merge_check(load_topology("without-mfa"), ["smtp", "mta", "mda"])
+    assert r["safe"] is True
+    assert r["processes"] == ["smtp", "mda", "mta"]
+    assert not [b for b in r["erased_boundaries"] if b["enforced_by_kernel"]]
+    assert r["hops_saved_per_message"] == {"local": 0, "relay": 0}
+    # the price is reported: the network-facing side gains mda's fork request
+    gained = [b for b in r["erased_boundaries"] if b["kind"] == "imsg" and b["held_by"] == "mda"]
+    assert any("MDA_FORK" in i for b in gained for i in b["imsgs"])
+
+
+@pytest.mark.parametrize("era", ["pony", "pony-6.8"])
+def test_queue_merge_into_pony_is_unsafe(era: str) -> None:
+    """queue runs as _smtpq chrooted to the spool (era-pony.md §1.1), pony as _smtpd in /var/empty."""
+    r = merge_check(load_topology(era), ["smtp", "mta", "mda", "queue"])
+    assert r["safe"] is False
+    kinds = {b["kind"] for b in r["erased_boundaries"]}
+    assert {"user", "chroot", "file"} <= kinds
+    assert r["hops_saved_per_message"]["local"] > 0
+
+
+@pytest.mark.parametrize("era", ["pony", "pony-6.8"])
+def test_lka_merge_into_pony_is_unsafe(era: str) -> None:
+    """lka has no chroot and opens the tables (era-pony.md §1.1)."""
+    r = merge_check(load_topology(era), ["lka", "smtp"])
+    assert r["safe"] is False
+    deciding = [r["erased_boundaries"][i]["kind"] for i in r["deciding_boundaries"]]
+    assert "chroot" in deciding and "file" in deciding
+    if era == "pony-6.8":
+        assert any(b["kind"] == "secret" and b["item"] == KEY for b in r["erased_boundaries"])
+
+
+def test_killing_the_mfa_saves_its_13_hops() -> None:
+    """era-5.4.2-mfa.md §3.5: 13 of the 41 local hops are smtp<->mfa; merging mfa into smtp
+    turns exactly those into calls (cross-checked against the probe's per-type count)."""
+    r = merge_check(load_topology("with-mfa"), ["smtp", "mfa"])
+    mfa_hops = sum(n for name, n in run_probe("with-mfa", "local").by_type.items() if "_MFA_" in name)
+    assert r["hops_saved_per_message"]["local"] == mfa_hops == 13
+    assert r["safe"] is True
+
+
+def test_merging_into_the_root_parent_is_unsafe() -> None:
+    r = merge_check(load_topology("pony"), ["parent", "smtp"])
+    assert r["safe"] is False
+    assert {"root", "user", "chroot"} <= {b["kind"] for b in r["erased_boundaries"]}
+
+
+def test_merged_topology_is_valid_and_has_fewer_channels() -> None:
+    t = load_topology("with-mfa")
+    m = merge_topology(t, ["smtp", "mfa"])
+    assert m.n_processes == t.n_processes - 1
+    assert not m.graph.has_edge("smtp-mfa", "smtp-mfa")
+    assert m.host["smtp"] == m.host["mfa"] == "smtp-mfa"
+    assert m.n_channels < t.n_channels
+
+
+# ---- a student's design -----------------------------------------------------------------------
+
+
+def test_a_topology_built_from_a_dict_is_analysed_the_same_way() -> None:
+    """Give mda its own key and watch compromise of mda expose it; the table lists it."""
+    data = load_topology("pony-6.8").spec.model_dump()
+    for p in data["process"]:
+        if p["name"] == "pony":
+            p["secrets"] = [{"item": KEY, "source": "exercise: the key back in pony"}]
+    topo = Topology(TopologySpec.model_validate(data))
+    assert KEY in memory_disclosure(topo).exposed_secrets
+    rows = {r["process"]: r for r in privilege_table(topo)}
+    assert rows["pony"]["secrets"][0]["item"] == KEY
+    assert "parent" in rows["pony"]["peers_accept"]
+
+
+def test_observed_traffic_is_deterministic() -> None:
+    t = load_topology("pony")
+    a, b = observe_traffic(t), observe_traffic(t)
+    assert a.accepted == b.accepted and a.subtree == b.subtree
+
+
+# ---- CLI -------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def _json(*args: str) -> dict:
+    res = runner.invoke(app, ["privsep", *args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_cli_compromise_json_shape() -> None:
+    d = _json("pony-6.8", "--compromise", "pony")
+    assert {"era", "compromised", "exposed_secrets", "reachable_processes", "capabilities"} <= set(d)
+    assert d["era"] == "pony-6.8" and d["compromised"] == "pony"
+    assert all(isinstance(d[k], list) for k in ("exposed_secrets", "reachable_processes", "capabilities"))
+
+
+def test_cli_role_name_stands_for_its_process() -> None:
+    assert _json("pony", "--compromise", "smtp")["compromised"] == "pony"
+
+
+def test_cli_heartbleed_json() -> None:
+    assert KEY in _json("with-mfa", "--scenario", "heartbleed")["exposed_secrets"]
+    assert _json("pony", "--scenario", "heartbleed")["exposed_secrets"] == []
+
+
+def test_cli_merge_json_shape() -> None:
+    d = _json("without-mfa", "--merge", "smtp,mta,mda")
+    assert {"merge", "safe", "erased_boundaries", "hops_saved_per_message"} <= set(d)
+    assert d["merge"] == ["smtp", "mta", "mda"] and d["safe"] is True
+    assert _json("pony", "--merge", "smtp,queue")["safe"] is False
+
+
+def test_cli_table_and_json_table() -> None:
+    res = runner.invoke(app, ["privsep", "with-mfa"])
+    assert res.exit_code == 0
+    assert "privilege model of with-mfa" in res.output and "_smtpq" in res.output
+    d = _json("pony")
+    assert {r["process"] for r in d["processes"]} == set(load_topology("pony").processes)
+
+
+def test_cli_same_seed_same_bytes() -> None:
+    a = runner.invoke(app, ["privsep", "pony", "--merge", "smtp,lka", "--json"]).stdout
+    b = runner.invoke(app, ["privsep", "pony", "--merge", "smtp,lka", "--json"]).stdout
+    assert a == b
+
+
+@pytest.mark.parametrize("args", [
+    ["nowhere"],
+    ["pony", "--compromise", "nobody"],
+    ["pony", "--merge", "smtp,bogus"],
+    ["pony", "--merge", "mfa"],
+    ["pony", "--scenario", "meltdown"],
+    ["pony", "--merge", "smtp", "--compromise", "pony"],
+])
+def test_cli_bad_input_one_line_exit_2(args: list[str]) -> None:
+    res = runner.invoke(app, ["privsep", *args])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "error" in res.stderr
+    assert "Traceback" not in res.output
