@@ -170,10 +170,15 @@ def _unknown(key: str, known: Iterable[str]) -> SweepError:
 
 
 def _set_path(doc: dict[str, Any], key: str, path: list[str], value: Any, known: list[str]) -> None:
+    """Set ``value`` at ``path`` in ``doc``; a missing table on the way is created (free-form
+    maps such as ``tables`` or ``calibration.roles``): the models' ``extra="forbid"`` then
+    rejects what does not exist, and the caller turns that into an unknown-key line."""
     node: Any = doc
     for part in path[:-1]:
-        if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+        if not isinstance(node, dict):
             raise _unknown(key, known)
+        if part not in node or node[part] is None:
+            node[part] = {}
         node = node[part]
     last = path[-1]
     if not isinstance(node, dict):
@@ -183,7 +188,7 @@ def _set_path(doc: dict[str, Any], key: str, path: list[str], value: Any, known:
         raise SweepError(f"--vary {key}: is a table, not a value (vary one of its keys)")
     if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    node[last] = value  # a key that did not exist is caught by the models' extra="forbid"
+    node[last] = value
 
 
 def _validation_line(e: ValidationError, prefix: str) -> str:
@@ -191,6 +196,17 @@ def _validation_line(e: ValidationError, prefix: str) -> str:
     loc = ".".join(str(x) for x in err["loc"])
     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     return f"{prefix}{loc}: {msg}" if loc else f"{prefix.rstrip('.')}: {msg}"
+
+
+def _invalid(e: ValidationError, prefix: str, where: str, values: dict[str, Any], known: list[str]) -> SweepError:
+    """One line for a model's validation error: an unknown key names the --vary key that
+    made it, with a "did you mean"; any other error names the point and the value."""
+    err = e.errors()[0]
+    loc = prefix + ".".join(str(x) for x in err["loc"])
+    if err["type"] == "extra_forbidden":
+        culprit = next((k for k in values if k == loc or k.startswith(loc + ".")), loc)
+        return _unknown(culprit, known)
+    return SweepError(f"{where}: " + _validation_line(e, prefix))
 
 
 def _sim_parameters() -> set[str]:
@@ -202,11 +218,21 @@ def _sim_parameters() -> set[str]:
 _MODELS: dict[str, Any] = {"workload": WorkloadSpec, "calibration": Calibration, "site": SiteSpec}
 
 
+def _scenario_document(spec: ScenarioSpec) -> dict[str, Any]:
+    """The scenario's keys as plain data; ``tables`` keeps only the fields that were set
+    (``model.tables.merge_tables`` lays them over the site's table field by field)."""
+    doc = spec.model_dump(mode="json", exclude={"workload", "tables"})
+    doc["workload"] = spec.workload if isinstance(spec.workload, str) else spec.workload.model_dump(mode="json")
+    tables = getattr(spec, "tables", None)
+    if tables is not None:
+        doc["tables"] = {n: t.model_dump(mode="json", exclude_unset=True) for n, t in tables.items()}
+    return doc
+
+
 def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Point:
     """Apply one assignment to the base scenario and validate everything it refers to;
     errors are one line naming the key and the value."""
-    scen = base.model_dump(mode="json", exclude={"workload"})
-    scen["workload"] = base.workload if isinstance(base.workload, str) else base.workload.model_dump(mode="json")
+    scen = _scenario_document(base)
     where = f"point {index} ({', '.join(f'{k}={v}' for k, v in values.items())})"
     inner: dict[str, list[tuple[str, list[str], Any]]] = {r: [] for r in REFERENCES}
     for key, value in values.items():
@@ -215,9 +241,13 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
             raise SweepError(f"--vary {key}: {NOT_VARIED[head]}")
         if rest and head in REFERENCES:
             inner[head].append((key, rest, value))
-        elif rest or head not in scen:
+        elif head not in scen or (rest and not isinstance(scen[head], dict)):
             raise _unknown(key, _known_keys(base))
+        elif rest:
+            _set_path(scen, key, [head, *rest], value, _known_keys(base))
         else:
+            if isinstance(scen[head], dict):
+                raise SweepError(f"--vary {key}: is a table, not a value (vary one of its keys)")
             scen[head] = value
     docs: dict[str, dict[str, Any]] = {}
     for ref in REFERENCES:
@@ -235,17 +265,15 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
         try:
             _MODELS[ref].model_validate(doc)
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            if err["type"] == "extra_forbidden":
-                raise _unknown(f"{ref}.{loc}", known) from None
-            raise SweepError(f"{where}: {ref}.{loc}: {err['msg'].removeprefix('Value error, ')}") from None
+            raise _invalid(e, f"{ref}.", where, values, known) from None
         docs[ref] = doc
     scen["workload"] = docs["workload"]
     try:
         spec = ScenarioSpec.model_validate(scen)
     except ValidationError as e:
-        raise SweepError(f"{where}: " + _validation_line(e, "")) from None
+        raise _invalid(e, "", where, values, _known_keys(base)) from None
+    except ValueError as e:  # a validator's own one-line error
+        raise SweepError(f"{where}: {str(e).splitlines()[0]}") from None
     try:
         load_topology(spec.era)
     except (ValueError, FileNotFoundError) as e:
@@ -255,10 +283,10 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
                          "(use `smtpd-sim run` for a fault scenario)")
     extra = {k for k in ScenarioSpec.model_fields if k not in _HANDLED}
     unsupported = sorted(k for k in extra - _sim_parameters()
-                         if getattr(spec, k) != ScenarioSpec.model_fields[k].default)
+                         if getattr(spec, k) != ScenarioSpec.model_fields[k].get_default(call_default_factory=True))
     if unsupported:
         raise SweepError(f"scenario key {unsupported[0]} is not supported by sweeps yet")
-    scen_out = spec.model_dump(mode="json", exclude={"workload"})
+    scen_out = _scenario_document(spec)
     scen_out["workload"] = docs["workload"]
     return Point(index, dict(values), scen_out, docs["calibration"], docs["site"])
 
@@ -270,6 +298,11 @@ def _known_keys(base: ScenarioSpec) -> list[str]:
     known += [f"workload.{p}" for p in _leaf_paths(_document("workload", wl), "")]
     known += [f"calibration.{p}" for p in _leaf_paths(_document("calibration", base.calibration), "")]
     known += [f"site.{p}" for p in _leaf_paths(_document("site", base.site), "")]
+    try:
+        from model.tables.spec import TABLE_NAMES, TableSpec
+    except ImportError:  # pragma: no cover - an older tree without table backends
+        return known
+    known += [f"tables.{n}.{f}" for n in TABLE_NAMES for f in TableSpec.model_fields]
     return known
 
 
@@ -413,7 +446,7 @@ def run_sweep(plan: SweepPlan, *, workers: int | None = None, scheduler: str | N
         if n < 0:
             raise SweepError(f"--workers: must be 0 or more, got {n}")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=None, silence_logs=50)
         client = Client(cluster)
         where = "LocalCluster"
     try:

@@ -92,6 +92,9 @@ def test_calibration_by_name_then_its_costs() -> None:
     ("calibration.roles.queue.default_s=-1", "calibration.roles.queue.default_s"),
     ("seed=1,2", "replications"),
     ("workload.arrival=1", "is a table"),
+    ("workload.arival.rate_per_s=1", "--vary workload.arival.rate_per_s: unknown scenario key (did you mean workload.arrival.rate_per_s?)"),
+    ("tables.aliases.lookup=1", "did you mean tables.aliases.lookup_s?"),
+    ("tables.aliases.backend=ldap", "set lookup_s"),
 ])
 def test_wrong_key_or_value_is_one_line(vary: str, message: str) -> None:
     with pytest.raises(SweepError) as e:
@@ -205,6 +208,14 @@ def test_a_costlier_queue_is_busier() -> None:
     assert df["cpu_ms.queue"].iloc[1] > df["cpu_ms.queue"].iloc[0]
     assert df["bottleneck"].iloc[1] == "queue"
     assert json.loads(df["config"].iloc[1])["calibration"]["roles"]["queue"]["default_s"] == 550e-6
+
+
+def test_a_slow_aliases_table_keeps_the_lka_waiting() -> None:
+    # tables.<name> keys (model/tables): LDAP with 2 ms per lookup vs no wait
+    df = run_sweep(_plan(*TINY, "tables.aliases.backend=ldap", "tables.aliases.lookup_s=0,0.002"), workers=0).table
+    assert json.loads(df["config"].iloc[1])["scenario"]["tables"] == {"aliases": {"backend": "ldap", "lookup_s": 0.002}}
+    assert df["util.lka"].iloc[1] > 3 * df["util.lka"].iloc[0]
+    assert df["session_mean_s"].iloc[1] > df["session_mean_s"].iloc[0] + 0.002  # RCPT TO waits for the lookup
 
 
 def test_local_cluster_with_two_workers_gives_the_in_process_table() -> None:
