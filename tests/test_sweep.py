@@ -215,7 +215,8 @@ def test_a_slow_aliases_table_keeps_the_lka_waiting() -> None:
     df = run_sweep(_plan(*TINY, "tables.aliases.backend=ldap", "tables.aliases.lookup_s=0,0.002"), workers=0).table
     assert json.loads(df["config"].iloc[1])["scenario"]["tables"] == {"aliases": {"backend": "ldap", "lookup_s": 0.002}}
     assert df["util.lka"].iloc[1] > 3 * df["util.lka"].iloc[0]
-    assert df["session_mean_s"].iloc[1] > df["session_mean_s"].iloc[0] + 0.002  # RCPT TO waits for the lookup
+    # RCPT TO of a local recipient (80 % of them) waits for the lookup: ~1.6 ms more per session
+    assert df["session_mean_s"].iloc[1] > df["session_mean_s"].iloc[0] + 0.001
 
 
 def test_local_cluster_with_two_workers_gives_the_in_process_table() -> None:
