@@ -225,8 +225,8 @@ class LkaRole(Role):
             return
         # EXPAND_USERNAME: aliases, then getpwnam, then ~/.forward
         user = value
-        if parent is None and self.alias_table is not None:
-            self._alias_lookups(user)
+        if parent is None and self.alias_table is not None and not self._alias_lookups(s, user):
+            return
         if parent is None and user in self.site.aliases:  # aliases.c:aliases_get()
             for target in self.site.aliases[user]:
                 target = target if "@" in target else f"{target}@{self._local_domain()}"
@@ -246,17 +246,23 @@ class LkaRole(Role):
         self.send("parent", "LKA_OPEN_FORWARD",
                   {"session": s.id, "user": realuser, "uid": info.uid, "depth": depth})
 
-    def _alias_lookups(self, user: str) -> None:
+    def _alias_lookups(self, s: _Session, user: str) -> bool:
         """``aliases.c:aliases_get()``: with an alias table configured every (non-sameuser)
         username is looked up in it, hit or miss; a tagged one (``user+tag``) first with its
         tag, then without unless that matched. Each ``table_lookup()`` costs what its
-        backend says (model/tables/: a synchronous table process blocks the lka)."""
+        backend says (model/tables/: a synchronous table process blocks the lka). False
+        when a backend that errs on a missing key made ``lka_expand()`` tempfail."""
         table = self.alias_table
         assert table is not None
+        hit = user in self.site.aliases
         table.lookup(self.proc, user)
         delim = self.site.spec.subaddress_delimiter
-        if delim and delim in user and user not in self.site.aliases:
+        if not hit and table.params.miss_tempfails:
+            s.error, s.errormsg = LKA_TEMPFAIL, "424 4.2.4 Mailing list expansion problem"
+            return False
+        if delim and delim in user and not hit:
             table.lookup(self.proc, user.split(delim, 1)[0])
+        return True
 
     def _local_domain(self) -> str:
         for d in self.site.domains.values():

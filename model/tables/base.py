@@ -39,6 +39,8 @@ class TableParams:
     lookup_s: float
     concurrency: int
     source: str
+    lka_cpu_s: float = 0.0
+    miss_tempfails: bool = False
 
 
 class Backend:
@@ -55,23 +57,29 @@ class Backend:
     cpu_s: float = 0.0
     lookup_s: float | None = None
     concurrency: int = 1
+    lka_cpu_s: float = 0.0
     source: str = ""
 
-    def defaults(self) -> tuple[float, float | None, int, str]:
-        """(cpu_s, lookup_s, concurrency, source); backends whose figures live in a data
-        file override this to read it lazily."""
-        return self.cpu_s, self.lookup_s, self.concurrency, self.source
+    def defaults(self) -> dict[str, Any]:
+        """cpu_s, lookup_s, concurrency, lka_cpu_s and source; backends whose figures live
+        in a data file override this to read it lazily."""
+        return {"cpu_s": self.cpu_s, "lookup_s": self.lookup_s, "concurrency": self.concurrency,
+                "lka_cpu_s": self.lka_cpu_s, "source": self.source}
 
     def resolve(self, spec: TableSpec) -> TableParams:
         """Fill the fields the configuration left unset from the backend's defaults."""
-        cpu, lookup, conc, source = self.defaults()
-        if spec.lookup_s is None and lookup is None:
+        d = self.defaults()
+        if spec.lookup_s is None and d["lookup_s"] is None:
             raise ValueError(f"table backend {self.name!r} has no measured lookup cost: set lookup_s")
+        set_by_user = [k for k in ("cpu_s", "lookup_s", "concurrency", "lka_cpu_s") if getattr(spec, k) is not None]
+        source = d["source"] if not set_by_user else f"user parameter ({', '.join(set_by_user)}); else {d['source']}"
         return TableParams(
-            cpu_s=cpu if spec.cpu_s is None else spec.cpu_s,
-            lookup_s=lookup if spec.lookup_s is None else spec.lookup_s,  # type: ignore[arg-type]
-            concurrency=conc if spec.concurrency is None else spec.concurrency,
-            source=source if spec.cpu_s is None and spec.lookup_s is None else "user parameter",
+            cpu_s=d["cpu_s"] if spec.cpu_s is None else spec.cpu_s,
+            lookup_s=d["lookup_s"] if spec.lookup_s is None else spec.lookup_s,
+            concurrency=d["concurrency"] if spec.concurrency is None else spec.concurrency,
+            lka_cpu_s=d["lka_cpu_s"] if spec.lka_cpu_s is None else spec.lka_cpu_s,
+            source=source,
+            miss_tempfails=spec.miss_tempfails,
         )
 
     def open(self, sim: Any, name: str, spec: TableSpec) -> Table:
@@ -103,7 +111,7 @@ class Table:
         """What the table did during the run."""
         return {"table": self.name, "backend": self.backend, "external": self.external,
                 "lookups": self.lookups, "lka_blocked_s": self.waited_s,
-                "cpu_s": self.params.cpu_s, "lookup_s": self.params.lookup_s,
+                "cpu_s": self.params.cpu_s, "lookup_s": self.params.lookup_s, "lka_cpu_s": self.params.lka_cpu_s,
                 "concurrency": self.params.concurrency, "source": self.params.source}
 
 
@@ -126,7 +134,8 @@ class TableProcess(Table):
     process spends ``cpu_s`` on a core (its handler, ``api/table_api.c:
     table_msg_dispatch()``), then waits ``lookup_s`` on its backend server, which serves
     ``concurrency`` lookups at once and queues the rest first come first served;
-    PROC_TABLE_OK crosses back. The lka blocks (off-CPU) for the whole round trip. The
+    PROC_TABLE_OK crosses back. The lka spends ``lka_cpu_s`` composing, writing and reading
+    (its handler's CPU), and blocks (off-CPU) for the whole round trip. The
     table process's CPU is run on the simulated cores (it competes with the daemon); the
     lka's wait is computed when the request leaves, assuming the table process gets a
     core at once (its delay waiting for a core is not added to the lka's wait).
@@ -150,6 +159,7 @@ class TableProcess(Table):
     def lookup(self, lka: Process, key: str) -> None:
         self.lookups += 1
         p = self.params
+        lka.charge(p.lka_cpu_s)  # table_proc_lookup(): imsg_create/close, imsg_flush, the reads
         # the request leaves when the lka's handler reaches this point, after any earlier
         # synchronous wait in the same run (lka is single-threaded and was blocked)
         sent = lka.cursor + lka.io_wait

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The tables the model's lka looks things up in (lka_session.c:lka_expand() → aliases_get()).
 TABLE_NAMES: tuple[str, ...] = ("aliases",)
@@ -26,6 +26,11 @@ class TableSpec(BaseModel):
     cpu_s: float | None = Field(default=None, ge=0)  # CPU per lookup (lka for in-process, the table process otherwise)
     lookup_s: float | None = Field(default=None, ge=0)  # off-CPU wait per lookup on the backend server
     concurrency: int | None = Field(default=None, ge=1)  # lookups the backend server serves at once
+    lka_cpu_s: float | None = Field(default=None, ge=0)  # table process backends: the lka's own CPU per lookup
+    # a key not in the table is an error (lookup returns -1) rather than a miss: lka_expand()
+    # tempfails the recipient (424 4.2.4). Debian's table-redis 6.7.1 does this with its
+    # default `GET alias:%s` (measured: tables-6.8.toml rcpt_not_in_table); off by default
+    miss_tempfails: bool = False
 
     @field_validator("backend")
     @classmethod
@@ -53,10 +58,11 @@ def merge_tables(base: dict[str, TableSpec], over: dict[str, TableSpec]) -> dict
             data.update({k: getattr(spec, k) for k in spec.model_fields_set})
             try:
                 out[name] = TableSpec.model_validate(data)
-            except ValueError as e:
+            except ValidationError as e:
                 from model.kernel.process import ModelError
 
-                raise ModelError(f"tables.{name}: {str(e).splitlines()[0]}") from None
+                msg = e.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ModelError(f"tables.{name}: {msg}") from None
         else:
             out[name] = spec
     return out
