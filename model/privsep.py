@@ -328,7 +328,7 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
             _expose(br, h, process, "in the compromised process's memory")
     br.reachable_files += [h.item for h in p.files if h.when == "serving"]
     if p.root:
-        br.capabilities.append("root")
+        br.capabilities += ["root", "exec-as-any-user"]  # root can become any user itself
         br.reachable_processes += [q for q in topo.processes if q != process]
         for q in topo.spec.process:
             for h in q.secrets:
