@@ -448,6 +448,11 @@ def merge_topology(topo: Topology, roles: list[str]) -> Topology:
     data = topo.spec.model_dump()
     data.update(name=f"{topo.name}.merged", title=f"{topo.name} with {'+'.join(members)} merged",
                 process=[p.model_dump() for p in plist], channels=channels)
+    roles_here = set(merged.roles)
+    if topo.behaviour.key_engine == "ca" and "ca" in roles_here and roles_here & {"smtp", "mta"}:
+        # the key engine in the TLS process is a function call: the process signs itself, as
+        # 5.4.2's smtp did (the model's key_engine = "none" path)
+        data["behaviour"]["key_engine"] = "none"
     return Topology(TopologySpec.model_validate(data))
 
 

@@ -200,6 +200,31 @@ def test_killing_the_mfa_saves_its_13_hops() -> None:
     assert r["safe"] is True
 
 
+@pytest.mark.parametrize(("era", "roles"), [("pony", ["smtp", "queue"]), ("pony", ["smtp", "lka"]),
+                                           ("pony-6.8", ["queue", "scheduler"]), ("with-mfa", ["smtp", "mfa"])])
+def test_hops_saved_equal_the_hops_on_the_channels_that_become_calls(era: str, roles: list[str]) -> None:
+    """Two methods agree: probes run on the merged topology vs the era's probe counted on the
+    channels between the merged processes (nothing else in the flow changes)."""
+    topo = load_topology(era)
+    r = merge_check(topo, roles)
+    a, b = r["processes"]
+    for kind in ("local", "relay"):
+        pairs = run_probe(era, kind).by_pair
+        internal = pairs.get(f"{a}->{b}", 0) + pairs.get(f"{b}->{a}", 0)
+        assert internal > 0
+        assert r["hops_saved_per_message"][kind] == internal
+
+
+def test_merging_klondike_back_into_pony_brings_heartbleed_back() -> None:
+    """The reverse of the 5.7.3 split (era-pony.md §1.1): the key joins the network-facing process."""
+    topo = load_topology("pony-6.8")
+    r = merge_check(topo, ["smtp", "ca"])
+    assert r["safe"] is False
+    merged = merge_topology(topo, ["smtp", "ca"])
+    assert KEY in memory_disclosure(merged).exposed_secrets
+    assert "private-key-oracle" not in blast_radius(merged, "smtp").capabilities  # now a function call
+
+
 def test_merging_into_the_root_parent_is_unsafe() -> None:
     r = merge_check(load_topology("pony"), ["parent", "smtp"])
     assert r["safe"] is False
