@@ -107,11 +107,13 @@ def topology_figure(eras: Sequence[str]) -> Figure:
 
 
 def _lanes(trace: ProbeTrace, show_stat: bool) -> list[str]:
-    """Client first, then the processes the session touched, in topology order."""
+    """Client, the process it talks to, then the other processes the session touched in
+    topology order (the MFA right after smtp when there is one)."""
     hops = trace.hops if show_stat else trace.hops[~trace.hops["stat"].astype(bool)]
-    used = set(hops["from_proc"]) | set(hops["to_proc"]) | {trace.smtp}
-    return ["client"] + [p for p in trace.processes if p in used] + sorted(
-        used - set(trace.processes))
+    used = set(hops["from_proc"]) | set(hops["to_proc"])
+    first = [trace.smtp] + ([trace.mfa] if trace.mfa in used else [])
+    rest = [p for p in trace.processes if p in used and p not in first]
+    return ["client"] + first + rest + sorted(used - set(trace.processes) - set(first))
 
 
 def _trace_end(trace: ProbeTrace, show_stat: bool) -> float:
@@ -156,7 +158,7 @@ def draw_sequence(trace: ProbeTrace, ax: Axes | None = None, *, show_stat: bool 
     ax.set_ylabel("ms since the daemon's first action for the session")
     title = f"{trace.era}: {len(trace.hops[~trace.hops['stat'].astype(bool)])} imsgs"
     if trace.mfa is not None:
-        title += f", {mfa_n} smtp<->mfa (red): {mfa_n / 2:g} round trips"
+        title += f", {mfa_n} of them smtp<->mfa (red)"
     ax.set_title(title, fontsize=10)
     return fig
 

@@ -81,9 +81,9 @@ def test_sequence_diagram_draws_every_imsg_and_reply() -> None:
         tuple(int(MFA_COLOR[i:i + 2], 16) / 255 for i in (1, 3, 5)))]
     n_mfa = int(((non_stat["from_proc"] == "mfa") | (non_stat["to_proc"] == "mfa")).sum())
     assert len(red) == n_mfa > 0
-    assert f"{n_mfa} smtp<->mfa" in ax.get_title()
+    assert f"{n_mfa} of them smtp<->mfa" in ax.get_title()
     lanes = [t.get_text() for t in ax.get_xticklabels()]
-    assert lanes[0] == "client" and "mfa" in lanes and "control" not in lanes
+    assert lanes[:3] == ["client", "smtp", "mfa"] and "control" not in lanes
     assert "control" in [t.get_text() for t in draw_sequence(tr, show_stat=True).axes[0].get_xticklabels()]
 
 
@@ -93,6 +93,7 @@ def test_sequence_figure_shares_the_time_axis() -> None:
     assert a.get_ylim() == b.get_ylim()
     assert a.get_ylim()[0] > a.get_ylim()[1]  # time goes down
     assert "pony" in b.get_title() and "mfa" not in b.get_title()
+    assert [t.get_text() for t in b.get_xticklabels()][:2] == ["client", "pony"]
 
 
 def test_hops_figure_stacks_to_the_totals_with_mfa_hatched() -> None:
