@@ -8,8 +8,10 @@ Three inputs, none of them a table of answers:
 * the imsgs each peer accepts from each process, **observed by running the model**: probe
   sessions (local and relay, with and without STARTTLS) on the topology, keeping every
   non-stat imsg a receiving role handled; plus the few in ``DECLARED`` (with their C source)
-  that the C code accepts but the probes never send (outbound TLS, smtpctl schedule). Other
-  kinds the model never exercises (AUTH, bounces, most smtpctl commands) are absent;
+  that the C code accepts but the probes never send (outbound TLS, smtpctl schedule); and,
+  for a process whose handlers dispatch on the type alone (``checks_sender = false``: 6.8
+  everywhere, the 5.x scheduler), every type its roles handle, from every peer. Other kinds
+  the model never exercises (AUTH, bounces, most smtpctl commands) are absent;
 * what a receiving role does for the sender of an imsg (``EFFECTS`` below: a capability, with
   the C function that grants it). An effect marked ``steers`` hands attacker-chosen data to
   the receiver, which acts on it: the receiver's own later requests in that imsg's causal
@@ -150,6 +152,8 @@ class Traffic:
     accepted: dict[tuple[str, str], set[str]]  # (sender, receiver) -> kinds the receiver handled
     subtree: dict[tuple[str, str, str], set[tuple[str, str, str]]]  # (src, dst, kind) -> descendant hops
     declared: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (src, dst, kind) -> source
+    # (src, dst) -> kinds accepted only because dst dispatches on the type alone (checks_sender false)
+    unchecked: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
 
 def _receiving_roles(topo: Topology, proc: str, kind: str) -> list[str]:
@@ -201,7 +205,21 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
             continue
         accepted.setdefault((src, dst), set()).add(kind)
         declared[(src, dst, kind)] = source
-    return Traffic(accepted, subtree, declared)
+    # a process that does not test the sender acts on every type it handles, from every peer
+    unchecked: dict[tuple[str, str], set[str]] = {}
+    for p in topo.spec.process:
+        if p.checks_sender:
+            continue
+        handled = {k for r in p.roles for k in ROLE_CLASSES[r].handlers if k in vocab}
+        for a, b in topo.spec.channels:
+            if p.name not in (a, b):
+                continue
+            src = b if a == p.name else a
+            extra = handled - accepted.get((src, p.name), set())
+            if extra:
+                unchecked[(src, p.name)] = extra
+                accepted.setdefault((src, p.name), set()).update(extra)
+    return Traffic(accepted, subtree, declared, unchecked)
 
 
 @lru_cache(maxsize=16)
@@ -244,6 +262,8 @@ def privilege_table(topo: Topology, traffic: Traffic | None = None) -> list[dict
             "peers_accept": accepts, "peers_grant": grants, "source": p.source,
             "declared": [{"to": d, "kind": k, "source": src} for (s_, d, k), src in sorted(tr.declared.items())
                          if s_ == p.name],
+            "unchecked": {d: sorted(k) for (s_, d), k in sorted(tr.unchecked.items()) if s_ == p.name},
+            "checks_sender": p.checks_sender,
         })
     return rows
 
@@ -355,8 +375,10 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
             br.reachable_processes.append(dst)
             br.capabilities.append(eff.capability)
             br.reachable_files += list(eff.files)
+            origin = ("declared" if (src, dst, k) in tr.declared
+                      else "unchecked sender" if k in tr.unchecked.get((src, dst), ()) else "observed")
             br.paths.append({"capability": eff.capability, "path": path, "imsg": k, "receiver": role,
-                             "what": eff.what, "source": eff.source})
+                             "origin": origin, "what": eff.what, "source": eff.source})
             if eff.discloses:
                 for h in topo.processes[dst].secrets:
                     if h.when == "serving" and k in h.served_by:

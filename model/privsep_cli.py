@@ -88,12 +88,15 @@ def register(app: typer.Typer) -> None:
             accepts = "\n".join(
                 f"{dst}: {len(k)}" + (f" ({', '.join(r['peers_grant'][dst])})" if r["peers_grant"][dst] else "")
                 for dst, k in r["peers_accept"].items()) or "-"
-            flags = " ".join(f for f, on in (("ROOT", r["root"]), ("NET", r["network_facing"])) if on)
+            flags = " ".join(f for f, on in (("ROOT", r["root"]), ("NET", r["network_facing"]),
+                                             ("ANY-SENDER", not r["checks_sender"])) if on)
             t.add_row(f"{r['process']} {flags}\n[{', '.join(r['roles'])}]",
                       f"{r['user']}\n{r['chroot'] or 'no chroot'}",
                       _holdings(r["secrets"]), _holdings(r["files"]), accepts)
         console.print(t)
-        console.print("[dim]NET = network-facing; --json lists every imsg kind and each fact's source[/dim]")
+        console.print("[dim]NET = network-facing; ANY-SENDER = its handlers do not test who sent an imsg, so "
+                      "every peer may send every type it handles; --json lists every imsg kind and each "
+                      "fact's source[/dim]")
 
     def _print_blast(obj: dict[str, Any]) -> None:
         who = obj["compromised"]
@@ -111,7 +114,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"  files: {', '.join(obj['reachable_files']) or 'none'}")
         for p in obj["paths"]:
             console.print(f"    {' -> '.join(p['path'])}: {p['imsg']} to {p['receiver']} = {p['capability']}"
-                          f"  [dim]{p['source']}[/dim]")
+                          f" ({p['origin']})  [dim]{p['source']}[/dim]")
 
     def _print_merge(obj: dict[str, Any]) -> None:
         verdict = "[green]safe[/green]" if obj["safe"] else "[red]unsafe[/red]"

@@ -86,6 +86,9 @@ class ProcessSpec(_Strict):
     source: str = ""
     secrets: list[Holding] = Field(default_factory=list)
     files: list[Holding] = Field(default_factory=list)
+    # its *_imsg() handlers test the sender (``if (p->proc == PROC_X)``) before acting on a
+    # type; false = dispatch on the type alone, so every peer may send every handled type
+    checks_sender: bool = True
 
     @field_validator("roles")
     @classmethod

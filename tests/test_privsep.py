@@ -63,7 +63,12 @@ BLAST = {
     ("pony", "parent"): (True, {"root"}, set()),
     ("pony", "scheduler"): (False, {"schedule-deliveries"}, {"exec-as-any-user"}),
     ("pony-6.8", "pony"): (False, {"private-key-oracle", "exec-as-any-user"}, set()),
-    ("pony-6.8", "ca"): (True, set(), {"exec-as-any-user"}),
+    # 6.8's ca_imsg()/parent_imsg() switch on the type alone: ca may ask the parent to fork
+    ("pony-6.8", "ca"): (True, {"exec-as-any-user"}, {"private-key-oracle"}),
+    # 6.8 control reaches the parent's fork and klondike's key operations (no sender test)
+    ("pony-6.8", "control"): (False, {"exec-as-any-user", "private-key-oracle"}, set()),
+    # 5.7.3 parent_imsg() accepts only CTL_* from control (if (p->proc == PROC_CONTROL))
+    ("pony", "control"): (False, set(), {"exec-as-any-user", "private-key-oracle"}),
     # era-pony.md §1.2: 6.8's lka keeps the PEM key bytes loaded in main() (never used)
     ("pony-6.8", "lka"): (True, {"open-forward-as-root"}, set()),
     ("pony-6.8", "queue"): (False, {"exec-as-any-user"}, {"private-key-oracle"}),
@@ -105,12 +110,24 @@ def test_queue_reaches_exec_through_mda_not_directly() -> None:
     assert paths and all(p[:2] == ["queue", "mda"] and p[-1] == "parent" for p in paths)
 
 
-def test_mda_fork_is_accepted_only_from_the_process_hosting_mda() -> None:
-    for era in ERAS:
-        topo = load_topology(era)
-        senders = {src for (src, dst), kinds in traffic_for(topo).accepted.items()
-                   if dst == "parent" and "MDA_FORK" in kinds}
-        assert senders == {topo.host["mda"]}
+@pytest.mark.parametrize("era", ["with-mfa", "without-mfa", "pony"])
+def test_mda_fork_is_accepted_only_from_the_process_hosting_mda(era: str) -> None:
+    """5.x smtpd.c:parent_imsg(): IMSG_PARENT_FORK_MDA / IMSG_MDA_FORK under
+    ``if (p->proc == PROC_MDA)`` / ``PROC_PONY``; the model's probes show mda sending it."""
+    topo = load_topology(era)
+    senders = {src for (src, dst), kinds in traffic_for(topo).accepted.items()
+               if dst == "parent" and "MDA_FORK" in kinds}
+    assert senders == {topo.host["mda"]}
+
+
+def test_6_8_parent_takes_mda_fork_from_every_peer() -> None:
+    """6.8.0p2 smtpd.c:parent_imsg() switches on the type alone (checks_sender = false): every
+    process with a channel to the parent may send IMSG_MDA_FORK."""
+    topo = load_topology("pony-6.8")
+    tr = traffic_for(topo)
+    senders = {src for (src, dst), kinds in tr.accepted.items() if dst == "parent" and "MDA_FORK" in kinds}
+    assert senders == set(topo.graph.neighbors("parent"))
+    assert "MDA_FORK" not in tr.unchecked.get(("pony", "parent"), set())  # observed, not assumed
 
 
 def test_key_in_lka_answer_matches_the_model() -> None:
