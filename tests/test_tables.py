@@ -256,3 +256,16 @@ def test_a_backend_that_errs_on_a_missing_key_tempfails_the_recipient() -> None:
     staff = _sim({"aliases": {"backend": "ldap", "lookup_s": 0.001, "miss_tempfails": True}}, ["staff"],
                  duration=1.0)
     assert staff.ledger.accepted_msgs == 0  # staff hits, but alice and bob miss
+
+
+def test_table_processes_join_the_process_graph() -> None:
+    from model.tables.topology import graph_with_tables
+    from model.topology import load_topology
+
+    topo = load_topology("pony-6.8")
+    g = graph_with_tables(topo, {"aliases": TableSpec(backend="ldap", lookup_s=0.001)})
+    assert g.number_of_nodes() == topo.graph.number_of_nodes() + 1
+    assert set(g.neighbors("table-aliases")) == {topo.host["lka"]}
+    assert g.nodes["table-aliases"]["user"] == topo.processes[topo.host["lka"]].user
+    static = graph_with_tables(topo, {"aliases": TableSpec(backend="static")})
+    assert static.number_of_nodes() == topo.graph.number_of_nodes()  # in the lka, no process
