@@ -1,0 +1,54 @@
+"""Sweep throughput: points per second on a Dask LocalCluster of 1 worker vs 2 workers.
+
+The same design (default scenario, pony-6.8, arrival rates from 20 to 90 sessions/s,
+a few simulated seconds each) runs in-process, then on 1 and on 2 worker processes (one
+thread each); the clock starts once the workers are up and warm (model imported), so the
+figures are the work, not the cluster start-up. On a 2-core machine 2 workers should give
+close to twice the points per second of 1, provided nothing else is using the cores
+(the load average is printed before and after).
+
+    .venv/bin/python benchmarks/bench_sweep.py [--points 16] [--duration 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from model.sweep import default_scenario, parse_vary, plan_sweep, run_sweep
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=16, help="design points (arrival rates)")
+    ap.add_argument("--duration", type=float, default=5.0, help="simulated seconds of arrivals per point")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    rates = ",".join(str(20 + i * 70 / max(1, args.points - 1)) for i in range(args.points))
+    plan = plan_sweep(default_scenario(), [parse_vary(f"workload.arrival.rate_per_s={rates}"),
+                                           parse_vary(f"workload.duration_s={args.duration}")])
+    load0 = os.getloadavg()
+    out: dict[str, object] = {"points": len(plan.points), "duration_s": args.duration, "load_before": load0}
+    tables = {}
+    for label, workers in (("in_process", 0), ("workers_1", 1), ("workers_2", 2)):
+        run = run_sweep(plan, workers=workers)
+        tables[label] = run.table
+        out[label] = {"wall_s": round(run.wall_s, 3), "points_per_s": round(run.points_per_s, 3)}
+        if not args.json:
+            print(f"{label:>10}: {len(plan.points)} points in {run.wall_s:6.2f} s = "
+                  f"{run.points_per_s:6.2f} points/s", file=sys.stderr)
+    out["load_after"] = os.getloadavg()
+    out["speedup_2_vs_1"] = round(out["workers_2"]["points_per_s"] / out["workers_1"]["points_per_s"], 3)  # type: ignore[index]
+    out["same_table"] = all(t.equals(tables["in_process"]) for t in tables.values())
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"2 workers / 1 worker: {out['speedup_2_vs_1']:.2f}x (load average before "
+              f"{load0[0]:.2f}, after {out['load_after'][0]:.2f}); same table: {out['same_table']}")  # type: ignore[index]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
