@@ -35,7 +35,7 @@ _AFTER_NORMAL = 2  # SimPy priority that sorts after NORMAL (1) at the same time
 class Cpu:
     """N identical cores shared by all simulated processes."""
 
-    __slots__ = ("env", "cores", "free", "policy", "_fifo", "_heap", "_seq", "_pending")
+    __slots__ = ("env", "cores", "free", "policy", "_is_fifo", "_fifo", "_heap", "_seq", "_pending", "_queue")
 
     def __init__(self, env: simpy.Environment, cores: int, policy: Policy = "fifo") -> None:
         if cores < 1:
@@ -46,6 +46,8 @@ class Cpu:
         self.cores = cores
         self.free = cores
         self.policy = policy
+        self._is_fifo = policy == "fifo"
+        self._queue = env._queue  # SimPy's heap: is another event due at this instant?
         self._fifo: deque[Process] = deque()
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
@@ -53,7 +55,7 @@ class Cpu:
 
     def request(self, proc: Process) -> None:
         """The process has work: give it a core (now, or when one frees up)."""
-        if self.policy == "fifo":
+        if self._is_fifo:
             if self.free:
                 self.free -= 1
                 proc.run()
@@ -64,7 +66,7 @@ class Cpu:
         if self.free and not heap and not self._pending:
             # nobody else can become runnable at this instant unless another event is
             # due now: then the choice is trivial and needs no deferred dispatch
-            queue = self.env._queue
+            queue = self._queue
             if not queue or queue[0][0] > self.env._now:
                 self.free -= 1
                 proc.run()
@@ -83,7 +85,7 @@ class Cpu:
 
     def release(self) -> None:
         """A core is free again: hand it to the next waiting process, if any."""
-        if self.policy == "fifo":
+        if self._is_fifo:
             if self._fifo:
                 self._fifo.popleft().run()
                 return

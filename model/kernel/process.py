@@ -25,12 +25,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import simpy
-
 from model.imsg import STAT_KINDS, Imsg
 from model.kernel.cpu import Cpu, Policy
 from model.kernel.recorder import Recorder
-from model.kernel.sched import NORMAL, Timer, call_later
+from model.kernel.sched import NORMAL, Environment, Timer, call_later
 
 if TYPE_CHECKING:
     from model.kernel.channel import Channel
@@ -48,7 +46,7 @@ class Kernel:
     __slots__ = ("env", "cpu", "recorder", "_ids", "processes")
 
     def __init__(self, cores: int, *, policy: Policy = "fifo", rows: bool = True) -> None:
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.cpu = Cpu(self.env, cores, policy)
         self.recorder = Recorder(rows=rows)
         self._ids = itertools.count(1)
@@ -128,6 +126,8 @@ class Process:
         self._finish_cb = self._finish
         self._queue = kernel.env._queue  # SimPy's heap (see _loop)
         self._counts, self._stat_counts = kernel.recorder.counters(name)
+        self._rows = kernel.recorder.rows
+        self._next_id = kernel._ids.__next__
         kernel.processes[name] = self
 
     def __repr__(self) -> str:
@@ -157,7 +157,7 @@ class Process:
         """An io event for this process, now (client data, DNS answer, timer...)."""
         if self.state is DEAD:
             return
-        self.inbox.append(Io(fn, arg, key, self.kernel.next_id(), cause))
+        self.inbox.append(Io(fn, arg, key, self._next_id(), cause))
         if self.state is IDLE:
             self.state = READY
             self.cpu.request(self)
@@ -211,14 +211,14 @@ class Process:
             cost = costs.handler.get(key, costs.default)
             if costs.per_byte:
                 cost += costs.per_byte * item.length
-            rec = self.rec
             by_src = (self._stat_counts if item.stat else self._counts)
             src = item.src.name
             names = by_src.get(src)
             if names is None:
                 names = by_src[src] = {}
             names[item.name] = names.get(item.name, 0) + 1
-            if rec.rows:
+            if self._rows:
+                rec = self.rec
                 rec.hops.append((t, item.t_sent, item.src.name, self.name, item.name, key,
                                  item.length, item.fd, item.stat, item.id, item.cause))
                 rec.runs.append((self.name, t, cost, key, item.id, item.cause, True))
@@ -235,7 +235,7 @@ class Process:
         else:
             key = item.key
             cost = costs.handler.get(key, costs.default)
-            if self.rec.rows:
+            if self._rows:
                 self.rec.runs.append((self.name, t, cost, key, item.id, item.cause, False))
             self.cursor = t + cost
             self.cause = item.id
@@ -295,7 +295,7 @@ class Process:
              payload: Any, length: int, fd: bool) -> Imsg:
         """Queue an imsg for ``dst`` (``m_compose()``): it leaves when this run ends."""
         m = Imsg(kind, name, self, dst, src_role, dst_role, payload, length, fd,
-                 kind in STAT_KINDS, self.kernel.next_id(), self.cause, self.cursor)
+                 kind in STAT_KINDS, self._next_id(), self.cause, self.cursor)
         if dst is self:
             # roles hosted by the same process call each other directly: no channel, no hop
             self._local.append(m)

@@ -47,6 +47,7 @@ class Role:
         self.proc = proc
         self.behaviour = sim.topology.behaviour
         self._name_of = sim.vocab.name
+        self._names = sim.vocab.names  # the fast path of _name_of
         self._hosts = sim.hosts
 
     # ---- sending -------------------------------------------------------------------
@@ -56,16 +57,22 @@ class Role:
         """``m_create()``/``m_close()`` towards the process hosting ``role``."""
         if length is None:
             length = PAYLOAD_LEN.get(kind, 0)
-        return self.proc.send(self._hosts[role], role, self.name, kind, self._name_of(kind),
-                              payload, length, fd)
+        try:
+            name = self._names[kind]
+        except KeyError:
+            name = self._name_of(kind)  # raises the one-line error
+        return self.proc.send(self._hosts[role], role, self.name, kind, name, payload, length, fd)
 
     def reply(self, m: Imsg, kind: str, payload: Any = None, *, length: int | None = None,
               fd: bool = False) -> Imsg:
         """Answer the role that sent ``m``."""
         if length is None:
             length = REPLY_LEN.get(kind, PAYLOAD_LEN.get(kind, 0))
-        return self.proc.send(m.src, m.src_role, self.name, kind, self._name_of(kind),
-                              payload, length, fd)
+        try:
+            name = self._names[kind]
+        except KeyError:
+            name = self._name_of(kind)
+        return self.proc.send(m.src, m.src_role, self.name, kind, name, payload, length, fd)
 
     def stat_increment(self, key: str, value: int = 1) -> None:
         """``stat_backend.c:stat_increment()``: an IMSG_STAT_INCREMENT to control (nothing
