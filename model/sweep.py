@@ -607,6 +607,8 @@ def summarize(df: pd.DataFrame, keys: Sequence[str], level: float = 0.95) -> pd.
 # ---- plots ------------------------------------------------------------------------------------------
 
 LOAD_KEYS = ("workload.arrival.rate_per_s", "workload.arrival.concurrency")
+AXIS_LABELS = {"workload.arrival.rate_per_s": "offered sessions/s (workload.arrival.rate_per_s)",
+               "workload.arrival.concurrency": "clients (workload.arrival.concurrency)"}
 
 
 def load_axis(keys: Sequence[str], df: pd.DataFrame) -> str | None:
@@ -648,7 +650,7 @@ def figure_throughput_latency(summary: pd.DataFrame, keys: Sequence[str]) -> Any
         ax.errorbar(g["accepted_msg_s_mean"], g["latency_mean_s_mean"] * 1e3,
                     xerr=g["accepted_msg_s_ci"].fillna(0), yerr=(g["latency_mean_s_ci"] * 1e3).fillna(0),
                     marker="o", capsize=3, label=label or None)
-    ax.set_yscale("log")
+    ax.set_ylim(bottom=0)  # linear: the hockey stick of a queue approaching saturation
     ax.set_xlabel("accepted throughput (msg/s)")
     ax.set_ylabel("mean latency, end of DATA to 250 (ms)")
     ax.set_title("Throughput vs latency")
@@ -676,7 +678,7 @@ def figure_knee(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
         if x == "workload.arrival.rate_per_s":
             lim = [0, float(summary[x].max())]
             ax.plot(lim, lim, ls=":", color="grey", label="offered sessions/s")
-        ax.set_xlabel(x)
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
         if len(ax.get_legend_handles_labels()[0]) > 1:
             ax.legend(fontsize=8)
     ax.set_ylabel("accepted throughput (msg/s)")
@@ -703,7 +705,7 @@ def figure_bottleneck(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
         ax.plot(xs, g["cores_util_mean"], ls="--", color="black", label="all cores")
         ax.set_ylim(0, 1.05)
         ax.set_title(label or "utilisation", fontsize=9)
-        ax.set_xlabel(x or "point")
+        ax.set_xlabel(AXIS_LABELS.get(x, x) if x else "point")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("busy fraction of the window")
     axes[0].legend(fontsize=7, ncol=2)
