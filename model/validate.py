@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from model.metrics import trace_hops
 from model.real.scenarios import ScenarioEnv, run_scenario_client, scenario_names
 from model.serve import LiveServer
 from model.traces import as_observed, compare_hops, compare_replies
@@ -187,9 +188,7 @@ def run_sim_scenario(name: str, *, long: bool = False) -> tuple[pd.DataFrame, di
         env.mark("END")
         rows = st.call(lambda: list(st.server.sim.kernel.recorder.hops))
     begin, end = env.marks["BEGIN"], env.marks["END"]
-    df = pd.DataFrame.from_records(
-        [(h[0], h[1], h[2], h[3], h[4], h[6], 1 if h[7] else -1) for h in rows if begin <= h[0] <= end],
-        columns=["time", "sent_time", "from_proc", "to_proc", "imsg_name", "len", "fd"])
+    df = trace_hops([h for h in rows if begin <= h[0] <= end])
     observed = as_observed(df, scenario=name, begin=begin, end=end)
     return observed, dialog, time.monotonic() - t0
 
