@@ -269,3 +269,23 @@ def test_table_processes_join_the_process_graph() -> None:
     assert g.nodes["table-aliases"]["user"] == topo.processes[topo.host["lka"]].user
     static = graph_with_tables(topo, {"aliases": TableSpec(backend="static")})
     assert static.number_of_nodes() == topo.graph.number_of_nodes()  # in the lka, no process
+
+
+def test_what_if_asynchronous_lookups_let_the_server_concurrency_matter() -> None:
+    """Not 6.8: with ``blocking = false`` the lka keeps working while lookups are out, so
+    lookups overlap and queue at a one-slot server, and more slots remove that queue."""
+    slow = {"backend": "ldap", "lookup_s": 0.02}
+    blocking = _sim({"aliases": slow}, ["staff"], rate=30.0, duration=4.0)
+    one = _sim({"aliases": slow | {"blocking": False, "concurrency": 1}}, ["staff"], rate=30.0, duration=4.0)
+    many = _sim({"aliases": slow | {"blocking": False, "concurrency": 16}}, ["staff"], rate=30.0, duration=4.0)
+    for s in (blocking, one, many):
+        assert s.ledger.accepted_msgs == blocking.ledger.accepted_msgs > 0
+        assert s.tables["aliases"].lookups == 3 * s.ledger.accepted_msgs
+    assert blocking.tables["aliases"].server_queued == 0
+    assert one.tables["aliases"].server_queued > 0 and many.tables["aliases"].server_queued == 0
+    assert one.tables["aliases"].blocked_s == many.tables["aliases"].blocked_s == 0.0
+    # the lka is no longer the bottleneck: everything settles sooner than when it blocks
+    assert many.env.now < blocking.env.now
+    assert sum(many.session_times) < sum(blocking.session_times)
+    with pytest.raises(ValueError, match="table processes only"):
+        TableSpec(backend="static", blocking=False)

@@ -225,8 +225,18 @@ class LkaRole(Role):
             return
         # EXPAND_USERNAME: aliases, then getpwnam, then ~/.forward
         user = value
-        if parent is None and self.alias_table is not None and not self._alias_lookups(s, user):
-            return
+        table = self.alias_table
+        if parent is None and table is not None:
+            if not table.params.blocking:  # what-if: the lookup goes out, the session waits
+                s.waiting = True
+                self._alias_lookups_async(s, user, depth)
+                return
+            if not self._alias_lookups(s, user):
+                return
+        self._expand_username(s, user, depth, parent)
+
+    def _expand_username(self, s: _Session, user: str, depth: int, parent: str | None) -> None:
+        """The rest of EXPAND_USERNAME once the alias table has answered."""
         if parent is None and user in self.site.aliases:  # aliases.c:aliases_get()
             for target in self.site.aliases[user]:
                 target = target if "@" in target else f"{target}@{self._local_domain()}"
@@ -263,6 +273,34 @@ class LkaRole(Role):
         if delim and delim in user and not hit:
             table.lookup(self.proc, user.split(delim, 1)[0])
         return True
+
+    def _alias_lookups_async(self, s: _Session, user: str, depth: int) -> None:
+        """Not 6.8: the same lookups as :meth:`_alias_lookups` sent without blocking (a
+        table with ``blocking = false``); the session goes on when the answers are in,
+        the lka serves other work meanwhile."""
+        table = self.alias_table
+        assert table is not None
+        hit = user in self.site.aliases
+        delim = self.site.spec.subaddress_delimiter
+        keys = [user] + ([user.split(delim, 1)[0]] if delim and delim in user and not hit else [])
+
+        def answered(i: int) -> None:
+            if self.sessions.get(s.id) is not s:
+                return
+            if not hit and table.params.miss_tempfails:
+                s.error, s.errormsg = LKA_TEMPFAIL, "424 4.2.4 Mailing list expansion problem"
+            elif i + 1 < len(keys):
+                table.lookup_async(self.proc, keys[i + 1], lambda: answered(i + 1))
+                return
+            else:
+                s.waiting = False
+                self._expand_username(s, user, depth, None)
+                if s.waiting:
+                    return
+            s.waiting = False
+            self._resume(s)
+
+        table.lookup_async(self.proc, keys[0], lambda: answered(0))
 
     def _local_domain(self) -> str:
         for d in self.site.domains.values():

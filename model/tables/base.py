@@ -21,6 +21,7 @@ A plugin subclasses :class:`Backend` (or builds an instance) and registers it in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ class TableParams:
     source: str
     lka_cpu_s: float = 0.0
     miss_tempfails: bool = False
+    blocking: bool = True
 
 
 class Backend:
@@ -69,6 +71,9 @@ class Backend:
     def resolve(self, spec: TableSpec) -> TableParams:
         """Fill the fields the configuration left unset from the backend's defaults."""
         d = self.defaults()
+        if not spec.blocking and not self.external:
+            raise ValueError(f"table backend {self.name!r} is looked up inside the lka: blocking = false "
+                             f"applies to table processes only")
         if spec.lookup_s is None and d["lookup_s"] is None:
             raise ValueError(f"table backend {self.name!r} has no measured lookup cost: set lookup_s")
         set_by_user = [k for k in ("cpu_s", "lookup_s", "concurrency", "lka_cpu_s") if getattr(spec, k) is not None]
@@ -80,6 +85,7 @@ class Backend:
             lka_cpu_s=d["lka_cpu_s"] if spec.lka_cpu_s is None else spec.lka_cpu_s,
             source=source,
             miss_tempfails=spec.miss_tempfails,
+            blocking=spec.blocking,
         )
 
     def open(self, sim: Any, name: str, spec: TableSpec) -> Table:
@@ -101,16 +107,23 @@ class Table:
         self.backend = backend
         self.params = params
         self.lookups = 0
-        self.waited_s = 0.0  # total time the lka spent blocked on this table
+        self.waited_s = 0.0  # total round-trip time of the lookups (request out -> answer in)
+        self.blocked_s = 0.0  # of which the lka spent blocked (synchronous lookups)
 
     def lookup(self, lka: Process, key: str) -> None:
         """``table.c:table_lookup()`` from inside an lka handler: charge its cost to ``lka``."""
         raise NotImplementedError
 
+    def lookup_async(self, lka: Process, key: str, done: Callable[[], Any]) -> None:
+        """What-if (not 6.8): send the lookup and return; ``done()`` runs in ``lka`` when the
+        answer is back."""
+        raise NotImplementedError
+
     def stats(self) -> dict[str, Any]:
         """What the table did during the run."""
         return {"table": self.name, "backend": self.backend, "external": self.external,
-                "lookups": self.lookups, "lka_blocked_s": self.waited_s,
+                "lookups": self.lookups, "round_trip_s": self.waited_s, "lka_blocked_s": self.blocked_s,
+                "blocking": self.params.blocking,
                 "cpu_s": self.params.cpu_s, "lookup_s": self.params.lookup_s, "lka_cpu_s": self.params.lka_cpu_s,
                 "concurrency": self.params.concurrency, "source": self.params.source}
 
@@ -125,6 +138,7 @@ class InprocTable(Table):
         if self.params.lookup_s:
             lka.block(self.params.lookup_s)
             self.waited_s += self.params.lookup_s
+            self.blocked_s += self.params.lookup_s
 
 
 class TableProcess(Table):
@@ -163,6 +177,23 @@ class TableProcess(Table):
         # the request leaves when the lka's handler reaches this point, after any earlier
         # synchronous wait in the same run (lka is single-threaded and was blocked)
         sent = lka.cursor + lka.io_wait
+        wait = self._round_trip(sent, key) - sent
+        lka.block(wait)
+        self.waited_s += wait
+        self.blocked_s += wait
+
+    def lookup_async(self, lka: Process, key: str, done: Callable[[], Any]) -> None:
+        self.lookups += 1
+        lka.charge(self.params.lka_cpu_s)
+        sent = lka.cursor
+        back = self._round_trip(sent, key)
+        self.waited_s += back - sent
+        call_later(self.env, back - self.env.now, lambda _t: lka.post(lambda _a: done(), None, "table.reply"))
+
+    def _round_trip(self, sent: float, key: str) -> float:
+        """When the answer to a request sent at ``sent`` is back at the lka: the socketpair,
+        the table process's CPU, the server (FCFS over ``concurrency`` slots), back."""
+        p = self.params
         at_server = sent + self.latency + p.cpu_s
         i = min(range(len(self._slots)), key=self._slots.__getitem__)
         start = max(at_server, self._slots[i])
@@ -170,11 +201,9 @@ class TableProcess(Table):
             self.server_queued += 1
             self.server_wait_s += start - at_server
         self._slots[i] = start + p.lookup_s
-        wait = self._slots[i] + self.latency - sent
-        lka.block(wait)
-        self.waited_s += wait
         call_later(self.env, sent + self.latency - self.env.now,
                    lambda _t: self.proc.post(self._serve, key, "table.lookup"))
+        return self._slots[i] + self.latency
 
     def _serve(self, _key: str) -> None:
         """``table_api.c:table_msg_dispatch()`` PROC_TABLE_LOOKUP: the handler's CPU."""

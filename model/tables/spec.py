@@ -31,6 +31,10 @@ class TableSpec(BaseModel):
     # tempfails the recipient (424 4.2.4). Debian's table-redis 6.7.1 does this with its
     # default `GET alias:%s` (measured: tables-6.8.toml rcpt_not_in_table); off by default
     miss_tempfails: bool = False
+    # 6.8's table_proc_lookup() blocks the lka (True, the default). False is a what-if: the
+    # lka sends the lookup and goes on (an asynchronous table process, pipelined); only then
+    # can the server's concurrency matter. Table processes only.
+    blocking: bool = True
 
     @field_validator("backend")
     @classmethod
