@@ -269,17 +269,22 @@ def privilege_table(topo: Topology, traffic: Traffic | None = None) -> list[dict
 
 
 def process_graph(topo: Topology, traffic: Traffic | None = None) -> nx.DiGraph:
-    """Directed graph: an edge a -> b when b accepts at least one imsg kind from a (observed),
-    with ``kinds`` and the ``capabilities`` those kinds grant; nodes carry the privilege data."""
+    """Directed graph: an edge a -> b when b accepts at least one imsg kind from a, with ``kinds``
+    and the ``capabilities`` they grant; ``unchecked_kinds`` are accepted only because b does not
+    test the sender, ``sent_capabilities`` come from kinds a really sends (observed or declared).
+    Nodes carry the privilege data."""
     tr = traffic or traffic_for(topo)
     g = nx.DiGraph(name=topo.name)
     for p in topo.spec.process:
         g.add_node(p.name, user=p.user, chroot=p.chroot, root=p.root, network_facing=p.network_facing,
                    secrets=sorted({h.item for h in p.secrets if h.when == "serving"}))
     for (src, dst), kinds in sorted(tr.accepted.items()):
-        caps = sorted({EFFECTS[(k, r)].capability for k in kinds for r in _receiving_roles(topo, dst, k)
-                       if (k, r) in EFFECTS})
-        g.add_edge(src, dst, kinds=sorted(kinds), capabilities=caps)
+        def caps(ks: set[str], dst: str = dst) -> list[str]:
+            return sorted({EFFECTS[(k, r)].capability for k in ks for r in _receiving_roles(topo, dst, k)
+                           if (k, r) in EFFECTS})
+        unchecked = tr.unchecked.get((src, dst), set())
+        g.add_edge(src, dst, kinds=sorted(kinds), capabilities=caps(kinds),
+                   unchecked_kinds=sorted(unchecked), sent_capabilities=caps(kinds - unchecked))
     return g
 
 
