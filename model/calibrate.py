@@ -87,6 +87,8 @@ def aggregate(results: Iterable[dict[str, Any]]) -> list[Measured]:
     """Medians per (mode, concurrency) of :class:`model.real.load.LoadResult` dicts."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in results:
+        if not isinstance(r, dict) or not isinstance(r.get("cpu_ms_per_msg"), dict):
+            raise CalibrateError("a measurement record is not a model.real.load result (no cpu_ms_per_msg)")
         if r.get("mode") not in MODES:
             raise CalibrateError(f"measurement with unknown mode {r.get('mode')!r}")
         if not r.get("accepted"):
@@ -114,7 +116,7 @@ def measured_from_calibration(cal: Calibration) -> list[Measured]:
         table = cal.measured.get(mode)
         if not isinstance(table, dict):
             continue
-        for key, m in sorted(table.items()):
+        for key, m in table.items():
             if not (key.startswith("c") and key[1:].isdigit() and isinstance(m, dict)):
                 raise CalibrateError(f"calibration {cal.name}: measured.{mode}.{key}: expected c<N> tables")
             try:
@@ -125,6 +127,7 @@ def measured_from_calibration(cal: Calibration) -> list[Measured]:
                                     host_busy_frac=float(m.get("host_busy_frac", math.nan))))
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise CalibrateError(f"calibration {cal.name}: measured.{mode}.{key}: bad or missing {e}") from None
+    out.sort(key=lambda m: (MODES.index(m.mode), m.concurrency))
     if not out:
         raise CalibrateError(f"calibration {cal.name} carries no real measurements ([measured.local.c1] ...); "
                              "fit one with 'smtpd-sim calibrate' or use --measure")
@@ -203,8 +206,9 @@ def simulate(cal: Calibration, mode: str, concurrency: int, *, duration_s: float
 
 
 def _with(cal: Calibration, *, wake: float, items: dict[str, float], client: RoleCosts, fork: float,
-          agent: float, latency: float, name: str) -> Calibration:
-    """``cal`` with the fitted costs: every role of a process at its process's item cost."""
+          agent: float, latency: float, name: str, disk_scale: float = 1.0) -> Calibration:
+    """``cal`` with the fitted costs: every role of a process at its process's item cost,
+    the file-system CPU of ``[disk]`` times ``disk_scale``."""
     roles = dict(cal.roles)
     for proc, rs in PROCESS_ROLES.items():
         for r in rs:
@@ -214,7 +218,8 @@ def _with(cal: Calibration, *, wake: float, items: dict[str, float], client: Rol
     roles[CLIENT] = client
     world = cal.world.model_copy(update={"fork_cpu_s": fork, "agent_cpu_s": agent})
     channel = ChannelCosts(latency_s=latency, per_byte_s=cal.channel.per_byte_s, fd_s=cal.channel.fd_s)
-    return cal.model_copy(update={"name": name, "roles": roles, "world": world, "channel": channel})
+    disk = cal.disk.model_copy(update={"cpu_s": {k: v * disk_scale for k, v in cal.disk.cpu_s.items()}})
+    return cal.model_copy(update={"name": name, "roles": roles, "world": world, "channel": channel, "disk": disk})
 
 
 def _zero(cal: Calibration) -> Calibration:
@@ -252,13 +257,19 @@ class FitReport:
     latency_s: float
     net_latency_s: float
     rounds: int
+    disk_scale: float
     c1: list[dict[str, Any]] = field(default_factory=list)  # model vs measured at c=1
     notes: list[str] = field(default_factory=list)
 
 
 def fit(measured: Sequence[Measured], base: Calibration, *, name: str = "fitted-6.8", rounds: int = 2,
-        duration_s: float = 1.0, seed: int = 1, progress: Callable[[str], None] | None = None) -> tuple[Calibration, FitReport]:
-    """Fit wake, item, fork, agent, client and channel-latency costs on the c=1 runs only."""
+        duration_s: float = 1.0, seed: int = 1, fit_disk: bool = False,
+        progress: Callable[[str], None] | None = None) -> tuple[Calibration, FitReport]:
+    """Fit wake, item, fork, agent, client and channel-latency costs on the c=1 runs only.
+
+    ``fit_disk``: also scale the base's file-system CPU (``[disk] cpu_s``) by a fitted
+    factor (off by default: on the research bench the c=1 data cannot tell it from the
+    queue's item cost and it moved the queue's cost where batching cannot reach it)."""
     c1 = {m.mode: m for m in measured if m.concurrency == FIT_CONCURRENCY}
     missing = [m for m in MODES if m not in c1]
     if missing:
@@ -270,6 +281,7 @@ def fit(measured: Sequence[Measured], base: Calibration, *, name: str = "fitted-
     wake = 0.0
     items: dict[str, float] = {}
     fork = agent = client_event = 0.0
+    disk_scale = 1.0
     latency, net = base.channel.latency_s, base.world.net_latency_s
     for rnd in range(rounds):
         runs = {mode: simulate(cal, mode, 1, duration_s=duration_s, seed=seed) for mode in MODES}
@@ -281,18 +293,22 @@ def fit(measured: Sequence[Measured], base: Calibration, *, name: str = "fitted-
                 if y <= 0:
                     continue
                 w = 1.0 / y  # relative error
-                row = [0.0] * (1 + len(DAEMON_PROCS))
+                row = [0.0] * (2 + len(DAEMON_PROCS))
                 row[0] = mr.runs_per_msg[p] * w
                 row[1 + j] = mr.items_per_msg[p] * w
+                fixed_cpu = fx.cpu_ms_per_msg[p] * 1e-3  # the base's file-system CPU
+                if fit_disk:
+                    row[-1] = fixed_cpu * w  # ... scaled by a fitted factor
                 rows.append(row)
-                rhs.append((y - fx.cpu_ms_per_msg[p] * 1e-3) * w)
-        sol = _nnls(rows, rhs)
-        wake, items = sol[0], dict(zip(DAEMON_PROCS, sol[1:], strict=True))
+                rhs.append((y - (0.0 if fit_disk else fixed_cpu)) * w)
+        sol = _nnls([r if fit_disk else r[:-1] for r in rows], rhs)
+        wake, items = sol[0], dict(zip(DAEMON_PROCS, sol[1:1 + len(DAEMON_PROCS)], strict=True))
+        disk_scale = sol[-1] if fit_disk else 1.0
         # parent (local only): item cost = the mean of the others', the residual is the fork
         loc, mr, fx = c1["local"], runs["local"], fixed["local"]
         items["parent"] = statistics.fmean(items[p] for p in DAEMON_PROCS)
         forks = max(mr.forks_per_msg, 1e-9)
-        rest = (loc.cpu_ms_per_msg.get("parent", 0.0) * 1e-3 - fx.cpu_ms_per_msg["parent"] * 1e-3
+        rest = (loc.cpu_ms_per_msg.get("parent", 0.0) * 1e-3 - disk_scale * fx.cpu_ms_per_msg["parent"] * 1e-3
                 - wake * mr.runs_per_msg["parent"] - items["parent"] * mr.items_per_msg["parent"])
         fork = max(0.0, rest / forks)
         if rest < 0 and rnd == rounds - 1:
@@ -311,14 +327,14 @@ def fit(measured: Sequence[Measured], base: Calibration, *, name: str = "fitted-
         client_event = statistics.fmean(per_event)
         client = RoleCosts(wake_s=wake, default_s=max(client_event, 1e-9))
         cal = _latencies(_with(base, wake=wake, items=items, client=client, fork=fork, agent=agent,
-                               latency=latency, name=name), latency, net)
+                               latency=latency, name=name, disk_scale=disk_scale), latency, net)
         latency = _fit_latency(cal, c1, duration_s=duration_s, seed=seed)
         cal = _latencies(cal, latency, net)
         say(f"round {rnd + 1}: wake {wake * 1e6:.1f} us, items "
             + " ".join(f"{p} {v * 1e6:.1f}" for p, v in items.items())
             + f" us, fork {fork * 1e6:.0f} us, agent {agent * 1e3:.2f} ms, client {client_event * 1e6:.1f} us/reply, "
-            f"channel {latency * 1e6:.1f} us, client network {net * 1e6:.1f} us")
-    rep = FitReport(wake, items, fork, agent, client_event, latency, net, rounds, notes=notes)
+            f"disk CPU x{disk_scale:.2f}, channel {latency * 1e6:.1f} us")
+    rep = FitReport(wake, items, fork, agent, client_event, latency, net, rounds, disk_scale, notes=notes)
     for mode in MODES:
         mr = simulate(cal, mode, 1, duration_s=duration_s, seed=seed)
         rep.c1.append(_compare(c1[mode], mr))
@@ -376,8 +392,9 @@ def _compare(meas: Measured, mr: ModelRun) -> dict[str, Any]:
         "measured_spread": round(meas.spread, 4),
         "cpu_ms_per_msg": {k: {"predicted": round(mr.cpu_ms_per_msg.get(k, 0.0), 4),
                                "measured": round(meas.cpu_ms_per_msg.get(k, 0.0), 4)} for k in keys},
+        # model event-loop runs vs the daemon's voluntary context switches (None: not measured)
         "runs_per_msg": {k: {"predicted": round(mr.runs_per_msg.get(k, 0.0), 3),
-                             "measured": round(meas.ctxsw_per_msg.get(k, math.nan), 3)}
+                             "measured": round(meas.ctxsw_per_msg[k], 3) if k in meas.ctxsw_per_msg else None}
                          for k in [*DAEMON_PROCS, "parent"]},
     }
 

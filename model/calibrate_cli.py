@@ -34,11 +34,10 @@ def _need_real() -> None:
 def _measure(duration: float, repeats: int, concurrency: list[int], say: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the load generator against fresh daemons; the raw results and how they were taken."""
     from model.calibrate import MODES
-    from model.real.load import environment, run_loads
+    from model.real.load import how_measured, run_loads
 
     _need_real()
-    before = os.getloadavg()[0]
-    how = environment()
+    how = how_measured(duration, repeats)
     runs = [(m, c) for _ in range(repeats) for m in MODES for c in concurrency]
 
     def progress(r: Any) -> None:
@@ -47,17 +46,7 @@ def _measure(duration: float, repeats: int, concurrency: list[int], say: Any) ->
 
     workdir = Path(tempfile.gettempdir()) / "smtpd-sim-real"
     results = [r.to_dict() for r in run_loads(workdir, runs, duration, progress=progress)]
-    how.update({
-        "duration_s": duration, "repeats": repeats, "loadavg_before": round(before, 2),
-        "other_cores_max": max(r["other_cores"] for r in results),
-        "commands": [
-            "smtpd -d -f conf/smtpd.conf (local; relay accept-only adds -P mta), untraced, log to a file",
-            "inside a loopback-only network namespace, hosts-file resolver (model/real/harness.py)",
-            f"python -m model.real.load worker --mode local|relay --concurrency C --duration {duration:g} "
-            "(closed loop, new connection per message, EHLO MAIL RCPT DATA 1 KiB QUIT)",
-            "CPU: /proc/<pid>/stat utime+stime per smtpd process (+ parent cutime+cstime), client os.times()",
-        ],
-    })
+    how["other_cores_max"] = max(r["other_cores"] for r in results)
     return results, how
 
 
@@ -101,6 +90,8 @@ def register(app: typer.Typer) -> None:
                                             "and compare with its measurements")] = False,
         calibration: Annotated[str, typer.Option(help="Calibration for --check")] = DEFAULT_NAME,
         measure: Annotated[bool, typer.Option("--measure", help="With --check: measure afresh (root)")] = False,
+        out: Annotated[Path | None, typer.Option(help="Directory for <name>.toml (default: scenarios/calibration)")] = None,
+        sim_seconds: Annotated[float, typer.Option(help="Simulated seconds per model run")] = 1.0,
         seed: Annotated[int, typer.Option(help="Model seed")] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     ) -> None:
@@ -124,8 +115,8 @@ def register(app: typer.Typer) -> None:
         from model.real.load import LoadError
 
         say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))
-        if duration <= 0 or repeats < 1:
-            fail("--duration must be > 0 and --repeats >= 1")
+        if duration <= 0 or repeats < 1 or sim_seconds <= 0:
+            fail("--duration and --sim-seconds must be > 0 and --repeats >= 1")
         if measure and not check:
             fail("--measure goes with --check (plain calibrate always measures)")
         try:
@@ -136,7 +127,7 @@ def register(app: typer.Typer) -> None:
                     measured = aggregate(raw)
                 else:
                     measured = measured_from_calibration(cal)
-                rows = run_check(cal, measured, seed=seed)
+                rows = run_check(cal, measured, seed=seed, duration_s=2 * sim_seconds)
                 if as_json:
                     sys.stdout.write(json.dumps({"calibration": cal.name, "predictions": rows}) + "\n")
                 else:
@@ -146,13 +137,17 @@ def register(app: typer.Typer) -> None:
                 try:
                     lines = from_file.read_text().splitlines()
                     raw = [json.loads(ln) for ln in lines if ln.strip()]
+                    hows = [r["how"] for r in raw if isinstance(r, dict) and "how" in r]
+                    raw = [r for r in raw if not (isinstance(r, dict) and "how" in r)]
                 except OSError as e:
                     fail(f"{from_file}: {e.strerror or e}")
                     return
                 except json.JSONDecodeError as e:
                     fail(f"{from_file}: not JSON lines of model.real.load results: {e}")
                     return
-                how: dict[str, Any] = {"from": from_file.name}
+                how: dict[str, Any] = {**(hows[0] if hows else {}), "fitted_from": from_file.name}
+                if raw and all("other_cores" in r for r in raw):
+                    how["other_cores_max"] = max(r["other_cores"] for r in raw)
             else:
                 raw, how = _measure(duration, repeats, [FIT_CONCURRENCY, *CHECK_CONCURRENCY], say)
             measured = aggregate(raw)
@@ -161,8 +156,9 @@ def register(app: typer.Typer) -> None:
                 "description": "OpenSMTPD 6.8.0p2, costs fitted on concurrency-1 runs of the real daemon",
                 "source": "smtpd-sim calibrate: model/real/load.py against the real daemon; "
                           f"[disk] and world latencies from {basecal.name}"})
-            cal, rep = fit(measured, basecal, name=name, seed=seed, progress=None if as_json else say)
-            path = write_calibration(calibration_toml(cal, rep, measured, how), name)
+            cal, rep = fit(measured, basecal, name=name, seed=seed, duration_s=sim_seconds,
+                           progress=None if as_json else say)
+            path = write_calibration(calibration_toml(cal, rep, measured, how), name, out)
             result = {"calibration": name, "path": str(path), "fit": {
                 "wake_s": rep.wake_s, "item_s": rep.item_s, "fork_s": rep.fork_s, "agent_s": rep.agent_s,
                 "client_event_s": rep.client_event_s, "channel_latency_s": rep.latency_s, "notes": rep.notes},

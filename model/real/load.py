@@ -320,6 +320,19 @@ def environment() -> dict[str, Any]:
     }
 
 
+def how_measured(duration: float, repeats: int) -> dict[str, Any]:
+    """:func:`environment` plus the commands and settings of a calibration measurement."""
+    return {**environment(), "duration_s": duration, "repeats": repeats,
+            "loadavg_before": round(os.getloadavg()[0], 2),
+            "commands": [
+                "smtpd -d -f conf/smtpd.conf (local; relay accept-only adds -P mta), untraced, log to a file",
+                "inside a loopback-only network namespace, hosts-file resolver (model/real/harness.py)",
+                f"python -m model.real.load worker --mode local|relay --concurrency C --duration {duration:g} "
+                "(closed loop, new connection per message, EHLO MAIL RCPT DATA 1 KiB QUIT)",
+                "CPU: /proc/<pid>/stat utime+stime per smtpd process (+ parent cutime+cstime), client os.times()",
+            ]}
+
+
 def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: float, *,
               install: bool = False, progress: Any = None, timeout_slack: float = 120.0) -> list[LoadResult]:
     """For each (mode, concurrency): a fresh untraced daemon (``-P mta`` for relay
@@ -390,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(measure(a.pid, a.mode, a.concurrency, a.duration).to_dict()))
             return 0
         runs = [(m, c) for _ in range(a.repeats) for m in a.modes for c in a.concurrency]
+        print(json.dumps({"how": how_measured(a.duration, a.repeats)}), flush=True)
         run_loads(a.workdir, runs, a.duration, progress=lambda res: print(json.dumps(res.to_dict()), flush=True))
     except (LoadError, procstat.ProcStatError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
