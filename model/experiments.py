@@ -362,18 +362,35 @@ def replications(eras: Sequence[str], workload: WorkloadSpec | str, seeds: Seque
     return pd.DataFrame([_load_row(era, wl, s, calibration, site) for s in seeds for era in eras])
 
 
+def load_tables(eras: Sequence[str], workload: WorkloadSpec | str, *, seed: int = 1,
+                calibration: Calibration | str = "research-6.8",
+                site: str = "common-case") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One load run per era, two tables: per (era, process) the idle fraction over the
+    load window and CPU ms per accepted message; per era the processes, long-lived and
+    transient (delivery agents the parent forked: ``smtpd.c:forkmda()``)."""
+    wl = load_workload(workload) if isinstance(workload, str) else workload
+    idle_rows, proc_rows = [], []
+    for era in eras:
+        m, sim = run_load(era, wl, seed=seed, calibration=calibration, site=site, rows=False)
+        for proc, idle in m.idle_fraction.items():
+            idle_rows.append({"era": era, "process": proc, "idle": idle, "busy": 1.0 - idle,
+                              "cpu_ms_per_msg": m.cpu_ms_per_msg.get(proc, math.nan)})
+        parent = sim.roles["parent"]
+        long_lived = sim.topology.n_processes
+        proc_rows.append({"era": era, "long_lived": long_lived, "accepted": m.accepted,
+                          "forks": parent.forks,
+                          "forks_per_msg": parent.forks / m.accepted if m.accepted else math.nan,
+                          "peak_children": parent.max_children,
+                          "peak_processes": long_lived + parent.max_children})
+    return pd.DataFrame(idle_rows), pd.DataFrame(proc_rows)
+
+
 def idle_table(eras: Sequence[str], workload: WorkloadSpec | str, *, seed: int = 1,
                calibration: Calibration | str = "research-6.8",
                site: str = "common-case") -> pd.DataFrame:
-    """Per era and process: idle fraction over the load window and CPU ms per accepted message."""
-    wl = load_workload(workload) if isinstance(workload, str) else workload
-    rows = []
-    for era in eras:
-        m, _sim = run_load(era, wl, seed=seed, calibration=calibration, site=site, rows=False)
-        for proc, idle in m.idle_fraction.items():
-            rows.append({"era": era, "process": proc, "idle": idle, "busy": 1.0 - idle,
-                         "cpu_ms_per_msg": m.cpu_ms_per_msg.get(proc, math.nan)})
-    return pd.DataFrame(rows)
+    """Per era and process: idle fraction over the load window and CPU ms per accepted
+    message (the first table of ``load_tables``)."""
+    return load_tables(eras, workload, seed=seed, calibration=calibration, site=site)[0]
 
 
 def channel_latency_sweep(eras: Sequence[str], workload: WorkloadSpec | str,

@@ -328,9 +328,11 @@ def sweep_figure(ci: pd.DataFrame, x: str, *, ax: Axes | None = None, title: str
 # ---- 6. processes and memory ----------------------------------------------------------------
 
 
-def resources_figure(res: pd.DataFrame) -> Figure:
+def resources_figure(res: pd.DataFrame, load: pd.DataFrame | None = None) -> Figure:
     """Long-lived processes (daemon + filter processors) and channels, and memory as
-    processes × RSS, per era (``experiments.era_resources``)."""
+    processes × RSS, per era (``experiments.era_resources``); with ``load`` (the second
+    table of ``experiments.load_tables``) the peak number of delivery agents the parent
+    had forked at once is stacked on the processes."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     eras = list(res["era"])
     xs = range(len(eras))
@@ -339,10 +341,18 @@ def resources_figure(res: pd.DataFrame) -> Figure:
     ax.bar([i - 0.2 for i in xs], res["daemon_processes"], 0.4, color=colors, label="daemon processes")
     ax.bar([i - 0.2 for i in xs], res["filter_processes"], 0.4, bottom=res["daemon_processes"],
            color=colors, alpha=0.4, hatch="..", label="filter processor processes")
+    tops = list(res["processes"])
+    if load is not None:
+        peak = load.set_index("era")["peak_children"]
+        kids = [float(peak.get(e, 0)) for e in eras]
+        ax.bar([i - 0.2 for i in xs], kids, 0.4, bottom=tops, color="white", edgecolor="black",
+               hatch="xx", label="delivery agents at once (peak under load)")
+        tops = [t + k for t, k in zip(tops, kids, strict=True)]
     ax.bar([i + 0.2 for i in xs], res["channels"], 0.4, color="#cccccc", edgecolor="black",
            label="live socketpairs")
     for i, r in enumerate(res.itertuples(index=False)):
-        ax.text(i - 0.2, r.processes, f"{r.processes}", ha="center", va="bottom", fontsize=9)
+        text = f"{r.processes}" + (f"+{tops[i] - r.processes:g}" if tops[i] != r.processes else "")
+        ax.text(i - 0.2, tops[i], text, ha="center", va="bottom", fontsize=9)
         ax.text(i + 0.2, r.channels, f"{r.channels}", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(list(xs), eras, rotation=15)
     ax.set_title("Long-lived processes and channels", fontsize=10)

@@ -18,6 +18,7 @@ from model.experiments import (
     idle_table,
     intervals,
     load_sweep,
+    load_tables,
     mean_interval,
     paired_difference,
     probe_trace,
@@ -247,6 +248,21 @@ def test_idle_table_lists_every_process() -> None:
     assert "mfa" in set(t["process"])
     assert ((t["idle"] >= 0) & (t["idle"] <= 1)).all()
     assert (t["busy"] + t["idle"]).round(12).eq(1.0).all()
+
+
+def test_load_tables_count_delivery_agents() -> None:
+    wl = workload_variant("default", duration_s=1.0, local_share=1.0)
+    idle, procs = load_tables(["with-mfa", "pony"], wl)
+    assert set(idle["era"]) == {"with-mfa", "pony"}
+    p = procs.set_index("era")
+    assert p.loc["with-mfa", "long_lived"] == 9 and p.loc["pony", "long_lived"] == 7
+    # every accepted message has one local recipient: one fork per delivery (smtpd.c:forkmda())
+    for era in ("with-mfa", "pony"):
+        assert p.loc[era, "forks"] >= 1
+        assert p.loc[era, "peak_processes"] == p.loc[era, "long_lived"] + p.loc[era, "peak_children"]
+        assert p.loc[era, "peak_children"] >= 1
+    remote = load_tables(["pony"], workload_variant("default", duration_s=1.0, local_share=0.0))[1]
+    assert remote.iloc[0]["forks"] == 0  # relayed mail forks nothing
 
 
 def test_era_resources_from_topologies() -> None:

@@ -168,6 +168,11 @@ def test_resources_figure_from_topologies() -> None:
     texts = _texts(fig)
     assert "72 MB" in texts and "56 MB" in texts  # 9 and 7 processes x 8 MB (real-daemon.md §3)
     assert "9" in texts and "7" in texts
+    load = pd.DataFrame({"era": ["with-mfa", "pony"], "peak_children": [3, 2]})
+    texts = _texts(resources_figure(res, load))
+    assert "9+3" in texts and "7+2" in texts
+    hatched = [b for b in _bars(resources_figure(res, load).axes[0]) if b.get_hatch() == "xx"]
+    assert [b.get_height() for b in hatched] == [3, 2]
 
 
 def test_headline_title_is_computed_from_the_values() -> None:
