@@ -81,7 +81,8 @@ def compare_figure(result: dict[str, Any]) -> Figure:
     ax.set_xticks(list(x), names)
     ax.set_ylabel("ms")
     ax.set_title("DATA-end → 250 latency under load")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, max(p99 + [1e-9]) * 1.3)  # room for the labels and the legend
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
 
     ax = axes[1][1]
     allp: list[str] = []
@@ -113,7 +114,7 @@ def compare_figure(result: dict[str, Any]) -> Figure:
     ax.set_xticks(list(x), names)
     ax.set_ylabel("CPU ms per accepted message")
     ax.set_title("CPU per message, by process")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
     fig.tight_layout()
     return fig
