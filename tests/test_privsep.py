@@ -340,3 +340,25 @@ def test_cli_bad_input_one_line_exit_2(args: list[str]) -> None:
     assert res.exit_code == 2
     assert res.stderr.count("\n") == 1 and "error" in res.stderr
     assert "Traceback" not in res.output
+
+
+# ---- the tables the analysis relies on stay consistent with the model's roles ---------------
+
+
+def test_every_effect_names_a_kind_its_role_handles() -> None:
+    from model.imsg import KINDS
+    from model.privsep import DECLARED, EFFECTS
+    from model.simulation import ROLE_CLASSES
+
+    for (kind, role), eff in EFFECTS.items():
+        assert kind in KINDS and kind in ROLE_CLASSES[role].handlers, (kind, role)
+        assert eff.source
+    for _src, dst, kind, source in DECLARED:
+        assert kind in KINDS and kind in ROLE_CLASSES[dst].handlers and source
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_every_privilege_fact_cites_a_source(era: str) -> None:
+    for p in load_topology(era).spec.process:
+        for h in [*p.secrets, *p.files]:
+            assert any(tag in h.source for tag in (".c:", ".md", "§")), (p.name, h.item, h.source)
