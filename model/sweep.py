@@ -10,8 +10,10 @@ uses seed ``seed + r`` (common random numbers: the same clients at every point).
 
 Each (point, replication) is one :func:`model.metrics.run_load` measurement over the
 workload's arrival window (throughput, latency, per-process utilisation and CPU), with the
-ledger checked after the drain; the result is one tidy table, one row per point x
-replication, with the resolved config of the point as a JSON column.
+ledger checked after the drain (``drain_s``); the result is one tidy table, one row per
+point x replication, with the resolved config of the point as a JSON column. (Not
+``model.run.run_scenario``: it reports busy time over the whole run, drain included, which
+dilutes utilisation; capacity is about the loaded window. Fault scenarios are refused.)
 """
 
 from __future__ import annotations
@@ -352,7 +354,7 @@ def run_task(task: tuple[Point, int, int]) -> dict[str, Any]:
     delivered_msgs = _delivered_messages(sim.ledger.records, window_end)
     util = {p: 1.0 - v for p, v in m.idle_fraction.items()}
     bottleneck = max(sorted(util), key=lambda p: util[p]) if util else ""
-    cpu_total_s = sum(m.cpu_ms_per_msg.values()) * max(m.accepted, 1) / 1e3 if m.accepted else 0.0
+    cpu_total_s = sum(m.cpu_ms_per_msg.values()) * max(m.accepted, 1) / 1e3  # run_load divides by max(accepted, 1)
     row: dict[str, Any] = {"point": point.index, "replication": replication, "seed": seed}
     row.update(point.values)
     row.update({

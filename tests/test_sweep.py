@@ -226,6 +226,16 @@ def test_local_cluster_with_two_workers_gives_the_in_process_table() -> None:
     pd.testing.assert_frame_equal(dist.table, run_sweep(plan, workers=0).table)
 
 
+def test_an_existing_scheduler_by_address() -> None:
+    from distributed import LocalCluster
+
+    plan = _plan(*TINY, "cores=1,2")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        run = run_sweep(plan, scheduler=cluster.scheduler_address)
+    assert run.where == cluster.scheduler_address and run.workers == 1
+    pd.testing.assert_frame_equal(run.table, run_sweep(plan, workers=0).table)
+
+
 def test_cli_json_and_files(tmp_path: Path) -> None:
     out = tmp_path / "s"
     r = runner.invoke(app, ["sweep", "default", "--workers", "0", "--json", "--out", str(out),
