@@ -31,12 +31,13 @@ def register(app: typer.Typer) -> None:
     def privsep(
         era: Annotated[str, typer.Argument(help="Era (with-mfa, without-mfa, pony, pony-6.8) or topology file")],
         compromise: Annotated[str | None, typer.Option(
-            help="A process an attacker runs code in: what does it reach?")] = None,
+            help="A process (or a role, for the process hosting it) an attacker runs code in: "
+                 "what does it reach?")] = None,
         scenario: Annotated[str | None, typer.Option(
             help="Named scenario: heartbleed (memory disclosure in the network-facing processes)")] = None,
         merge: Annotated[str | None, typer.Option(
             help="Roles to host in one process, comma-separated (e.g. smtp,mta,mda): is it safe?")] = None,
-        seed: Annotated[int, typer.Option(help="Seed of the probe runs (same seed, same bytes out)")] = 1,
+        seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)")] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     ) -> None:
         """Privilege separation: who holds which secret, what an attacker in one process reaches."""
