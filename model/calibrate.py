@@ -76,6 +76,7 @@ class Measured:
     runs: list[float] = field(default_factory=list)  # accepted msg/s of each repeat
     ctxsw_per_msg: dict[str, float] = field(default_factory=dict)
     host_busy_frac: float = math.nan
+    other_cores: float = math.nan  # CPU of other programs on the host during the runs (median)
 
     @property
     def spread(self) -> float:
@@ -105,6 +106,7 @@ def aggregate(results: Iterable[dict[str, Any]]) -> list[Measured]:
             ctxsw_per_msg={k: statistics.median(r.get("ctxsw_per_msg", {}).get(k, 0.0) for r in rs)
                            for k in sorted({k for r in rs for k in r.get("ctxsw_per_msg", {})})},
             host_busy_frac=statistics.median(r.get("host_busy_frac", math.nan) for r in rs),
+            other_cores=statistics.median(r.get("other_cores", math.nan) for r in rs),
         ))
     return out
 
@@ -124,7 +126,8 @@ def measured_from_calibration(cal: Calibration) -> list[Measured]:
                                     cpu_ms_per_msg={k: float(v) for k, v in m["cpu_ms_per_msg"].items()},
                                     runs=[float(x) for x in m.get("accepted_msg_s_runs", [])],
                                     ctxsw_per_msg={k: float(v) for k, v in m.get("ctxsw_per_msg", {}).items()},
-                                    host_busy_frac=float(m.get("host_busy_frac", math.nan))))
+                                    host_busy_frac=float(m.get("host_busy_frac", math.nan)),
+                                    other_cores=float(m.get("other_cores", math.nan))))
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise CalibrateError(f"calibration {cal.name}: measured.{mode}.{key}: bad or missing {e}") from None
     out.sort(key=lambda m: (MODES.index(m.mode), m.concurrency))
@@ -390,6 +393,7 @@ def _compare(meas: Measured, mr: ModelRun) -> dict[str, Any]:
         "measured_msg_s": round(meas.accepted_msg_s, 1),
         "error": round(mr.accepted_msg_s / meas.accepted_msg_s - 1.0, 4),
         "measured_spread": round(meas.spread, 4),
+        "measured_other_cores": None if math.isnan(meas.other_cores) else round(meas.other_cores, 3),
         "cpu_ms_per_msg": {k: {"predicted": round(mr.cpu_ms_per_msg.get(k, 0.0), 4),
                                "measured": round(meas.cpu_ms_per_msg.get(k, 0.0), 4)} for k in keys},
         # model event-loop runs vs the daemon's voluntary context switches (None: not measured)
@@ -485,7 +489,8 @@ def calibration_toml(cal: Calibration, rep: FitReport, measured: Sequence[Measur
               f"accepted_msg_s_runs = {_toml_value([float(x) for x in m.runs])}",
               f"cpu_ms_per_msg = {_toml_value(m.cpu_ms_per_msg)}",
               f"ctxsw_per_msg = {_toml_value(m.ctxsw_per_msg)}",
-              f"host_busy_frac = {_toml_value(m.host_busy_frac)}"]
+              f"host_busy_frac = {_toml_value(m.host_busy_frac)}",
+              f"other_cores = {_toml_value(m.other_cores)}  # other programs' CPU meanwhile (contention)"]
     return "\n".join(L) + "\n"
 
 

@@ -54,23 +54,23 @@ def _print_rows(rows: list[dict[str, Any]], title: str, console: Any) -> None:
     from rich.table import Table
 
     t = Table(title=title)
-    for col in ("workload", "c", "predicted msg/s", "measured msg/s", "error", "spread"):
+    for col in ("workload", "c", "predicted msg/s", "measured msg/s", "error", "spread", "other load"):
         t.add_column(col, justify="right")
     for r in rows:
+        other = r.get("measured_other_cores")
         t.add_row(r["workload"], str(r["concurrency"]), f"{r['predicted_msg_s']:.1f}", f"{r['measured_msg_s']:.1f}",
-                  f"{r['error']:+.1%}", f"{r['measured_spread']:.1%}")
+                  f"{r['error']:+.1%}", f"{r['measured_spread']:.1%}", "-" if other is None else f"{other:.2f} cores")
     console.print(t)
     t = Table(title="CPU ms per accepted message, predicted / measured")
     keys = list(rows[0]["cpu_ms_per_msg"]) if rows else []
-    t.add_column("workload")
-    for k in keys:
-        t.add_column(k, justify="right")
+    t.add_column("process")
     for r in rows:
-        cells = []
-        for k in keys:
-            c = r["cpu_ms_per_msg"][k]
-            cells.append(f"{c['predicted']:.2f}/{c['measured']:.2f}")
-        t.add_row(f"{r['workload']} c={r['concurrency']}", *cells)
+        t.add_column(f"{r['workload']} c={r['concurrency']}", justify="right")
+    for k in keys:
+        t.add_row(k, *(f"{r['cpu_ms_per_msg'][k]['predicted']:.2f} / {r['cpu_ms_per_msg'][k]['measured']:.2f}"
+                       for r in rows))
+    t.add_row("total", *(f"{sum(c['predicted'] for c in r['cpu_ms_per_msg'].values()):.2f} / "
+                         f"{sum(c['measured'] for c in r['cpu_ms_per_msg'].values()):.2f}" for r in rows))
     console.print(t)
 
 

@@ -38,6 +38,7 @@ RCPT = {"local": "alice@local.test", "relay": "user@relay.test"}  # research ben
 LOCAL_USER = "alice"
 MSG_SIZE = 1024  # research bench.py default --size (real-daemon.md §9: "a 1 KB body")
 HOST, PORT = "127.0.0.1", 2525  # the plain listener of model.real.harness.SMTPD_CONF
+SLOW_CONNECT_S = 0.5  # a connect this slow waited for a SYN retransmission (the first is after 1 s)
 TAIL_S = 3.0  # how long sessions open at the end of a run may take to finish (user parameter)
 
 
@@ -65,6 +66,8 @@ class LoadResult:
     loadavg_before: float
     ctxsw_per_msg: dict[str, float] = field(default_factory=dict)  # voluntary context switches
     other_cores: float = 0.0  # CPU of everything else on the host while sending (cores): contention
+    connect_ms: dict[str, float] = field(default_factory=dict)  # p50/p99/max of connect()
+    slow_connects: int = 0  # connects over SLOW_CONNECT_S: a SYN dropped (listen backlog of 5) and resent
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -103,6 +106,7 @@ class _State:
     def __init__(self) -> None:
         self.next_id = 0
         self.ok: list[tuple[float, float, float]] = []  # (t_conn, t_dataend, t_ack)
+        self.connect: list[float] = []  # seconds from connect() to the established connection
         self.errors = 0
 
 
@@ -113,6 +117,7 @@ async def _client(st: _State, rcpt: str, t_stop: float) -> None:
         try:
             t_c = time.monotonic()
             r, w = await asyncio.open_connection(HOST, PORT)
+            st.connect.append(time.monotonic() - t_c)
             await _reply(r)
             w.write(b"EHLO bench.local.test\r\n")
             await _reply(r)
@@ -231,6 +236,9 @@ def measure(parent_pid: int, mode: str, concurrency: int, duration: float, *, dr
         loadavg_before=round(load_before, 2),
         ctxsw_per_msg={k: round((sw2[k] - sw0[k]) / denom, 3) for k in sw0 if k in sw2},
         other_cores=round(max(0.0, busy - ours) / (t1 - t0), 3),
+        connect_ms={"p50": round(1e3 * _pct(st.connect, 50), 3), "p99": round(1e3 * _pct(st.connect, 99), 3),
+                    "max": round(1e3 * max(st.connect, default=float("nan")), 3)},
+        slow_connects=sum(1 for x in st.connect if x > SLOW_CONNECT_S),
     )
 
 
