@@ -110,8 +110,10 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps({**info, "summary": records}) + "\n")
             return
         print_summary(summary, plan.keys, console)
+        where = ("in this process" if run.where == "in-process"
+                 else f"on {run.where} ({run.workers} workers)")
         console.print(f"{info['runs']} runs ({info['points']} points x {info['replications']}) in "
-                      f"{run.wall_s:.1f} s on {run.where} ({run.workers} workers): "
+                      f"{run.wall_s:.1f} s {where}: "
                       f"{run.points_per_s:.2f} points/s, {run.runs_per_s:.2f} runs/s")
         console.print(f"table {table_path}; summary.csv, sweep.json and "
                       f"{', '.join(p.name for p in figures)} in {dest}/")
@@ -132,7 +134,7 @@ def print_summary(summary: Any, keys: list[str], console: Any) -> None:
     for k in keys:
         t.add_column(k.rsplit(".", 1)[-1], justify="right")
     for col in ("n", "accepted msg/s", "delivered msg/s", "latency mean ms", "latency p99 ms",
-                "bottleneck", "busy", "cores busy"):
+                "busiest process", "its busy share", "cores busy"):
         t.add_column(col, justify="right")
     for r in summary.to_dict("records"):
         t.add_row(*(str(r[k]) for k in keys), str(r["n"]),
