@@ -211,17 +211,19 @@ class Process:
             cost = costs.handler.get(key, costs.default)
             if costs.per_byte:
                 cost += costs.per_byte * item.length
-            by_src = (self._stat_counts if item.stat else self._counts)
-            src = item.src.name
-            names = by_src.get(src)
-            if names is None:
-                names = by_src[src] = {}
-            names[item.name] = names.get(item.name, 0) + 1
+            src_proc = item.src
+            if src_proc is not self:  # roles sharing a process call each other: not a hop
+                by_src = (self._stat_counts if item.stat else self._counts)
+                src = src_proc.name
+                names = by_src.get(src)
+                if names is None:
+                    names = by_src[src] = {}
+                names[item.name] = names.get(item.name, 0) + 1
+                if self._rows:
+                    self.rec.hops.append((t, item.t_sent, src, self.name, item.name, key,
+                                          item.length, item.fd, item.stat, item.id, item.cause))
             if self._rows:
-                rec = self.rec
-                rec.hops.append((t, item.t_sent, item.src.name, self.name, item.name, key,
-                                 item.length, item.fd, item.stat, item.id, item.cause))
-                rec.runs.append((self.name, t, cost, key, item.id, item.cause, True))
+                self.rec.runs.append((self.name, t, cost, key, item.id, item.cause, src_proc is not self))
             self.cursor = t + cost
             self.cause = item.id
             role = self.roles[item.dst_role]
@@ -320,10 +322,13 @@ class Process:
                   payload: Any, length: int, reply_kind: str,
                   continuation: Callable[[Imsg], Any]) -> None:
         """Send now (``m_flush()``) and spin on the CPU until ``reply_kind`` comes back."""
+        if dst is self:
+            raise ModelError(f"{self.name}: a synchronous request to itself ({name}): a merged "
+                             f"key engine must use key_engine = \"none\"")
         if dst not in self.channels:
             raise ModelError(f"no channel between {self.name} and {dst.name} for {name}")
         m = Imsg(kind, name, self, dst, src_role, dst_role, payload, length, False,
-                 False, self.kernel.next_id(), self.cause, self.cursor)
+                 False, self._next_id(), self.cause, self.cursor)
         channel = self.channels[dst]
         self.sync = (reply_kind, continuation)
         self.env.schedule(Timer(lambda _t: channel.transmit(dst, [m])), NORMAL,
