@@ -14,6 +14,7 @@ import pandas as pd
 
 from model.kernel.recorder import EVENT_COLUMNS, HOP_COLUMNS, RUN_COLUMNS
 from model.simulation import Simulation
+from model.topology import Topology
 from model.world.clients import Arrival, Mix, WorkloadSpec
 
 # The client script of a probe session (model.world.clients.ClientSession): the replies
@@ -67,7 +68,7 @@ class Probe:
     span_s: float = 0.0  # simulated time from the first client to quiescence
 
 
-def probe_simulation(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
+def probe_simulation(era: str | Topology, kind: str = "local", *, recipients: int = 1, messages: int = 1,
                      sessions: int = 1, seed: int = 1, calibration: str = "research-6.8",
                      site: str = "common-case") -> tuple[Simulation, float]:
     """The probe's simulation run to quiescence, with every row recorded; and the time the
@@ -96,7 +97,7 @@ def trace_hops(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         columns=["time", "sent_time", "from_proc", "to_proc", "imsg_name", "len", "fd"])
 
 
-def run_probe(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
+def run_probe(era: str | Topology, kind: str = "local", *, recipients: int = 1, messages: int = 1,
               sessions: int = 1, seed: int = 1, calibration: str = "research-6.8",
               site: str = "common-case") -> Probe:
     """Run the probe to quiescence and count what crossed process boundaries."""
@@ -178,7 +179,7 @@ def percentile(xs: list[float], q: float) -> float:
     return s[k]
 
 
-def run_load(era: str, workload: WorkloadSpec, *, seed: int = 1, calibration: str = "research-6.8",
+def run_load(era: str | Topology, workload: WorkloadSpec, *, seed: int = 1, calibration: str = "research-6.8",
              site: str = "common-case", rows: bool = False, drain_s: float = 30.0,
              **sim_kw: Any) -> tuple[LoadMetrics, Simulation]:
     """Run a workload; measure from the first arrival to the end of the arrivals, then let
