@@ -77,6 +77,7 @@ class Measured:
     ctxsw_per_msg: dict[str, float] = field(default_factory=dict)
     host_busy_frac: float = math.nan
     other_cores: float = math.nan  # CPU of other programs on the host during the runs (median)
+    dropped: int = 0  # runs left out because other programs loaded the host (see aggregate())
 
     @property
     def spread(self) -> float:
@@ -84,8 +85,12 @@ class Measured:
         return (max(self.runs) - min(self.runs)) / self.accepted_msg_s if len(self.runs) > 1 else 0.0
 
 
-def aggregate(results: Iterable[dict[str, Any]]) -> list[Measured]:
-    """Medians per (mode, concurrency) of :class:`model.real.load.LoadResult` dicts."""
+def aggregate(results: Iterable[dict[str, Any]], *, max_other_cores: float | None = None) -> list[Measured]:
+    """Medians per (mode, concurrency) of :class:`model.real.load.LoadResult` dicts.
+
+    ``max_other_cores``: a run during which other programs used more CPU than this
+    (``other_cores``, the machine is shared) is left out when its (mode, concurrency) has
+    at least one run at or below it; ``Measured.dropped`` counts them."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in results:
         if not isinstance(r, dict) or not isinstance(r.get("cpu_ms_per_msg"), dict):
@@ -97,6 +102,10 @@ def aggregate(results: Iterable[dict[str, Any]]) -> list[Measured]:
         groups.setdefault((r["mode"], int(r["concurrency"])), []).append(r)
     out = []
     for (mode, conc), rs in sorted(groups.items()):
+        n_all = len(rs)
+        if max_other_cores is not None:
+            quiet = [r for r in rs if r.get("other_cores", 0.0) <= max_other_cores]
+            rs = quiet or rs
         keys = sorted({k for r in rs for k in r["cpu_ms_per_msg"]})
         out.append(Measured(
             mode=mode, concurrency=conc,
@@ -107,6 +116,7 @@ def aggregate(results: Iterable[dict[str, Any]]) -> list[Measured]:
                            for k in sorted({k for r in rs for k in r.get("ctxsw_per_msg", {})})},
             host_busy_frac=statistics.median(r.get("host_busy_frac", math.nan) for r in rs),
             other_cores=statistics.median(r.get("other_cores", math.nan) for r in rs),
+            dropped=n_all - len(rs),
         ))
     return out
 
@@ -127,7 +137,8 @@ def measured_from_calibration(cal: Calibration) -> list[Measured]:
                                     runs=[float(x) for x in m.get("accepted_msg_s_runs", [])],
                                     ctxsw_per_msg={k: float(v) for k, v in m.get("ctxsw_per_msg", {}).items()},
                                     host_busy_frac=float(m.get("host_busy_frac", math.nan)),
-                                    other_cores=float(m.get("other_cores", math.nan))))
+                                    other_cores=float(m.get("other_cores", math.nan)),
+                                    dropped=int(m.get("dropped_runs", 0))))
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise CalibrateError(f"calibration {cal.name}: measured.{mode}.{key}: bad or missing {e}") from None
     out.sort(key=lambda m: (MODES.index(m.mode), m.concurrency))
@@ -490,7 +501,8 @@ def calibration_toml(cal: Calibration, rep: FitReport, measured: Sequence[Measur
               f"cpu_ms_per_msg = {_toml_value(m.cpu_ms_per_msg)}",
               f"ctxsw_per_msg = {_toml_value(m.ctxsw_per_msg)}",
               f"host_busy_frac = {_toml_value(m.host_busy_frac)}",
-              f"other_cores = {_toml_value(m.other_cores)}  # other programs' CPU meanwhile (contention)"]
+              f"other_cores = {_toml_value(m.other_cores)}  # other programs' CPU meanwhile (contention)",
+              f"dropped_runs = {m.dropped}  # runs left out: other programs used more CPU"]
     return "\n".join(L) + "\n"
 
 

@@ -92,6 +92,9 @@ def register(app: typer.Typer) -> None:
         measure: Annotated[bool, typer.Option("--measure", help="With --check: measure afresh (root)")] = False,
         out: Annotated[Path | None, typer.Option(help="Directory for <name>.toml (default: scenarios/calibration)")] = None,
         sim_seconds: Annotated[float, typer.Option(help="Simulated seconds per model run")] = 1.0,
+        max_other_load: Annotated[float, typer.Option(help="Leave out runs during which other programs used more "
+                                                      "than this many cores (if a quieter run of the same kind "
+                                                      "exists); negative: keep all")] = 0.25,
         seed: Annotated[int, typer.Option(help="Model seed")] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     ) -> None:
@@ -117,6 +120,7 @@ def register(app: typer.Typer) -> None:
         say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))
         if duration <= 0 or repeats < 1 or sim_seconds <= 0:
             fail("--duration and --sim-seconds must be > 0 and --repeats >= 1")
+        keep = max_other_load if max_other_load >= 0 else None
         if measure and not check:
             fail("--measure goes with --check (plain calibrate always measures)")
         try:
@@ -124,7 +128,7 @@ def register(app: typer.Typer) -> None:
                 cal = load_calibration(calibration)
                 if measure:
                     raw, _how = _measure(duration, repeats, list(CHECK_CONCURRENCY), say)
-                    measured = aggregate(raw)
+                    measured = aggregate(raw, max_other_cores=keep)
                 else:
                     measured = measured_from_calibration(cal)
                 rows = run_check(cal, measured, seed=seed, duration_s=2 * sim_seconds)
@@ -150,7 +154,8 @@ def register(app: typer.Typer) -> None:
                     how["other_cores_max"] = max(r["other_cores"] for r in raw)
             else:
                 raw, how = _measure(duration, repeats, [FIT_CONCURRENCY, *CHECK_CONCURRENCY], say)
-            measured = aggregate(raw)
+            measured = aggregate(raw, max_other_cores=keep)
+            how["max_other_cores"] = keep if keep is not None else -1.0
             basecal = load_calibration(base)
             basecal = basecal.model_copy(update={
                 "description": "OpenSMTPD 6.8.0p2, costs fitted on concurrency-1 runs of the real daemon",

@@ -51,6 +51,12 @@ def test_aggregate_takes_medians_and_reports_spread() -> None:
     assert m.accepted_msg_s == 110.0 and m.cpu_ms_per_msg["pony"] == 2.0
     assert m.spread == pytest.approx(20.0 / 110.0)
     assert cb.aggregate([base])[0].spread == 0.0
+    # runs on a host busy with other programs are left out when a quieter one exists
+    loads = [dict(r, other_cores=o) for r, o in zip(runs, (0.1, 1.2, 0.2), strict=True)]
+    (q,) = cb.aggregate(loads, max_other_cores=0.25)
+    assert q.accepted_msg_s == 105.0 and q.dropped == 1 and q.runs == [100.0, 110.0]
+    (all_busy,) = cb.aggregate([dict(r, other_cores=1.0) for r in runs], max_other_cores=0.25)
+    assert all_busy.dropped == 0 and all_busy.accepted_msg_s == 110.0
 
 
 @pytest.mark.parametrize("bad", [{"mode": "smtp", "concurrency": 1, "accepted": 5, "cpu_ms_per_msg": {}},
