@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
             help="Scenario name (scenarios/<name>.toml), file, or 'default' (the embedded default)")],
         vary: Annotated[list[str] | None, typer.Option(
             "--vary", help="key=v1,v2,... (dotted path into the resolved scenario: era, cores, "
-                           "calibration, workload.arrival.rate_per_s, calibration.roles.queue.default_s...); "
+                           "calibration, workload.arrival.rate_per_s, calibration.roles.queue.default_s, "
+                           "tables.aliases.lookup_s...); "
                            "repeat for a factorial design")] = None,
         replications: Annotated[int, typer.Option(help="Runs per point, seeds seed..seed+N-1")] = 1,
         seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's)")] = None,
