@@ -3,7 +3,8 @@
 The same design (default scenario, pony-6.8, arrival rates from 20 to 90 sessions/s,
 a few simulated seconds each) runs in-process, then on 1 and on 2 worker processes (one
 thread each); the clock starts once the workers are up and warm (model imported), so the
-figures are the work, not the cluster start-up. On a 2-core machine 2 workers should give
+figures are the work, not the cluster start-up. The workers' CPU time is read too: CPU per
+wall second per worker well below 1 means other programs had the cores. On a 2-core machine 2 workers should give
 close to twice the points per second of 1, provided nothing else is using the cores
 (the load average is printed before and after).
 
@@ -16,8 +17,11 @@ import argparse
 import json
 import os
 import sys
+import time
 
-from model.sweep import default_scenario, parse_vary, plan_sweep, run_sweep
+from distributed import Client, LocalCluster
+
+from model.sweep import default_scenario, parse_vary, plan_sweep, run_sweep, warm_worker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +37,29 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, object] = {"points": len(plan.points), "duration_s": args.duration, "load_before": load0}
     tables = {}
     for label, workers in (("in_process", 0), ("workers_1", 1), ("workers_2", 2)):
-        run = run_sweep(plan, workers=workers)
+        eras = sorted({p.scenario["era"] for p in plan.points})
+        if workers == 0:
+            warm_worker(eras)  # the imports the workers do before their clock starts
+            cpu0 = time.process_time()
+            run = run_sweep(plan, workers=0)
+            cpu = time.process_time() - cpu0
+        else:
+            # the same LocalCluster run_sweep would start, started here so that the workers'
+            # CPU time can be read: CPU / (wall x workers) below 1 means the cores were busy
+            # with something else (other users of the machine), not that the sweep idled
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None, silence_logs=50) as cluster, Client(cluster) as client:
+                client.run(warm_worker, eras)
+                cpu0 = sum(client.run(time.process_time).values())
+                run = run_sweep(plan, scheduler=cluster.scheduler_address)
+                cpu = sum(client.run(time.process_time).values()) - cpu0
         tables[label] = run.table
-        out[label] = {"wall_s": round(run.wall_s, 3), "points_per_s": round(run.points_per_s, 3)}
+        share = cpu / (run.wall_s * max(workers, 1))
+        out[label] = {"wall_s": round(run.wall_s, 3), "points_per_s": round(run.points_per_s, 3),
+                      "cpu_s": round(cpu, 3), "cpu_per_wall_per_worker": round(share, 3)}
         if not args.json:
             print(f"{label:>10}: {len(plan.points)} points in {run.wall_s:6.2f} s = "
-                  f"{run.points_per_s:6.2f} points/s", file=sys.stderr)
+                  f"{run.points_per_s:6.2f} points/s (CPU {share:.0%} of wall x workers)", file=sys.stderr)
     out["load_after"] = os.getloadavg()
     out["speedup_2_vs_1"] = round(out["workers_2"]["points_per_s"] / out["workers_1"]["points_per_s"], 3)  # type: ignore[index]
     out["same_table"] = all(t.equals(tables["in_process"]) for t in tables.values())
