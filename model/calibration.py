@@ -8,14 +8,13 @@ era; roles the measured daemon did not have (mfa) take a documented stand-in.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from model.config import load_model
 from model.kernel.process import ProcessCosts
-from model.paths import scenario_dir
 from model.world.params import WorldParams
 
 
@@ -81,22 +80,7 @@ class Calibration(_Strict):
 
 def load_calibration(ref: str | Path = "research-6.8") -> Calibration:
     """A calibration by name or path."""
-    p = Path(ref)
-    if not (p.suffix == ".toml" or p.exists()):
-        p = scenario_dir() / "calibration" / f"{ref}.toml"
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise CalibrationError(f"{p}: no such calibration file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CalibrationError(f"{p}: not valid TOML: {e}") from None
-    try:
-        return Calibration.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise CalibrationError(f"{p}: {loc}: {msg}") from None
+    return load_model(ref, "calibration", "calibration", Calibration, CalibrationError)[1]
 
 
 # processes of the 6.8 daemon -> the roles whose handlers run in them

@@ -7,13 +7,13 @@ the topology, the site and the calibration spelled out) is embedded in every res
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model.calibration import load_calibration
+from model.config import read_toml, validate
 from model.faults import Fault
 from model.paths import scenario_dir
 from model.tables.spec import TableSpec, check_table_names
@@ -71,19 +71,11 @@ def resolve_scenario_path(ref: str | Path) -> Path:
 def load_scenario(ref: str | Path) -> ScenarioSpec:
     """Load and validate a scenario; one-line errors name the file and the key."""
     path = resolve_scenario_path(ref)
+    data = read_toml(path, "scenario", ScenarioError)
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path}: not valid TOML: {e}") from None
-    try:
-        spec = ScenarioSpec.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise ScenarioError(f"{path}: {loc}: {msg}") from None
+        spec = validate(ScenarioSpec, data, path, ScenarioError)
+    except ScenarioError:
+        raise
     except ValueError as e:  # a workload error raised inside the validator
         raise ScenarioError(f"{path}: {e}") from None
     # referenced parts must exist (clear errors now rather than mid-run)

@@ -7,13 +7,13 @@ are reported as one line naming the file, the key and what was expected.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from model.config import read_toml, validate
 from model.imsg import KINDS as IMSG_KINDS
 from model.imsg import VOCABULARIES
 from model.paths import scenario_dir
@@ -277,32 +277,10 @@ class Topology:
         return "\n".join(lines) + "\n"
 
 
-def _format_error(path: Path | str, err: ValidationError) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-    msg = e["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    if e["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif e["type"] == "missing":
-        msg = "missing key"
-    return f"{path}: {loc}: {msg}"
-
-
 def load_topology(ref: str | Path) -> Topology:
     """Load a topology by era name (``with-mfa``) or by path to a TOML file."""
     path = resolve_topology_path(ref)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise TopologyError(f"{path}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise TopologyError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        spec = TopologySpec.model_validate(data)
-    except ValidationError as e:
-        raise TopologyError(_format_error(path, e)) from None
+    spec = validate(TopologySpec, read_toml(path, "topology", TopologyError), path, TopologyError)
     return Topology(spec, path)
 
 

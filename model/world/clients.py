@@ -10,16 +10,15 @@ from __future__ import annotations
 import csv
 import math
 import random
-import tomllib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from model.config import load_model, validate
 from model.kernel.sched import call_later
-from model.paths import scenario_dir
 
 if TYPE_CHECKING:
     from model.simulation import Simulation
@@ -83,28 +82,12 @@ class WorkloadSpec(_Strict):
 
 def load_workload(ref: str | Path) -> WorkloadSpec:
     """A workload by name (``scenarios/workloads/<name>.toml``) or path."""
-    p = Path(ref)
-    if not (p.suffix == ".toml" or p.exists()):
-        p = scenario_dir() / "workloads" / f"{ref}.toml"
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise WorkloadError(f"{p}: no such workload file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise WorkloadError(f"{p}: not valid TOML: {e}") from None
-    return parse_workload(data, str(p))
+    return load_model(ref, "workloads", "workload", WorkloadSpec, WorkloadError)[1]
 
 
 def parse_workload(data: dict[str, Any], where: str = "workload") -> WorkloadSpec:
-    try:
-        return WorkloadSpec.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise WorkloadError(f"{where}: {loc}: {msg}") from None
+    """A workload from an already-parsed table (a scenario's inline ``[workload]``)."""
+    return validate(WorkloadSpec, data, where, WorkloadError)
 
 
 @dataclass(slots=True)

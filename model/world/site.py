@@ -8,13 +8,12 @@ domain ``relay.test`` through a smarthost, everything else refused.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from model.paths import scenario_dir
+from model.config import load_model
 from model.tables.spec import TableSpec, check_table_names
 
 
@@ -106,20 +105,5 @@ class Site:
 
 def load_site(ref: str | Path = "research") -> Site:
     """Load a site by name (``scenarios/sites/<name>.toml``) or path."""
-    p = Path(ref)
-    if not (p.suffix == ".toml" or p.exists()):
-        p = scenario_dir() / "sites" / f"{ref}.toml"
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise SiteError(f"{p}: no such site file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SiteError(f"{p}: not valid TOML: {e}") from None
-    try:
-        spec = SiteSpec.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise SiteError(f"{p}: {loc}: {msg}") from None
+    p, spec = load_model(ref, "sites", "site", SiteSpec, SiteError)
     return Site(spec, p)
