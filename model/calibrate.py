@@ -453,10 +453,10 @@ def _key(k: str) -> str:
 
 def calibration_toml(cal: Calibration, rep: FitReport, measured: Sequence[Measured], how: dict[str, Any]) -> str:
     """The fitted calibration as TOML, with the measurements and how they were taken."""
+    taken = ", ".join(f"{k} {how[k]}" for k in ("date", "cores", "cpu_model", "kernel") if how.get(k))
     L = [
-        f"# Fitted by `smtpd-sim calibrate` (model/calibrate.py) on the real OpenSMTPD {how.get('smtpd', '')}",
-        f"# measured {how.get('date', '')} on {how.get('cores', '')} cores ({how.get('cpu_model', '')}), "
-        f"kernel {how.get('kernel', '')}.",
+        f"# Fitted by `smtpd-sim calibrate` (model/calibrate.py) on the real OpenSMTPD {how.get('smtpd', '')}.",
+        f"# Measured: {taken or 'see [measured]'}.",
         "# Concurrency 1 only: one wake cost for every daemon process, one item cost per process (weighted",
         "# least squares over local + relay), parent item = mean of the others and the rest its fork, MDA",
         "# children per fork = agent, load generator = the same wake + the rest per reply; channel",

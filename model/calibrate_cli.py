@@ -159,8 +159,8 @@ def register(app: typer.Typer) -> None:
             basecal = load_calibration(base)
             basecal = basecal.model_copy(update={
                 "description": "OpenSMTPD 6.8.0p2, costs fitted on concurrency-1 runs of the real daemon",
-                "source": "smtpd-sim calibrate: model/real/load.py against the real daemon; "
-                          f"[disk] and world latencies from {basecal.name}"})
+                "source": (str(how.get("source") or "smtpd-sim calibrate: model/real/load.py against the real daemon")
+                           + f"; [disk] and world latencies from {basecal.name}")})
             cal, rep = fit(measured, basecal, name=name, seed=seed, duration_s=sim_seconds,
                            progress=None if as_json else say)
             path = write_calibration(calibration_toml(cal, rep, measured, how), name, out)
