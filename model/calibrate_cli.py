@@ -174,6 +174,7 @@ def register(app: typer.Typer) -> None:
                 _print_rows(rep.c1, f"{name}: concurrency-1 fit (model vs real)", console)
                 for n in rep.notes:
                     console.print(f"note: {n}")
-                console.print(f"written to {path}; check with: smtpd-sim calibrate --check --calibration {name}")
+                ref = name if out is None else str(path)
+                console.print(f"written to {path}; check with: smtpd-sim calibrate --check --calibration {ref}")
         except (CalibrateError, RealDaemonError, LoadError) as e:
             fail(str(e))
