@@ -36,9 +36,10 @@ validate-real-long: $(VENV)/.test-installed
 	$(BIN)/python -m model.validate --long
 	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
-## bench: speed against bare SimPy, measured in the same run
+## bench: speed against bare SimPy, measured in the same run; sweep points/s on 1 and 2 workers
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_speed.py
+	$(BIN)/python benchmarks/bench_sweep.py --repeat 3
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check model tests benchmarks

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from model.calibration import Calibration, load_calibration
 from model.scenario import ScenarioSpec
+from model.stats import mean_interval
 from model.topology import load_topology
 from model.world.clients import WorkloadSpec, load_workload
 from model.world.site import Site, SiteSpec, load_site
@@ -519,85 +520,11 @@ def write_table(df: pd.DataFrame, path: Path) -> Path:
 # ---- statistics -----------------------------------------------------------------------------------
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz's method)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    lbeta = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-    front = math.exp(lbeta + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: int) -> float:
-    """Student's t cumulative distribution function."""
-    x = df / (df + t * t)
-    tail = 0.5 * _betainc(df / 2.0, 0.5, x)
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile (bisection on :func:`t_cdf`; no SciPy dependency)."""
-    if not 0.0 < p < 1.0 or df < 1:
-        raise ValueError(f"t_quantile needs 0 < p < 1 and df >= 1, got p={p}, df={df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2.0
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
-            break
-    return (lo + hi) / 2.0
-
-
 def mean_ci(xs: Iterable[float], level: float = 0.95) -> tuple[float, float]:
     """Mean and the half-width of its t-based confidence interval (NaN half-width for
     fewer than two finite values)."""
-    vals = [float(x) for x in xs if x is not None and not math.isnan(float(x))]
-    n = len(vals)
-    if n == 0:
-        return math.nan, math.nan
-    mean = sum(vals) / n
-    if n < 2:
-        return mean, math.nan
-    var = sum((v - mean) ** 2 for v in vals) / (n - 1)
-    return mean, t_quantile(0.5 + level / 2.0, n - 1) * math.sqrt(var / n)
+    iv = mean_interval((float(x) for x in xs if x is not None), level)
+    return iv.mean, iv.half_width
 
 
 SUMMARY_METRICS = ("accepted_msg_s", "delivered_msg_s", "latency_mean_s", "latency_p99_s",
