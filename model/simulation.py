@@ -77,6 +77,9 @@ class Simulation:
         self.remote_mx = RemoteMx(self.world)
         self.remote_mx.hook = self._remote_accepted
         self.remote_mx.on_delivered = lambda evpids: [self.ledger.world_delivery(e) for e in evpids]
+        if workload is not None:
+            self.remote_mx.starttls = workload.remote.starttls
+            self.remote_mx.cert_chain = workload.remote.cert_chain
         self.ledger = Ledger()
         self.latency_samples: list[float] = []
         self.session_times: list[float] = []

@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any
 
 from model.envelope_text import envelope_len
-from model.imsg import Imsg
+from model.imsg import PAYLOAD_LEN, Imsg
 from model.roles.base import Role, handles
 
 LKA_OK, LKA_TEMPFAIL, LKA_PERMFAIL = "ok", "tempfail", "permfail"
@@ -45,6 +45,7 @@ class LkaRole(Role):
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
+        self._certs: dict[tuple[str, int], int] = {}  # peer certificates stored per TLS session
         self.site = self.sim.site
         self.dns = self.sim.resolver
         self.sessions: dict[int, _Session] = {}
@@ -106,9 +107,34 @@ class LkaRole(Role):
         """6.8 ``cert.c`` / ``lka.c:lka_imsg()`` IMSG_CERT_INIT (5.7.3 IMSG_SMTP_TLS_INIT, 5.4.2
         IMSG_LKA_SSL_INIT): the certificate of the pki named by the listener — in 5.4.2
         the private key PEM travels with it (era-5.4.2-mfa.md §2 #51)."""
+        if m.payload.get("client"):
+            # the mta asks for a client certificate: no relay pki is configured, so the
+            # lookup fails (CA_FAIL) and the mta goes on without one (lka.c, cert.c)
+            self.reply(m, m.kind, {**m.payload, "status": "fail", "key": False}, length=self._fail_len(m.kind))
+            return
         with_key = self.behaviour.key_engine == "none"
         self.reply(m, m.kind, {**m.payload, "status": "ok", "key": with_key},
                    length=1151 + (1704 if with_key else 0))
+
+    @staticmethod
+    def _fail_len(kind: str) -> int:
+        """A failed certificate lookup carries no certificate: the fixed part only
+        (``struct ca_cert_resp_msg`` / 6.8 ``cert.c`` reply: reqid, status, name)."""
+        return PAYLOAD_LEN.get(kind, 0) or 19
+
+    @handles("MTA_TLS_VERIFY_CERT", "MTA_TLS_VERIFY_CHAIN", "CERT_CERTIFICATE")
+    def on_tls_certificate(self, m: Imsg) -> None:
+        """``lka.c:lka_imsg()`` IMSG_*_TLS_VERIFY_CERT/_CHAIN (6.8 ``cert.c`` IMSG_CERT_CERTIFICATE):
+        the peer's certificates are stored until the verify request; no answer."""
+        key = (m.src_role, m.payload["session"])
+        self._certs[key] = self._certs.get(key, 0) + 1
+
+    @handles("MTA_TLS_VERIFY", "CERT_VERIFY")
+    def on_tls_verify(self, m: Imsg) -> None:
+        """``lka.c:lka_certificate_verify()`` (6.8 ``cert_do_verify()``): verify the stored
+        chain against the CA bundle and answer."""
+        n = self._certs.pop((m.src_role, m.payload["session"]), 0)
+        self.reply(m, m.kind, {**m.payload, "valid": n > 0}, length=PAYLOAD_LEN.get(m.kind, 0) or 12)
 
     # ---- 6.8 filters (lka_filter.c, report_smtp.c) -----------------------------------------
 

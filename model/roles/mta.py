@@ -1249,9 +1249,60 @@ class MtaRole(Role):
             elif t is mfsm.Connect:
                 self._open(s)
             elif t is mfsm.StartTls:
-                # outbound TLS: the simulated MX offers no STARTTLS; should a test make the
-                # FSM ask, the handshake fails (opportunistic sessions then go plain)
-                self._run(s, s.fsm.tls_result(False, reason="TLS not supported by the model"))
+                self._start_tls(s)
+
+    # ---- outbound TLS --------------------------------------------------------------------
+
+    def _start_tls(self, s: _Session) -> None:
+        """``mta_session.c:mta_start_tls()`` (5.4.2 IMSG_LKA_SSL_INIT, 5.7.3
+        IMSG_MTA_TLS_INIT) / 6.8 ``mta_cert_init()`` (IMSG_CERT_INIT): ask the lka for the
+        relay's client certificate, named by the relay pki or the helo name; none is
+        configured, so the answer is a failure and the handshake goes on without one —
+        no ca traffic (era-pony.md §3.4, era-5.4.2-mfa.md §3 outbound variants)."""
+        kind = "CERT_INIT" if self.era == "6.8" else "MTA_TLS_INIT"
+        self.send("lka", kind, {"session": s.id, "io": s.io, "name": self.sim.site.hostname, "client": True})
+
+    @handles("MTA_TLS_INIT", "CERT_INIT")
+    def on_tls_init(self, m: Imsg) -> None:
+        """5.4.2/5.7.3 ``mta_session_imsg()`` IMSG_*_TLS_INIT (``ssl_mta_init()``,
+        ``io_start_tls()``) / 6.8 ``mta_cert_init_cb()``: the client handshake — a
+        round trip to the MX for the server's flight, the client's key exchange on our
+        CPU, then the server certificate goes to the lka for verification."""
+        s = self.sessions.get(m.payload["session"])
+        if s is None or s.fsm is None or s.io != m.payload["io"]:
+            return
+        rtt = 2 * self.sim.world.remote_latency_s
+        self.proc.timer(rtt, self._tls_handshake, s, key="mta.tls")
+
+    def _tls_handshake(self, s: _Session) -> None:
+        """``mta_session.c:mta_io()`` IO_TLSREADY → ``mta_verify_certificate()`` (6.8
+        ``cert_verify()``): the peer's chain to the lka, one imsg per certificate —
+        5.4.2: VERIFY_CERT (leaf) + VERIFY_CHAIN × c (the client-side chain includes the
+        leaf); 5.7.3: VERIFY_CERT + VERIFY_CHAIN × (c-1); 6.8: CERT_CERTIFICATE × c —
+        then VERIFY (6.8 CERT_VERIFY) and wait for the answer."""
+        if s.fsm is None or s.id not in self.sessions:
+            return
+        self.proc.charge(self.sim.world.tls_handshake_cpu_s)
+        c = self.sim.remote_mx.cert_chain
+        ref = {"session": s.id, "io": s.io}
+        if self.era == "6.8":
+            for _ in range(c):
+                self.send("lka", "CERT_CERTIFICATE", ref)
+            self.send("lka", "CERT_VERIFY", ref)
+            return
+        self.send("lka", "MTA_TLS_VERIFY_CERT", ref)
+        for _ in range(c if self.era == "5.4.2" else c - 1):
+            self.send("lka", "MTA_TLS_VERIFY_CHAIN", ref)
+        self.send("lka", "MTA_TLS_VERIFY", ref)
+
+    @handles("MTA_TLS_VERIFY", "CERT_VERIFY")
+    def on_tls_verify(self, m: Imsg) -> None:
+        """``mta_session_imsg()`` IMSG_MTA_TLS_VERIFY / 6.8 ``mta_cert_verify_cb()``: the
+        result; the session goes on with EHLO over TLS (MTA_EHLO)."""
+        s = self.sessions.get(m.payload["session"])
+        if s is None or s.fsm is None or s.io != m.payload["io"]:
+            return
+        self._run(s, s.fsm.tls_result(True, verified=bool(m.payload.get("valid", True))))
 
     def _on_hangon(self, _runq: _RunQ, s: _Session) -> None:
         """``mta_session.c:mta_on_timeout()``: hangon++, MTA_READY again."""

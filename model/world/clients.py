@@ -68,11 +68,22 @@ class Mix(_Strict):
     sender: str = "sender@client.test"
 
 
+class Remote(_Strict):
+    """The remote MX the relayed mail goes to (``model.world.remote_mx``)."""
+
+    # offers STARTTLS: the mta's opportunistic TLS (mta_relay() sets RELAY_TLS_OPTIONAL for
+    # MX relays, era-pony.md §3.4) then runs, with no ca traffic (no client pki)
+    starttls: bool = False
+    # certificates the MX presents, leaf included ("typ. c = 2", era-5.4.2-mfa.md §3, outbound variants)
+    cert_chain: int = Field(default=2, ge=1, le=10)
+
+
 class WorkloadSpec(_Strict):
     name: str = "workload"
     description: str = ""
     arrival: Arrival = Field(default_factory=Arrival)
     mix: Mix = Field(default_factory=Mix)
+    remote: Remote = Field(default_factory=Remote)
     sessions: int = Field(default=0, ge=0)  # stop arriving after this many (0 = use duration)
     duration_s: float = Field(default=10.0, gt=0)  # stop arriving after this time
     client_cpu_s: float = Field(default=0.0, ge=0)  # CPU per client event on the daemon's cores (load generator on the same host)

@@ -56,6 +56,11 @@ class RemoteMx:
         # the research sink (real-traces/tools/sink.py): a reply for some recipients
         self.rcpt_policy: Callable[[str], str | None] | None = None
         self.on_delivered: Callable[[list[int]], None] | None = None
+        # outbound TLS (workload [remote]): the MX offers STARTTLS and presents a chain of
+        # ``cert_chain`` certificates, leaf included
+        self.starttls = False
+        self.cert_chain = 2
+        self.tls_sessions = 0
 
     def connect(self, proc: Process, deliver: Callable[[str], None],
                 addr: str | None = None) -> RemoteConnection | None:
@@ -87,6 +92,7 @@ class RemoteConnection:
         self.msgid = 0
         self.evpids: list[int] = []
         self.closed = False
+        self.tls = False  # STARTTLS done on this connection
         # when the ACK of the last body segment reaches the client (Nagle releases the ".")
         self.body_acked_at = 0.0
         self._counted = True  # in mx.open until the connection goes
@@ -164,7 +170,9 @@ class RemoteConnection:
             self._reply(bad)
             return
         if verb in ("EHLO", "HELO"):
-            if verb == "EHLO":
+            if verb == "EHLO" and self.mx.starttls and not self.tls:
+                self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME")
+            elif verb == "EHLO":
                 self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250 8BITMIME")
             else:
                 self._reply(f"250 {self.mx.hostname}")
@@ -182,6 +190,11 @@ class RemoteConnection:
         elif verb == "DATA":
             self.in_data = True
             self._reply("354 End data with <CR><LF>.<CR><LF>")
+        elif verb == "STAR" and line.upper() == "STARTTLS" and self.mx.starttls and not self.tls:
+            # RFC 3207: 220, then the handshake; the client starts over with EHLO
+            self.tls = True
+            self.mx.tls_sessions += 1
+            self._reply("220 2.0.0 Ready to start TLS")
         elif verb == "RSET":
             self._reply("250 2.0.0 Ok")
         elif verb == "QUIT":

@@ -63,3 +63,42 @@ def test_debian_openssl3_engine_fails_the_handshake_without_ca_traffic() -> None
     assert counts[("pony", "lka", "IMSG_CERT_INIT")] == 1
     assert sum(counts.values()) == 7
     assert sim.ledger.summary()["accepted"] == 0
+
+
+# Opportunistic STARTTLS on the outbound session (the remote MX offers it, c certificates
+# in its chain, no client pki):
+#   5.4.2        +5+c: LKA_SSL_INIT both ways (CA_FAIL), VERIFY_CERT, VERIFY_CHAIN x c (the
+#                client-side chain includes the leaf), VERIFY both ways (era-5.4.2-mfa.md §3,
+#                outbound variants)
+#   5.7.3        +4+c: MTA_TLS_INIT both ways, VERIFY_CERT, VERIFY_CHAIN x (c-1), VERIFY both
+#                ways (era-pony.md §3.4)
+#   6.8          +4+c: CERT_INIT x2, CERT_CERTIFICATE x c, CERT_VERIFY x2 (era-pony.md §3.7)
+# and never any ca traffic: the client handshake signs nothing.
+def _outbound(era: str, starttls: bool, chain: int) -> Simulation:
+    from model.world.clients import Remote
+
+    wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
+                      mix=Mix(local_share=0.0), remote=Remote(starttls=starttls, cert_chain=chain))
+    sim = Simulation(era, workload=wl)
+    sim.startup()
+    sim.start_clients()
+    sim.run_until_quiet(60)
+    return sim
+
+
+@pytest.mark.parametrize("chain", [1, 2, 3])
+@pytest.mark.parametrize(("era", "base"), [("with-mfa", 5), ("without-mfa", 5), ("pony", 4), ("pony-6.8", 4)])
+def test_outbound_starttls_adds_the_researchs_hops(era: str, base: int, chain: int) -> None:
+    plain, tls = _outbound(era, False, chain), _outbound(era, True, chain)
+    hops = lambda s: s.kernel.recorder.hop_counts  # noqa: E731
+    assert sum(hops(tls).values()) - sum(hops(plain).values()) == base + chain
+    assert tls.remote_mx.tls_sessions == 1 and plain.remote_mx.tls_sessions == 0
+    assert tls.ledger.summary()["delivered"] == 1
+    assert not any("ca" in (src, dst) for src, dst, _ in hops(tls))  # no key operation
+
+
+def test_outbound_starttls_names_per_era() -> None:
+    names = lambda s: {n for (_a, _b, n) in s.kernel.recorder.hop_counts}  # noqa: E731
+    assert {"IMSG_CERT_INIT", "IMSG_CERT_CERTIFICATE", "IMSG_CERT_VERIFY"} <= names(_outbound("pony-6.8", True, 2))
+    assert {"IMSG_MTA_TLS_INIT", "IMSG_MTA_TLS_VERIFY_CERT", "IMSG_MTA_TLS_VERIFY"} <= names(_outbound("pony", True, 2))
+    assert {"IMSG_LKA_SSL_INIT", "IMSG_LKA_SSL_VERIFY_CHAIN"} <= names(_outbound("with-mfa", True, 2))
