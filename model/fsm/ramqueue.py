@@ -358,6 +358,12 @@ class _List:
         evp.where = None
         evp.token += 1
         self.n -= 1
+        dq = self.dq
+        if len(dq) > 2 * self.n + 64:
+            # unlinked entries are dropped lazily at the head; a list whose head rarely
+            # moves (inflight) would keep every envelope that ever passed: compact it, in
+            # order, so memory follows what is queued (amortised O(1) per unlink)
+            self.dq = deque(e for e in dq if e[1].where is self and e[1].token == e[0])
 
     def first(self) -> RqEnvelope | None:  # TAILQ_FIRST
         dq = self.dq

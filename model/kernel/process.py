@@ -95,7 +95,8 @@ class ProcessCosts:
 class Process:
     """One simulated process hosting one or more roles."""
 
-    def __init__(self, kernel: Kernel, name: str, costs: ProcessCosts | None = None) -> None:
+    def __init__(self, kernel: Kernel, name: str, costs: ProcessCosts | None = None, *,
+                 counted: bool = True) -> None:
         self.kernel = kernel
         self.env = kernel.env
         self.cpu = kernel.cpu
@@ -125,7 +126,9 @@ class Process:
         self._on_delivery_cb = self.on_delivery
         self._finish_cb = self._finish
         self._queue = kernel.env._queue  # SimPy's heap (see _loop)
-        self._counts, self._stat_counts = kernel.recorder.counters(name)
+        # a transient process (a delivery agent) receives no imsgs: no counters kept for it,
+        # so the recorder does not grow with every fork
+        self._counts, self._stat_counts = kernel.recorder.counters(name) if counted else ({}, {})
         self._rows = kernel.recorder.rows
         self._next_id = kernel._ids.__next__
         kernel.processes[name] = self
