@@ -162,6 +162,10 @@ class Vocabulary:
         col = VOCABULARIES.index(version) + 1
         self.version = version
         self.names: dict[str, str] = {row[0]: row[col] for row in _TABLE if row[col] is not None}
+        from model.plugins import plugin_imsgs  # imsgs of roles other packages add
+
+        for kind, name in plugin_imsgs().items():
+            self.names.setdefault(kind, name)
 
     def name(self, kind: str) -> str:
         try:

@@ -40,6 +40,18 @@ ROLE_CLASSES: dict[str, type[Role]] = {
     "ca": CaRole,
 }
 
+
+
+def role_class(name: str) -> type[Role]:
+    """The class of a role: the daemon's, or one an installed package adds (model.plugins)."""
+    cls = ROLE_CLASSES.get(name)
+    if cls is None:
+        from model.plugins import plugin_roles
+
+        cls = plugin_roles()[name]
+    return cls
+
+
 STAT_PERIOD_S = 1.0  # config.c:config_done(): process_stat_event() every second (5.4.2)
 
 
@@ -133,7 +145,7 @@ class Simulation:
         for p in spec.process:
             proc = self.procs[p.name]
             for r in p.roles:
-                role = ROLE_CLASSES[r](self, proc)
+                role = role_class(r)(self, proc)
                 proc.add_role(role)
                 self.roles[r] = role
         # 6.8 filter processors (forked by the parent at start; only lka talks to them)
@@ -209,7 +221,7 @@ class Simulation:
             wake = max(wake, rc.wake_s)
             per_byte = max(per_byte, rc.per_byte_s)
             default = max(default, rc.default_s)
-            for kind in ROLE_CLASSES[r].handlers:
+            for kind in role_class(r).handlers:
                 handler.setdefault(kind, rc.handler.get(kind, rc.default_s))
             for key, v in rc.handler.items():
                 handler.setdefault(key, v)

@@ -17,8 +17,7 @@ from model.config import read_toml, validate
 from model.imsg import KINDS as IMSG_KINDS
 from model.imsg import VOCABULARIES
 from model.paths import scenario_dir
-
-ROLES = ("parent", "smtp", "mta", "mda", "mfa", "lka", "queue", "scheduler", "control", "ca")
+from model.plugins import BUILTIN_ROLES as ROLES  # noqa: F401  (the daemon's roles; plugins add more)
 
 # Every role talks to these roles in the common flows; a topology must give each pair a
 # channel unless both roles live in the same process (checked in Topology validation).
@@ -93,9 +92,14 @@ class ProcessSpec(_Strict):
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, roles: list[str]) -> list[str]:
+        from model.plugins import plugin_errors, role_names
+
+        known = role_names()
         for r in roles:
-            if r not in ROLES:
-                raise ValueError(f"unknown role {r!r} (expected one of {', '.join(ROLES)})")
+            if r in plugin_errors():
+                raise ValueError(plugin_errors()[r])
+            if r not in known:
+                raise ValueError(f"unknown role {r!r} (expected one of {', '.join(known)})")
         if len(set(roles)) != len(roles):
             raise ValueError("a role is listed twice")
         return roles
