@@ -1,4 +1,4 @@
-# Verbatim copy of /work/shared/research/bench/analytic_refs.py (tests import it from here).
+# Verbatim copy of research/bench/analytic_refs.py from the shared research notes (tests import it from here).
 # ruff: noqa: B905, E741
 """Closed-form queueing anchors a simulator test can assert against.
 
