@@ -138,7 +138,8 @@ def topology(
 
 # Commands living in their own modules register themselves on ``app`` (one import each).
 _COMMAND_MODULES = ("model.privsep_cli", "model.serve_cli", "model.run_cli", "model.bench_cli",
-                    "model.sweep_cli", "model.calibrate_cli", "model.trace_cli")
+                    "model.sweep_cli", "model.calibrate_cli", "model.trace_cli",
+                    "model.plugins_cli")
 
 
 def _register_commands() -> None:
