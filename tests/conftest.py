@@ -1,6 +1,9 @@
-"""Shared fixtures: a fresh kernel and tiny processes for kernel tests."""
+"""Shared fixtures: a fresh kernel for kernel tests; a fake plugin installation."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,3 +13,33 @@ from model.kernel.process import Kernel
 @pytest.fixture
 def kernel() -> Kernel:
     return Kernel(cores=2, policy="fifo")
+
+
+EXAMPLE_PLUGIN = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
+
+
+@pytest.fixture
+def fake_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """``install(name, entry_points_txt)``: what ``pip install`` leaves in site-packages for
+    a distribution (a .dist-info with METADATA and entry_points.txt, all importlib.metadata
+    reads), in a temporary site directory put on ``sys.path`` together with the example
+    plugin's sources. The plugin registries are re-read before and after the test."""
+    from model.plugins import plugin_roles
+    from model.tables.registry import backends
+
+    site = tmp_path / "site-packages"
+
+    def install(name: str, entry_points: str) -> None:
+        d = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+        d.mkdir(parents=True)
+        (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+        (d / "entry_points.txt").write_text(entry_points)
+        monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN / "src"))
+        monkeypatch.syspath_prepend(str(site))
+
+    backends(refresh=True)
+    plugin_roles(refresh=True)
+    yield install
+    monkeypatch.undo()
+    backends(refresh=True)
+    plugin_roles(refresh=True)

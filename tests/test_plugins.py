@@ -5,6 +5,7 @@ like the daemon's own processes; a broken plugin harms nothing until a topology 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,22 +18,6 @@ from model.world.clients import Arrival, Mix, WorkloadSpec
 EXAMPLE = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
 
 
-def _fake_install(site: Path, name: str, entry_points: str) -> None:
-    """What ``pip install`` leaves in site-packages: a .dist-info with METADATA and
-    entry_points.txt (all importlib.metadata reads)."""
-    d = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
-    d.mkdir(parents=True)
-    (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
-    (d / "entry_points.txt").write_text(entry_points)
-
-
-@pytest.fixture
-def fresh() -> object:
-    plugin_roles(refresh=True)
-    yield
-    plugin_roles(refresh=True)
-
-
 def _with_spamd() -> Topology:
     d = load_topology("pony-6.8").spec.model_dump()
     d["name"] = "pony-6.8-spamd"
@@ -40,18 +25,14 @@ def _with_spamd() -> Topology:
     return Topology(TopologySpec.model_validate(d))
 
 
-def test_example_role_is_discovered_once_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   fresh: object) -> None:
+def test_example_role_is_discovered_once_installed(fake_install: Callable[[str, str], None]) -> None:
     assert "spamd" not in role_names()
     with pytest.raises(ValueError, match="unknown role 'spamd'"):
         _with_spamd()
     eps = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["entry-points"][ROLE_ENTRY_POINT_GROUP]
     assert eps == {"spamd": "smtpd_sim_table_example.roles:SpamdRole"}
-    site = tmp_path / "site-packages"
-    _fake_install(site, "smtpd-sim-table-example",
-                  f"[{ROLE_ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
-    monkeypatch.syspath_prepend(str(site))
+    fake_install("smtpd-sim-table-example",
+                 f"[{ROLE_ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
     plugin_roles(refresh=True)
     assert "spamd" in role_names()
     topo = _with_spamd()
@@ -65,21 +46,14 @@ def test_example_role_is_discovered_once_installed(tmp_path: Path, monkeypatch: 
     assert m.accepted > 0
 
 
-def test_a_broken_role_plugin_is_reported_only_when_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          fresh: object) -> None:
-    site = tmp_path / "site-packages"
-    _fake_install(site, "broken", f"[{ROLE_ENTRY_POINT_GROUP}]\nspamd = no_such_module_xyz:Role\n")
-    monkeypatch.syspath_prepend(str(site))
+def test_a_broken_role_plugin_is_reported_only_when_named(fake_install: Callable[[str, str], None]) -> None:
+    fake_install("broken", f"[{ROLE_ENTRY_POINT_GROUP}]\nspamd = no_such_module_xyz:Role\n")
     plugin_roles(refresh=True)
     load_topology("pony-6.8")  # the daemon's own topologies are unaffected
     with pytest.raises(ValueError, match="role plugin 'spamd'.*failed to load"):
         _with_spamd()
 
 
-def test_a_plugin_cannot_replace_a_daemon_role(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               fresh: object) -> None:
-    site = tmp_path / "site-packages"
-    _fake_install(site, "evil", f"[{ROLE_ENTRY_POINT_GROUP}]\nqueue = smtpd_sim_table_example.roles:SpamdRole\n")
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
-    monkeypatch.syspath_prepend(str(site))
+def test_a_plugin_cannot_replace_a_daemon_role(fake_install: Callable[[str, str], None]) -> None:
+    fake_install("evil", f"[{ROLE_ENTRY_POINT_GROUP}]\nqueue = smtpd_sim_table_example.roles:SpamdRole\n")
     assert "queue" not in plugin_roles(refresh=True)

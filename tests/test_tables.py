@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -185,24 +186,7 @@ def test_restart_forks_a_new_table_process() -> None:
 # ---- plugins ------------------------------------------------------------------------------------
 
 
-def _fake_install(site: Path, name: str, entry_points: str) -> None:
-    """What ``pip install`` leaves in site-packages for a distribution: a .dist-info
-    with METADATA and entry_points.txt (importlib.metadata reads nothing else)."""
-    d = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
-    d.mkdir(parents=True)
-    (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
-    (d / "entry_points.txt").write_text(entry_points)
-
-
-@pytest.fixture
-def _fresh_registry():
-    backends(refresh=True)
-    yield
-    backends(refresh=True)
-
-
-def test_example_plugin_is_discovered_once_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     _fresh_registry: None) -> None:
+def test_example_plugin_is_discovered_once_installed(fake_install: Callable[[str, str], None]) -> None:
     assert "http" not in backends(refresh=True)
     with pytest.raises(ValueError, match="unknown table backend 'http'"):
         TableSpec(backend="http")
@@ -210,11 +194,8 @@ def test_example_plugin_is_discovered_once_installed(tmp_path: Path, monkeypatch
     pyproject = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
     eps = pyproject["project"]["entry-points"][ENTRY_POINT_GROUP]
     assert eps == {"http": "smtpd_sim_table_example:HttpBackend"}
-    site = tmp_path / "site-packages"
-    _fake_install(site, pyproject["project"]["name"],
-                  f"[{ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
-    monkeypatch.syspath_prepend(str(site))
+    fake_install(pyproject["project"]["name"],
+                 f"[{ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
     b = get_backend("http")  # found without a refresh by hand: an unknown name re-reads the entry points
     assert type(b).__name__ == "HttpBackend" and b.external and b.name == "http"
     sim = _sim({"aliases": {"backend": "http"}}, ["staff"])
@@ -225,11 +206,9 @@ def test_example_plugin_is_discovered_once_installed(tmp_path: Path, monkeypatch
 
 
 def test_broken_plugin_is_reported_when_used_and_harms_nothing_else(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _fresh_registry: None) -> None:
-    site = tmp_path / "site-packages"
-    _fake_install(site, "broken-plugin", f"[{ENTRY_POINT_GROUP}]\nbroken = no_such_module_xyz:Backend\n"
-                                         f"static = no_such_module_xyz:Static\n")
-    monkeypatch.syspath_prepend(str(site))
+        fake_install: Callable[[str, str], None]) -> None:
+    fake_install("broken-plugin", f"[{ENTRY_POINT_GROUP}]\nbroken = no_such_module_xyz:Backend\n"
+                                  f"static = no_such_module_xyz:Static\n")
     known = backends(refresh=True)
     assert isinstance(known["broken"], str) and not isinstance(known["static"], str)  # no shadowing
     with pytest.raises(ValueError, match="'broken'.*failed to load: ModuleNotFoundError"):
