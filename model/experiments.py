@@ -18,8 +18,13 @@ from typing import Any
 import pandas as pd
 
 from model.calibration import Calibration, ChannelCosts, load_calibration
-from model.metrics import events_frame, hops_frame, probe_workload, run_load, run_probe
-from model.simulation import Simulation
+from model.metrics import (
+    events_frame,
+    hops_frame,
+    probe_simulation,
+    run_load,
+    run_probe,
+)
 from model.stats import DEFAULT_LEVEL, Interval, mean_interval, t_quantile
 from model.topology import load_topology
 from model.world.clients import WorkloadSpec, load_workload, parse_workload
@@ -157,12 +162,8 @@ def probe_trace(era: str, kind: str = "local", *, recipients: int = 1, messages:
     """Run one probe session (as ``run_probe`` does) with rows on and keep its hops and
     replies; times are measured from the first thing the daemon does for the session
     (the first imsg sent or the banner, whichever is earlier)."""
-    sim = Simulation(era, workload=probe_workload(kind, recipients=recipients, messages=messages),
-                     seed=seed, calibration=calibration, rows=True)
-    sim.startup()
-    t0 = sim.env.now
-    sim.start_clients()
-    sim.run_until_quiet(max_time=600.0)
+    sim, t0 = probe_simulation(era, kind, recipients=recipients, messages=messages, seed=seed,
+                               calibration=calibration)
     hops = hops_frame(sim)
     ev = events_frame(sim)
     ev = ev[ev["event"] == "reply"].reset_index(drop=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from model.calibration import Calibration
 from model.kernel.recorder import EVENT_COLUMNS, HOP_COLUMNS, RUN_COLUMNS
 from model.simulation import Simulation
 from model.topology import Topology
@@ -69,7 +70,7 @@ class Probe:
 
 
 def probe_simulation(era: str | Topology, kind: str = "local", *, recipients: int = 1, messages: int = 1,
-                     sessions: int = 1, seed: int = 1, calibration: str = "research-6.8",
+                     sessions: int = 1, seed: int = 1, calibration: Calibration | str = "research-6.8",
                      site: str = "common-case") -> tuple[Simulation, float]:
     """The probe's simulation run to quiescence, with every row recorded; and the time the
     clients started (after the daemon's startup)."""

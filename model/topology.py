@@ -17,7 +17,6 @@ from model.config import read_toml, validate
 from model.imsg import KINDS as IMSG_KINDS
 from model.imsg import VOCABULARIES
 from model.paths import scenario_dir
-from model.plugins import BUILTIN_ROLES as ROLES  # noqa: F401  (the daemon's roles; plugins add more)
 
 # Every role talks to these roles in the common flows; a topology must give each pair a
 # channel unless both roles live in the same process (checked in Topology validation).

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from model.simulation import Simulation
 
-def write_traces(sim: object, imsg_log: Path | None, chrome: Path | None, *, scenario: str = "sim",
+
+def write_traces(sim: Simulation, imsg_log: Path | None, chrome: Path | None, *, scenario: str = "sim",
                  begin: float | None = 0.0) -> list[str]:
     """Write the run's hops as a ``-T imsg``-style log and/or Chrome trace JSON; the paths written."""
     from model.metrics import trace_frames
     from model.traces import to_chrome_trace, write_imsg_trace
 
-    hops, runs = trace_frames(sim)  # type: ignore[arg-type]
+    hops, runs = trace_frames(sim)
     written: list[str] = []
     if imsg_log is not None:
         imsg_log.parent.mkdir(parents=True, exist_ok=True)
