@@ -17,12 +17,21 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[test]'
 	@touch $@
 
+# the hot path compiled with mypyc (model/native.py); pure Python when that cannot be built
+NATIVE_SRC := $(wildcard model/kernel/*.py model/fsm/*.py) model/imsg.py model/ledger.py model/native.py
+$(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
+	@echo "compiling the hot path with mypyc (about 2 minutes, once)..."
+	@$(PIP) install -e '.[native]' && $(BIN)/python -m model.native_cli build >$(VENV)/native-build.log 2>&1 \
+		&& $(BIN)/python -m model.native_cli status \
+		|| echo "smtpd-sim: the mypyc build failed (see $(VENV)/native-build.log); running in pure Python"
+	@touch $@
+
 ## run: the headline comparison of the four eras on the embedded default scenario
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(VENV)/.native
 	$(BIN)/smtpd-sim compare --plot results/compare.png
 
 ## test: the whole suite (unit, property, notebooks)
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed $(VENV)/.native
 	$(BIN)/python -m pytest tests $(if $(wildcard notebooks/*.ipynb),--nbmake notebooks)
 
 ## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
@@ -37,7 +46,7 @@ validate-real-long: $(VENV)/.test-installed
 	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
 ## bench: speed against bare SimPy, measured in the same run; sweep points/s on 1 and 2 workers
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(VENV)/.native
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_sweep.py --repeat 3
 
@@ -45,4 +54,5 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check model tests benchmarks
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	-$(BIN)/python -m model.native_cli clean
+	rm -rf $(VENV) results .pytest_cache build

@@ -161,7 +161,11 @@ class Vocabulary:
             raise ValueError(f"unknown imsg vocabulary {version!r} (expected one of {VOCABULARIES})")
         col = VOCABULARIES.index(version) + 1
         self.version = version
-        self.names: dict[str, str] = {row[0]: row[col] for row in _TABLE if row[col] is not None}
+        self.names: dict[str, str] = {}
+        for row in _TABLE:
+            name = row[col]
+            if name is not None:
+                self.names[row[0]] = name
         from model.plugins import plugin_imsgs  # imsgs of roles other packages add
 
         for kind, name in plugin_imsgs().items():

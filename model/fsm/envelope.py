@@ -21,7 +21,7 @@ Time is a float ``now`` in seconds handed in by the caller; nothing here reads a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 # ---- delivery types (smtpd-api.h: enum delivery_type D_MDA, D_MTA, D_BOUNCE) ---------------
@@ -402,7 +402,7 @@ class Envelope:
         if evpid >> 32 != self.id >> 32:
             raise ValueError("a bounce envelope lives in the original message (same msgid)")
         b = Envelope()
-        for name in Envelope.__slots__:  # b = *e
+        for name in FIELDS:  # b = *e
             setattr(b, name, getattr(self, name))
         b.id = evpid
         b.type = D_BOUNCE
@@ -574,15 +574,19 @@ class Envelope:
         """Build from a mapping using the field names above; ``"id"`` or ``"evpid"`` for
         the id; unknown keys are ignored."""
         e = cls()
-        slots = cls.__slots__
         for k, v in d.items():
             if k == "evpid":
                 k = "id"
-            if k in slots:
+            if k in _FIELD_SET:
                 setattr(e, k, v)
         return e
 
     def to_dict(self) -> dict[str, Any]:
-        d = {name: getattr(self, name) for name in Envelope.__slots__}
+        d = {name: getattr(self, name) for name in FIELDS}
         d["msgid"] = self.msgid
         return d
+
+
+# the field names, for copies and dict interop (a compiled class has no usable __slots__)
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Envelope))
+_FIELD_SET: frozenset[str] = frozenset(FIELDS)

@@ -9,7 +9,7 @@ A passed file descriptor (SCM_RIGHTS) adds ``fd_cost``.
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -71,4 +71,5 @@ class Channel:
         if t < last:
             t = last
         self._last[dst] = t
-        heapq.heappush(env._queue, (t, NORMAL, next(env._eid), Timer(dst._on_delivery_cb, imsgs)))
+        queue: list[Any] = env._queue
+        heapq.heappush(queue, (t, NORMAL, next(env._eid), Timer(dst._on_delivery_cb, imsgs)))

@@ -18,11 +18,11 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import simpy
 
-from model.kernel.sched import Timer
+from model.kernel.sched import Timer, schedule
 
 if TYPE_CHECKING:
     from model.kernel.process import Process
@@ -47,7 +47,7 @@ class Cpu:
         self.free = cores
         self.policy = policy
         self._is_fifo = policy == "fifo"
-        self._queue = env._queue  # SimPy's heap: is another event due at this instant?
+        self._queue: list[Any] = env._queue  # SimPy's heap: is another event due at this instant?
         self._fifo: deque[Process] = deque()
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
@@ -74,7 +74,7 @@ class Cpu:
         heapq.heappush(heap, (proc.vruntime, next(self._seq), proc))
         if self.free and not self._pending:
             self._pending = True
-            self.env.schedule(Timer(self._dispatch), _AFTER_NORMAL, 0.0)
+            schedule(self.env, Timer(self._dispatch), _AFTER_NORMAL, 0.0)
 
     def _dispatch(self, _timer: Timer) -> None:
         self._pending = False
@@ -94,7 +94,7 @@ class Cpu:
         self.free += 1
         if self._heap and not self._pending:
             self._pending = True
-            self.env.schedule(Timer(self._dispatch), _AFTER_NORMAL, 0.0)
+            schedule(self.env, Timer(self._dispatch), _AFTER_NORMAL, 0.0)
 
     @property
     def waiting(self) -> int:

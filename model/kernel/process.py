@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from model.imsg import STAT_KINDS, Imsg
 from model.kernel.cpu import Cpu, Policy
 from model.kernel.recorder import Recorder
-from model.kernel.sched import NORMAL, Environment, Timer, call_later
+from model.kernel.sched import NORMAL, Environment, Timer, call_later, schedule
 
 if TYPE_CHECKING:
     from model.kernel.channel import Channel
@@ -125,7 +125,7 @@ class Process:
         self._cpu_done_cb = self._cpu_done
         self._on_delivery_cb = self.on_delivery
         self._finish_cb = self._finish
-        self._queue = kernel.env._queue  # SimPy's heap (see _loop)
+        self._queue: list[Any] = kernel.env._queue  # SimPy's heap (see _loop)
         # a transient process (a delivery agent) receives no imsgs: no counters kept for it,
         # so the recorder does not grow with every fork
         self._counts, self._stat_counts = kernel.recorder.counters(name) if counted else ({}, {})
@@ -170,8 +170,12 @@ class Process:
         run) the process wakes up and runs ``fn(arg)``."""
         cause = self.cause
         start = self.cursor if self.state is RUNNING else self.env.now
-        return call_later(self.env, start - self.env.now + delay,
-                          lambda t: t.cancelled or self.post(fn, arg, key, cause))
+
+        def fire(t: Timer) -> None:
+            if not t.cancelled:
+                self.post(fn, arg, key, cause)
+
+        return call_later(self.env, start - self.env.now + delay, fire)
 
     # ---- the event loop ---------------------------------------------------------------
 
@@ -238,6 +242,7 @@ class Process:
                 ) from None
             handler(role, item)
         else:
+            assert isinstance(item, Io)
             key = item.key
             cost = costs.handler.get(key, costs.default)
             if self._rows:
@@ -334,8 +339,8 @@ class Process:
                  False, self._next_id(), self.cause, self.cursor)
         channel = self.channels[dst]
         self.sync = (reply_kind, continuation)
-        self.env.schedule(Timer(lambda _t: channel.transmit(dst, [m])), NORMAL,
-                          self.cursor - self.env.now)
+        schedule(self.env, Timer(lambda _t: channel.transmit(dst, [m])), NORMAL,
+                 self.cursor - self.env.now)
 
     def _sync_delivery(self, imsgs: list[Imsg]) -> None:
         assert self.sync is not None

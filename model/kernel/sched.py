@@ -8,7 +8,7 @@ heap (``Environment.schedule``) and its single callback fires when popped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappop
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
@@ -23,7 +23,7 @@ class Timer:
     __slots__ = ("callbacks", "_ok", "arg", "cancelled")
 
     def __init__(self, fn: Callable[[Timer], Any], arg: Any = None) -> None:
-        self.callbacks = (fn,)  # env.step() only iterates it
+        self.callbacks: Any = (fn,)  # env.step() only iterates it; None once fired
         self._ok = True
         self.arg = arg
         self.cancelled = False
@@ -32,8 +32,14 @@ class Timer:
 def call_later(env: simpy.Environment, delay: float, fn: Callable[[Timer], Any], arg: Any = None) -> Timer:
     """Schedule ``fn(timer)`` at ``env.now + delay``; returns the timer (set ``cancelled`` to drop it)."""
     t = Timer(fn, arg)
-    env.schedule(t, NORMAL, delay)
+    schedule(env, t, NORMAL, delay)
     return t
+
+
+def schedule(env: simpy.Environment, event: Timer, priority: int, delay: float) -> None:
+    """``env.schedule(event, priority, delay)`` for a :class:`Timer` (the same heap entry)."""
+    queue: list[Any] = env._queue
+    heappush(queue, (env._now + delay, priority, next(env._eid), event))
 
 
 class Environment(simpy.Environment):
@@ -61,6 +67,7 @@ class Environment(simpy.Environment):
             t = head[0]
             if t > t_stop or (t == t_stop and (head[1] > URGENT or head[2] > eid_stop)):
                 break
+            event: Any
             self._now, _, _, event = pop(queue)
             callbacks, event.callbacks = event.callbacks, None
             for callback in callbacks:
