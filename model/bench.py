@@ -3,7 +3,8 @@
 Bare SimPy: two generator processes bouncing one message over two ``simpy.Store``
 channels with a timeout per hop (research/bench/bench_pingpong.py, 3 events per hop).
 Model: the pony-6.8 topology on a load workload with row recording off, counting every
-imsg that crossed a process boundary (stat imsgs included) per wall-clock second.
+imsg that crossed a process boundary (stat imsgs included) per CPU second. The two run
+interleaved, slice by slice, in one process; rates are per CPU second of each.
 """
 
 from __future__ import annotations
@@ -19,28 +20,45 @@ from model.simulation import Simulation
 from model.world.clients import Arrival, Mix, WorkloadSpec
 
 
+class PingPong:
+    """Bare SimPy ping-pong that can be advanced a slice at a time (research/bench/bench_pingpong.py:
+    two generator processes, two ``simpy.Store`` channels, a timeout per hop: 3 events a hop)."""
+
+    def __init__(self, latency: float = 1.0) -> None:
+        self.env = env = simpy.Environment()
+        self.latency = latency
+        a_inbox, b_inbox = simpy.Store(env), simpy.Store(env)
+        n_hops = float("inf")  # the research benchmark's loop, never stopping by itself
+
+        def node(inbox: simpy.Store, outbox: simpy.Store):  # type: ignore[no-untyped-def]
+            while True:
+                msg = yield inbox.get()
+                if msg >= n_hops:
+                    return
+                yield env.timeout(latency)
+                yield outbox.put(msg + 1)
+
+        env.process(node(a_inbox, b_inbox))
+        env.process(node(b_inbox, a_inbox))
+        a_inbox.put(0)
+
+    @property
+    def hops(self) -> int:
+        """Hops done so far (each takes ``latency`` of simulated time)."""
+        return int(self.env.now / self.latency)
+
+    def advance(self, hops: int) -> None:
+        """``hops`` more hops."""
+        self.env.run(until=self.env.now + hops * self.latency)
+
+
 def simpy_pingpong(n_hops: int = 200_000, latency: float = 1.0) -> dict[str, float]:
-    """Hops per second of bare SimPy ping-pong."""
-    env = simpy.Environment()
-    a_inbox, b_inbox = simpy.Store(env), simpy.Store(env)
-    done = {"hops": 0}
-
-    def node(inbox: simpy.Store, outbox: simpy.Store):  # type: ignore[no-untyped-def]
-        while True:
-            msg = yield inbox.get()
-            if msg >= n_hops:
-                done["hops"] = msg
-                return
-            yield env.timeout(latency)
-            yield outbox.put(msg + 1)
-
-    env.process(node(a_inbox, b_inbox))
-    env.process(node(b_inbox, a_inbox))
-    a_inbox.put(0)
-    t0 = time.perf_counter()
-    env.run()
-    wall = time.perf_counter() - t0
-    return {"hops": done["hops"], "wall_s": wall, "hops_per_s": done["hops"] / wall}
+    """Hops per CPU second of bare SimPy ping-pong, alone."""
+    pp = PingPong(latency)
+    t0 = time.process_time()
+    pp.advance(n_hops)
+    cpu = time.process_time() - t0
+    return {"hops": pp.hops, "wall_s": cpu, "cpu_s": cpu, "hops_per_s": pp.hops / cpu}
 
 
 def bench_workload(messages: int, rate_per_s: float = 100.0) -> WorkloadSpec:
@@ -54,56 +72,147 @@ def bench_workload(messages: int, rate_per_s: float = 100.0) -> WorkloadSpec:
     )
 
 
-def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bool = False) -> dict[str, Any]:
-    """Imsgs per wall second for ``messages`` one-recipient messages (arrivals + drain)."""
+class _GcClock:
+    """CPU time the cyclic garbage collector spends while ``on`` (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.total = 0.0
+        self._t = 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, _info: dict[str, int]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._t = time.process_time()
+        elif self._t:
+            self.total += time.process_time() - self._t
+            self._t = 0.0
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._cb)
+
+
+def _imsgs(sim: Simulation) -> int:
+    rec = sim.kernel.recorder
+    return sum(rec.hop_counts.values()) + sum(rec.stat_counts.values())
+
+
+def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bool = False,
+              pingpong: PingPong | None = None, slice_s: float = 1.0) -> dict[str, Any]:
+    """Imsgs per CPU second for ``messages`` one-recipient messages (arrivals + drain).
+
+    With ``pingpong``, each ``slice_s`` of simulated time is followed by about as much CPU
+    time of bare SimPy ping-pong, so both rates are measured under the same machine
+    conditions (a shared VM's speed drifts by tens of percent within seconds)."""
     gc.collect()
     if memory:
         tracemalloc.start()
+    gc_in_simpy = _GcClock() if pingpong is not None else None
     sim = Simulation(era, workload=bench_workload(messages), seed=seed, rows=False,
                      calibration="research-6.8", site="common-case")
     sim.ledger.keep_delays = False
     sim.startup()
-    t0 = time.perf_counter()
+    env = sim.env
+    clock = time.process_time
+    model_cpu = simpy_cpu = 0.0
+    hops0 = pingpong.hops if pingpong else 0
+    rate = 100_000.0  # SimPy hops per CPU second, refined as it runs
+    t0 = clock()
     sim.start_clients()
-    sim.run_until_quiet(max_time=sim.env.now + messages / 50.0 + 120.0, step=5.0)
-    wall = time.perf_counter() - t0
+    max_time = env.now + messages / 50.0 + 120.0
+    while env.now < max_time:
+        env.run(until=env.now + slice_s)
+        quiet = sim.quiet()
+        t1 = clock()
+        model_cpu += t1 - t0
+        if pingpong is not None:
+            assert gc_in_simpy is not None
+            gc_in_simpy.on = True
+            pingpong.advance(max(100, int(rate * (t1 - t0))))
+            gc_in_simpy.on = False
+            t0 = clock()
+            simpy_cpu += t0 - t1
+            rate = (pingpong.hops - hops0) / simpy_cpu
+        else:
+            t0 = t1
+        if quiet:
+            break
+    if gc_in_simpy is not None:
+        # a collection that runs during a SimPy slice mostly walks the model's objects:
+        # its time is the model's
+        gc_in_simpy.stop()
+        simpy_cpu -= gc_in_simpy.total
+        model_cpu += gc_in_simpy.total
     peak = 0
     if memory:
         _cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    rec = sim.kernel.recorder
-    imsgs = sum(rec.hop_counts.values()) + sum(rec.stat_counts.values())
-    return {
+    imsgs = _imsgs(sim)
+    out: dict[str, Any] = {
         "messages": messages,
         "accepted": sim.ledger.accepted_msgs,
         "delivered": sim.ledger.counts["delivered"],
         "imsgs": imsgs,
-        "wall_s": wall,
-        "imsgs_per_s": imsgs / wall,
-        "wall_ms_per_message": wall * 1e3 / max(1, messages),
+        "cpu_s": model_cpu,
+        "imsgs_per_s": imsgs / model_cpu,
+        "cpu_ms_per_message": model_cpu * 1e3 / max(1, messages),
         "peak_traced_bytes": peak,
         "peak_bytes_per_message": peak / max(1, messages) if memory else None,
     }
+    if pingpong is not None:
+        assert gc_in_simpy is not None
+        hops = pingpong.hops - hops0
+        out.update(simpy_hops=hops, simpy_cpu_s=simpy_cpu, simpy_hops_per_s=hops / simpy_cpu,
+                   gc_moved_s=gc_in_simpy.total,
+                   ratio=(imsgs / model_cpu) / (hops / simpy_cpu))
+    return out
 
 
-def run_bench(scaling: tuple[int, ...] = (1_000, 10_000, 100_000), simpy_hops: int = 300_000,
-              progress: Any = None) -> dict[str, Any]:
-    """The whole benchmark: SimPy and the model in this process, their ratio, and scaling."""
-    base = simpy_pingpong(simpy_hops)
-    if progress:
-        progress("simpy", base)
+def run_bench(scaling: tuple[int, ...] = (1_000, 10_000, 100_000), progress: Any = None) -> dict[str, Any]:
+    """The whole benchmark: for each size, the model interleaved with bare SimPy in this
+    process (the ratio is the largest run's), then the model's peak memory."""
+    from model.native import status
+
+    pp = PingPong()
+    pp.advance(20_000)  # warm-up, not measured
     runs = []
     for n in scaling:
-        r = model_run(n)
+        r = model_run(n, pingpong=pp)
         runs.append(r)
         if progress:
-            progress(f"model {n}", r)
+            progress(f"{n} messages", r)
     mem = [model_run(n, memory=True) for n in scaling[:2]]
     main = max(runs, key=lambda r: r["messages"])
+    compiled = status()
     return {
-        "simpy_hops_per_s": base["hops_per_s"],
+        "simpy_hops_per_s": main["simpy_hops_per_s"],
         "model_imsgs_per_s": main["imsgs_per_s"],
-        "ratio": main["imsgs_per_s"] / base["hops_per_s"],
+        "ratio": main["ratio"],
+        "compiled_modules": sum(compiled.values()),
+        "hot_path_modules": len(compiled),
         "scaling": runs,
         "memory": [{"messages": m["messages"], "peak_traced_bytes": m["peak_traced_bytes"]} for m in mem],
     }
+
+
+def report_lines(res: dict[str, Any]) -> list[str]:
+    """The benchmark as the lines ``make bench`` and ``smtpd-sim bench`` print."""
+    main = max(res["scaling"], key=lambda r: r["messages"])
+    mode = (f"{res['compiled_modules']} of {res['hot_path_modules']} hot-path modules compiled (mypyc)"
+            if res["compiled_modules"] else "pure Python")
+    lines = [
+        f"bare SimPy ping-pong : {res['simpy_hops_per_s']:>10,.0f} hops per CPU second",
+        f"model (pony-6.8)     : {res['model_imsgs_per_s']:>10,.0f} imsgs per CPU second ({mode})",
+        f"ratio                : {res['ratio']:.2f} (goal >= 0.5; {main['messages']} messages, "
+        f"{main['cpu_s']:.1f} s of model and {main['simpy_cpu_s']:.1f} s of SimPy, interleaved)",
+        "scaling (CPU per message, and in SimPy hops of the same moments):",
+    ]
+    for r in res["scaling"]:
+        hops = r["cpu_ms_per_message"] * r["simpy_hops_per_s"] / 1e3
+        lines.append(f"  {r['messages']:>7} messages: {r['imsgs']:>9} imsgs, {r['cpu_s']:7.2f} s, "
+                     f"{r['cpu_ms_per_message']:.3f} ms/message = {hops:.0f} SimPy hops; ratio {r['ratio']:.2f}")
+    for m in res["memory"]:
+        lines.append(f"  peak traced memory, {m['messages']:>6} messages: {m['peak_traced_bytes'] / 1e6:.1f} MB")
+    return lines
