@@ -17,7 +17,7 @@ from typing import Any
 import simpy
 
 from model.simulation import Simulation
-from model.world.clients import Arrival, Mix, WorkloadSpec
+from model.world.workload import Arrival, Mix, WorkloadSpec
 
 
 class PingPong:

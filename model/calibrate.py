@@ -43,7 +43,7 @@ from typing import Any
 from model.calibration import PROCESS_ROLES_68, Calibration, ChannelCosts, RoleCosts
 from model.kernel.process import ProcessCosts
 from model.simulation import Simulation
-from model.world.clients import Arrival, Mix, WorkloadSpec
+from model.world.workload import Arrival, Mix, WorkloadSpec
 
 ERA = "pony-6.8"  # the topology of the measured daemon (6.8.0p2)
 SITE = "research"  # research/real-traces/smtpd.conf: local.test maildir, relay.test relayed

@@ -20,8 +20,8 @@ from model.calibration import CalibrationError
 from model.kernel.process import ModelError
 from model.scenario import ScenarioError
 from model.topology import ERAS, TopologyError, load_topology
-from model.world.clients import WorkloadError
 from model.world.site import SiteError
+from model.world.workload import WorkloadError
 
 app = typer.Typer(
     add_completion=False,

@@ -27,7 +27,7 @@ from model.metrics import (
 )
 from model.stats import DEFAULT_LEVEL, Interval, mean_interval, t_quantile
 from model.topology import load_topology
-from model.world.clients import WorkloadSpec, load_workload, parse_workload
+from model.world.workload import WorkloadSpec, load_workload, parse_workload
 
 # ---- intervals ------------------------------------------------------------------------------
 

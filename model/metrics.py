@@ -16,7 +16,7 @@ from model.calibration import Calibration
 from model.kernel.recorder import EVENT_COLUMNS, HOP_COLUMNS, RUN_COLUMNS
 from model.simulation import Simulation
 from model.topology import Topology
-from model.world.clients import Arrival, Mix, WorkloadSpec
+from model.world.workload import Arrival, Mix, WorkloadSpec
 
 # The client script of a probe session (model.world.clients.ClientSession): the replies
 # a one-message session gets, in order.

@@ -35,6 +35,7 @@ MODULES = (
     "model/fsm/envelope.py",
     "model/fsm/ramqueue.py",
     "model/fsm/mta_session.py",
+    "model/world/clients.py",
 )
 
 

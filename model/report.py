@@ -10,7 +10,7 @@ from rich.table import Table
 
 from model.metrics import run_load, run_probe
 from model.topology import ERAS, load_topology
-from model.world.clients import WorkloadSpec, load_workload
+from model.world.workload import WorkloadSpec, load_workload
 
 DEFAULT_WORKLOAD = "default"
 

@@ -18,8 +18,8 @@ from model.faults import Fault
 from model.paths import scenario_dir
 from model.tables.spec import TableSpec, check_table_names
 from model.topology import load_topology
-from model.world.clients import WorkloadSpec, load_workload, parse_workload
 from model.world.site import load_site
+from model.world.workload import WorkloadSpec, load_workload, parse_workload
 
 
 class ScenarioError(ValueError):

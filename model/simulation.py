@@ -28,11 +28,12 @@ from model.roles.scheduler import SchedulerRole
 from model.roles.smtp import SmtpRole
 from model.tables import Table, TableSpec, merge_tables, open_tables
 from model.topology import Topology, load_topology
-from model.world.clients import ClientFleet, WorkloadSpec
+from model.world.clients import ClientFleet
 from model.world.disk import Disk
 from model.world.dns import Resolver
 from model.world.remote_mx import RemoteMx
 from model.world.site import Site, load_site
+from model.world.workload import WorkloadSpec
 
 ROLE_CLASSES: dict[str, type[Role]] = {
     "parent": ParentRole, "smtp": SmtpRole, "mta": MtaRole, "mda": MdaRole, "mfa": MfaRole,

@@ -37,8 +37,8 @@ from model.calibration import Calibration, load_calibration
 from model.scenario import ScenarioSpec
 from model.stats import mean_interval
 from model.topology import load_topology
-from model.world.clients import WorkloadSpec, load_workload
 from model.world.site import Site, SiteSpec, load_site
+from model.world.workload import WorkloadSpec, load_workload
 
 # Scenario keys that name a document the sweep can also address inside (``key.<path>``).
 REFERENCES = ("workload", "calibration", "site")

@@ -29,7 +29,7 @@ from model.experiments import (
 )
 from model.metrics import run_probe
 from model.topology import TopologyError
-from model.world.clients import WorkloadError
+from model.world.workload import WorkloadError
 
 SHORT = dict(duration_s=1.0, rate_per_s=40.0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.metrics import percentile, run_load
-from model.world.clients import load_workload
+from model.world.workload import load_workload
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from model.metrics import run_load
 from model.plugins import ROLE_ENTRY_POINT_GROUP, plugin_roles, role_names
 from model.topology import Topology, TopologySpec, load_topology
-from model.world.clients import Arrival, Mix, WorkloadSpec
+from model.world.workload import Arrival, Mix, WorkloadSpec
 
 EXAMPLE = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
 

@@ -17,7 +17,7 @@ from model.run import run_scenario
 from model.scenario import ScenarioError, ScenarioSpec, load_scenario
 from model.simulation import Simulation
 from model.tables import ENTRY_POINT_GROUP, TableSpec, backends, get_backend, merge_tables
-from model.world.clients import parse_workload
+from model.world.workload import parse_workload
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "extras" / "smtpd-sim-table-example"
 BUILTIN = {"static", "db", "ldap", "mysql", "postgres", "redis", "socketmap", "sqlite"}

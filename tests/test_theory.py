@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from model.kernel.sched import call_later
+from model.world.clients import plan_sessions
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -314,16 +315,12 @@ def test_closed_cycle_over_channels_loses_throughput_to_batching() -> None:
 
 
 def _model() -> tuple[Any, Any, Any]:
-    """The model's load runner, or a skip while the session FSMs are not written yet."""
-    try:
-        import model.metrics as metrics
-        from model.simulation import Simulation
-        from model.world import clients
-    except ImportError as e:  # pragma: no cover - depends on the state of the tree
-        if "model.fsm" in str(e):
-            pytest.skip(f"the daemon model does not import yet: {e}")
-        raise
-    return metrics, Simulation, clients
+    """The model's load runner: metrics, Simulation and the workload module."""
+    import model.metrics as metrics
+    from model.simulation import Simulation
+    from model.world import workload
+
+    return metrics, Simulation, workload
 
 
 ERA = "pony-6.8"
@@ -335,8 +332,8 @@ SAMPLE_S = 0.5e-3  # period of the open-sessions sampler
 def default_load() -> dict[str, Any]:
     """``run_load("pony-6.8", default)`` with a sampler of the number of open client
     sessions (``ClientFleet.open``) every 0.5 ms of the measured window."""
-    metrics, Simulation, clients = _model()
-    wl = clients.load_workload("default")
+    metrics, Simulation, workload = _model()
+    wl = workload.load_workload("default")
 
     class Sampled(Simulation):  # type: ignore[misc, valid-type]
         def start_clients(self, at: float | None = None) -> None:
@@ -355,7 +352,7 @@ def default_load() -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(metrics, "Simulation", Sampled)
         m, sim = metrics.run_load(ERA, wl, seed=LOAD_SEED)
-    return {"m": m, "sim": sim, "wl": wl, "metrics": metrics, "clients": clients,
+    return {"m": m, "sim": sim, "wl": wl, "metrics": metrics, "workload": workload,
             "Simulation": Simulation}
 
 
@@ -363,11 +360,11 @@ def _isolated_demand(ctx: dict[str, Any], local_share: float, sessions: int = 40
     """CPU and off-CPU wait per accepted message of every process, for sessions that never
     overlap (fixed arrivals at the load's rate: sessions last milliseconds, arrive 25 ms
     apart), local-only or relay-only; measured from after startup to quiescence."""
-    clients, Simulation = ctx["clients"], ctx["Simulation"]
+    workload, Simulation = ctx["workload"], ctx["Simulation"]
     wl = ctx["wl"]
-    spec = clients.WorkloadSpec(
+    spec = workload.WorkloadSpec(
         name="isolated", sessions=sessions, duration_s=wl.duration_s,
-        arrival=clients.Arrival(process="fixed", rate_per_s=wl.arrival.rate_per_s),
+        arrival=workload.Arrival(process="fixed", rate_per_s=wl.arrival.rate_per_s),
         mix=wl.mix.model_copy(update={"local_share": local_share}),
     )
     sim = Simulation(ERA, workload=spec, seed=LOAD_SEED, rows=False)
@@ -403,7 +400,7 @@ def test_utilisation_law_per_process_on_the_default_load(default_load: dict[str,
     X = m.throughput_msg_s
     T = m.duration_s
     assert m.accepted > 500
-    plans = ctx["clients"].plan_sessions(ctx["wl"], LOAD_SEED)
+    plans = plan_sessions(ctx["wl"], LOAD_SEED)
     msgs = [msg for p in plans for msg in p.messages]
     f_local = sum(msg.rcpts[0].endswith("@" + ctx["wl"].mix.local_domain) for msg in msgs) / len(msgs)
     loc = _isolated_demand(ctx, 1.0)

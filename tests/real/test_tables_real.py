@@ -19,8 +19,8 @@ from model.real import tables_bench as tb
 from model.real.harness import RealDaemon
 from model.simulation import Simulation
 from model.tables import TableSpec
-from model.world.clients import parse_workload
 from model.world.site import Site, load_site
+from model.world.workload import parse_workload
 
 pytestmark = pytest.mark.real
 

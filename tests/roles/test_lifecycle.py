@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from model.faults import Fault, Faults
 from model.simulation import Simulation
-from model.world.clients import Arrival, Mix, WorkloadSpec
+from model.world.workload import Arrival, Mix, WorkloadSpec
 
 REAL = Path(__file__).parent.parent / "data" / "real-traces" / "csv"
 

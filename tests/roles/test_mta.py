@@ -31,8 +31,8 @@ import pytest
 
 from model.faults import Fault, Faults
 from model.simulation import Simulation
-from model.world.clients import Arrival, Mix, WorkloadSpec
 from model.world.site import Site, SiteSpec
+from model.world.workload import Arrival, Mix, WorkloadSpec
 
 DATA = Path(__file__).parent.parent / "data" / "real-traces"
 
