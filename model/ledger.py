@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 TERMINAL = ("delivered", "bounced", "expired", "removed")
+OPEN = ("committed", "queued")  # on its way: neither terminal nor forgotten
 
 
 class Ledger:
@@ -19,6 +20,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self.state: dict[int, str] = {}  # evpid -> committed | delivered | bounced | ...
+        self.open = 0  # envelopes whose state is in OPEN (kept so settled() is O(1))
         self.msg_envelopes: dict[int, list[int]] = {}  # msgid -> evpids (until accepted)
         self.accepted_msgs = 0
         self.accepted_envelopes = 0
@@ -46,6 +48,8 @@ class Ledger:
         """The queue renamed the message into /queue: its envelopes are on disk for good."""
         self.msg_envelopes[msgid] = list(evpids)
         for e in evpids:
+            if self.state.get(e) not in OPEN:
+                self.open += 1
             self.state[e] = "committed"
 
     def accepted(self, msgid: int, t: float, *, internal: bool = False) -> None:
@@ -57,7 +61,8 @@ class Ledger:
             # bounce counters, not as a client's message
             self.internal_msgs += 1
             for e in evpids:
-                self.state.pop(e, None)
+                if self.state.pop(e, None) in OPEN:
+                    self.open -= 1
         else:
             self.accepted_msgs += 1
             self.accepted_envelopes += len(evpids)
@@ -73,6 +78,7 @@ class Ledger:
         prev = self.state.get(evpid)
         if prev is None or prev in TERMINAL:
             return  # internal mail, or already settled
+        self.open -= 1  # prev is committed or queued
         if prev == "committed":
             # committed but the client never saw the 250 (it vanished or the daemon died):
             # SMTP's at-least-once — the client will send it again; counted apart
@@ -143,15 +149,15 @@ class Ledger:
     @property
     def in_flight(self) -> int:
         """Envelopes committed or accepted and not yet in a terminal state."""
-        return sum(1 for s in self.state.values() if s in ("committed", "queued"))
+        return self.open
 
     def settled(self) -> bool:
         """Nothing accepted is still on its way, and no bounce is pending."""
-        return not self.bounce_state and not any(s in ("committed", "queued") for s in self.state.values())
+        return not self.bounce_state and not self.open
 
     def in_queue(self) -> set[int]:
         """Envelopes accepted (or committed) and not settled."""
-        return {e for e, s in self.state.items() if s in ("committed", "queued")}
+        return {e for e, s in self.state.items() if s in OPEN}
 
     def summary(self, queued_on_disk: set[int] | None = None) -> dict[str, Any]:
         """Counts; ``lost`` = accepted envelopes neither terminal nor on disk."""
