@@ -29,11 +29,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.fsm import mta_session as mfsm
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,8 +397,8 @@ class MtaRole(Role):
 
     name = "mta"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.rng = self.sim.rng("mta-ids")
         self.era = self.behaviour.smtp_variant
         self.default_limits = LIMITS[self.era]  # sc_limits_dict "default"

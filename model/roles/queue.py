@@ -8,12 +8,16 @@ does smtp answer 250.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.envelope_text import envelope_len
 from model.imsg import Imsg
 from model.roles.base import Role, handles
 from model.roles.bounce import BounceEngine, SocketPair
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 BOUNCE_TTL = 7 * 24 * 3600  # queue.c:queue_bounce(): b.ttl = 3600 * 24 * 7
 
@@ -36,8 +40,8 @@ class QueueRole(Role):
 
     name = "queue"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.disk = self.sim.disk
         self.rng = self.sim.rng("queue-ids")
         self.messages: dict[int, _Message] = {}

@@ -9,12 +9,16 @@ filter answers in-process (no query reaches the role).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.envelope_text import envelope_len
 from model.fsm import smtp_session as fsm
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 _MFA_QUERY = {
     "connect": "MFA_REQ_CONNECT", "helo": "MFA_REQ_HELO", "mail": "MFA_REQ_MAIL",
@@ -56,8 +60,8 @@ class SmtpRole(Role):
 
     name = "smtp"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         b = self.behaviour
         # a 6.8 listener with `filter` (F_FILTERED): every phase through lka, reports to lka
         self.filtered = bool(self.sim.topology.spec.filter)
