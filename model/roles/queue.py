@@ -162,7 +162,7 @@ class QueueRole(Role):
         evp = dict(p["envelope"])
         msg = self.messages.get(evp["msgid"])
         ok = msg is not None and not self.disk.full
-        evpid = self._envelope_create(msg, evp) if ok else 0
+        evpid = self._envelope_create(msg, evp) if msg is not None and ok else 0
         self.send(p["reply_to"], "QUEUE_ENVELOPE_SUBMIT", {"session": p["session"], "ok": ok, "evpid": evpid},
                   length=20)
         if ok:
@@ -179,7 +179,7 @@ class QueueRole(Role):
         and pass the read-write fd to smtp."""
         msg = self.messages.get(m.payload["msgid"])
         ok = msg is not None
-        if ok:
+        if msg is not None:
             self.disk.op(self.proc, "open")
             msg.has_body = True
         self.reply(m, "SMTP_MESSAGE_OPEN", {"session": m.payload["session"], "ok": ok}, fd=ok)
@@ -192,7 +192,7 @@ class QueueRole(Role):
         msgid = m.payload["msgid"]
         msg = self.messages.get(msgid)
         ok = msg is not None and not self.disk.full
-        if ok:
+        if msg is not None and ok:
             self.disk.op(self.proc, "rename", "rename")
             msg.committed = True
             msg.size = m.payload.get("size", 0)
@@ -240,7 +240,7 @@ class QueueRole(Role):
         msg = self.messages.get(m.payload["msgid"])
         ok = msg is not None and msg.committed
         size = 0
-        if ok:
+        if msg is not None and ok:
             self.disk.op(self.proc, "open")
             size = msg.size  # what fstat() on the fd tells the receiver
         self.reply(m, m.kind, {**m.payload, "ok": ok, "size": size}, fd=ok)

@@ -222,5 +222,7 @@ class SchedulerRole(Role):
 
     def schedule_all(self) -> None:
         """What ``smtpctl schedule all`` makes happen (used by the world's operator)."""
-        self.proc.post(lambda _a: (self.backend.schedule("all", self.now), self._reset_events()),
-                       None, key="scheduler.ctl")
+        def go(_a: object) -> None:
+            self.backend.schedule("all", self.now)
+            self._reset_events()
+        self.proc.post(go, None, key="scheduler.ctl")
