@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent  # the directory holding the ``mod
 GROUP = "smtpd_sim_native"  # mypyc's shared library: <GROUP>__mypyc.<abi>.so beside ``model``
 MANIFEST = Path(__file__).with_name("_native.json")  # source hashes of the last build
 
-# Modules on the per-imsg path, pure Python without pydantic (mypyc compiles them as typed).
+# Modules on the per-imsg path, pure Python without pydantic (mypyc compiles them as typed):
+# the kernel, the FSMs, the roles (their handlers) and the parts of the world they call.
+# Not model/world/clients.py, params.py, site.py: pydantic models, which mypyc cannot compile.
 MODULES = (
     "model/kernel/sched.py",
     "model/kernel/channel.py",
@@ -35,6 +37,25 @@ MODULES = (
     "model/fsm/envelope.py",
     "model/fsm/ramqueue.py",
     "model/fsm/mta_session.py",
+    "model/fsm/smtp_session.py",
+    "model/roles/__init__.py",
+    "model/roles/base.py",
+    "model/roles/parent.py",
+    "model/roles/smtp.py",
+    "model/roles/mta.py",
+    "model/roles/mda.py",
+    "model/roles/mfa.py",
+    "model/roles/lka.py",
+    "model/roles/queue.py",
+    "model/roles/bounce.py",
+    "model/roles/scheduler.py",
+    "model/roles/control.py",
+    "model/roles/ca.py",
+    "model/world/disk.py",
+    "model/world/dns.py",
+    "model/world/delivery_agent.py",
+    "model/world/remote_mx.py",
+    "model/world/filter_proc.py",
 )
 
 
