@@ -18,7 +18,8 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	@touch $@
 
 # the hot path compiled with mypyc (model/native.py); pure Python when that cannot be built
-NATIVE_SRC := $(wildcard model/kernel/*.py model/fsm/*.py) model/imsg.py model/ledger.py model/world/clients.py model/native.py
+NATIVE_SRC := $(wildcard model/kernel/*.py model/fsm/*.py model/roles/*.py) model/imsg.py model/ledger.py \
+	$(addprefix model/world/,clients.py disk.py dns.py delivery_agent.py remote_mx.py filter_proc.py) model/native.py
 $(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
 	@echo "compiling the hot path with mypyc (about 2 minutes, once)..."
 	@$(PIP) install -e '.[native]' && $(BIN)/python -m model.native_cli build >$(VENV)/native-build.log 2>&1 \

@@ -4,8 +4,8 @@
 ``.py``, which Python imports in preference to the source); ``clean`` removes them;
 ``status`` says which modules run compiled. ``make`` builds them when a C compiler and mypy
 are there and goes on in pure Python otherwise. A compiled module whose source changed
-after the build is stale: :func:`drop_stale` (run when ``model`` is imported) deletes it,
-so an edited source is never shadowed by old machine code. ``SMTPD_SIM_PURE=1`` makes
+after the build is stale: :func:`drop_stale` (run when ``model`` is imported) deletes the
+build, so an edited source is never shadowed by old machine code. ``SMTPD_SIM_PURE=1`` makes
 Python ignore the compiled modules (:func:`use_pure_python`), to compare the two.
 """
 
@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent  # the directory holding the ``mod
 GROUP = "smtpd_sim_native"  # mypyc's shared library: <GROUP>__mypyc.<abi>.so beside ``model``
 MANIFEST = Path(__file__).with_name("_native.json")  # source hashes of the last build
 
-# Modules on the per-imsg path, pure Python without pydantic (mypyc compiles them as typed).
+# Modules on the per-imsg path, pure Python without pydantic (mypyc compiles them as typed):
+# the kernel, the FSMs, the roles (their handlers) and the parts of the world they call.
+# Not model/world/workload.py, params.py, site.py: pydantic models, which mypyc cannot compile.
 MODULES = (
     "model/kernel/sched.py",
     "model/kernel/channel.py",
@@ -35,12 +37,32 @@ MODULES = (
     "model/fsm/envelope.py",
     "model/fsm/ramqueue.py",
     "model/fsm/mta_session.py",
+    "model/fsm/smtp_session.py",
+    "model/roles/__init__.py",
+    "model/roles/base.py",
+    "model/roles/parent.py",
+    "model/roles/smtp.py",
+    "model/roles/mta.py",
+    "model/roles/mda.py",
+    "model/roles/mfa.py",
+    "model/roles/lka.py",
+    "model/roles/queue.py",
+    "model/roles/bounce.py",
+    "model/roles/scheduler.py",
+    "model/roles/control.py",
+    "model/roles/ca.py",
+    "model/world/disk.py",
+    "model/world/dns.py",
+    "model/world/delivery_agent.py",
+    "model/world/remote_mx.py",
+    "model/world/filter_proc.py",
     "model/world/clients.py",
 )
 
 
 def _module_name(path: str) -> str:
-    return path[:-3].replace("/", ".")
+    name = path[:-3].replace("/", ".")
+    return name.removesuffix(".__init__")  # a package's __init__.py is the package itself
 
 
 def _extensions(path: str) -> list[Path]:
@@ -53,32 +75,36 @@ def _digest(path: str) -> str:
 
 
 def drop_stale() -> list[str]:
-    """Delete compiled modules whose source no longer matches the build; returns their names."""
+    """Delete the compiled modules if a source no longer matches the build (or one of them
+    is missing); returns the names of the modules dropped. All go: compiled together, they
+    use each other's classes natively (an argument typed with a compiled class must be an
+    instance of that very class), so one module back in Python among compiled ones fails."""
     try:
         built = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
         built = {}
-    stale = []
-    for path in MODULES:
-        exts = _extensions(path)
-        if exts and built.get(path) != _digest(path):
-            for ext in exts:
-                ext.unlink(missing_ok=True)
-            stale.append(_module_name(path))
-    return stale
+    compiled = [path for path in MODULES if _extensions(path)]
+    if not compiled or (len(compiled) == len(MODULES)
+                        and all(built.get(path) == _digest(path) for path in MODULES)):
+        return []
+    clean()
+    return [_module_name(path) for path in compiled]
 
 
 class _SourceFirst:
     """A meta-path finder that loads :data:`MODULES` from their ``.py``, never the extension."""
 
-    names = frozenset(_module_name(p) for p in MODULES)
+    paths = {_module_name(p): p for p in MODULES}
 
     @classmethod
     def find_spec(cls, name: str, path: object = None, target: object = None) -> object:
-        if name not in cls.names:
+        if name not in cls.paths:
             return None
-        src = ROOT / (name.replace(".", "/") + ".py")
+        src = ROOT / cls.paths[name]
         loader = importlib.machinery.SourceFileLoader(name, str(src))
+        if src.name == "__init__.py":  # a package: its submodules are found in its directory
+            return importlib.util.spec_from_file_location(
+                name, src, loader=loader, submodule_search_locations=[str(src.parent)])
         return importlib.util.spec_from_file_location(name, src, loader=loader)
 
 

@@ -85,9 +85,10 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from model.fsm.envelope import (
     DSN_DELAY,
@@ -745,6 +746,40 @@ class SmtpSession:
         "_r2_in_hdrs", "_r2_in_hdr", "_r2_name", "_r2_lines", "_hdrdone", "_skiphdr",
     )
 
+    # the transaction's state, (re)set by _reset_tx()
+    _tx: bool
+    _msgid: int
+    _rcptcount: int
+    _destcount: int
+    _sender: str
+    _ruser: str
+    _rdomain: str
+    _dsn_notify: int
+    _dsn_orcpt: str | None
+    _dsn_ret: int
+    _dsn_envid: str
+    _txerr: int
+    _datain: int
+    _odatalen: int
+    _body: list[bytes] | None  # the message file's bytes (cfg.keep_body), else None
+    _date: str
+    _p_state: int  # rfc5322.c parser
+    _p_unfold: bool
+    _p_hdr: bytes
+    _p_hdrl: bytes
+    _p_currhdr: bytes | None
+    _p_hdr_buflen: int
+    _p_hdr_bufsz: int
+    _p_val: bytearray
+    _p_val_bufsz: int
+    _rcvcount: int
+    _has_date: bool
+    _has_mid: bool
+    _r2_in_hdrs: bool  # rfc2822.c parser (5.7.3)
+    _r2_lines: list[bytes]
+    _hdrdone: bool
+    _skiphdr: bool
+
     def __init__(self, config: SessionConfig, *, client_addr: str = "127.0.0.1",
                  rdns: str = "localhost", local: bool = False) -> None:
         """``smtp_session.c:smtp_session()``: a new session in STATE_NEW / PHASE_INIT;
@@ -779,11 +814,11 @@ class SmtpSession:
         self.closed = False
         self._wait = W_NONE
         self._wphase = ""
-        self._wparam = ""
+        self._wparam: str | None = ""
         self._reading = False
         self._buf = bytearray()
         self._pend = bytearray()
-        self._out: list = []
+        self._out: list[Any] = []
         self._orphan = False
         self.mailcount = 0
         self.kickcount = 0
@@ -1556,7 +1591,7 @@ class SmtpSession:
                 continue
             if st == P_NONE or st == P_HEADER_END:
                 pos = cur.find(b":") if cur is not None else -1
-                if pos >= 0:
+                if cur is not None and pos >= 0:
                     need = self._p_hdr_buflen + pos + 1
                     if self._p_hdr_bufsz < need:
                         if need >= RFC5322_HDR_BUFMAX:
@@ -2311,7 +2346,8 @@ _ACCEPTS: tuple[tuple[type, ...], ...] = (
     (AuthResult,),
 )
 
-_HANDLERS = {
+# the event's type -> the method taking it
+_HANDLERS: dict[type, Callable[[SmtpSession, Any], None]] = {
     FilterResult: SmtpSession._on_filter_result,
     MessageCreated: SmtpSession._on_message_created,
     EnvelopeSubmitted: SmtpSession._on_envelope_submitted,

@@ -8,7 +8,7 @@ crosses a process boundary (a hop on a channel) or is a direct call inside the p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from model.imsg import PAYLOAD_LEN, REPLY_LEN, STAT_FIXED_LEN, Imsg
 
@@ -16,17 +16,34 @@ if TYPE_CHECKING:
     from model.kernel.process import Process
     from model.simulation import Simulation
 
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
-def handles(*kinds: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+try:  # mypyc reads the decorator when it compiles this module (model/native.py)
+    from mypy_extensions import mypyc_attr
+except ImportError:  # no mypy installed: nothing is compiled, the decorator does nothing
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Callable[[T], T]:  # type: ignore[misc]
+        return lambda cls: cls
+
+# handler method -> the imsg kinds it handles, filled by @handles. The decorator cannot mark
+# the function itself: compiled by mypyc a method is a builtin method_descriptor, which takes
+# no attributes. Keys are the very objects the class dict holds (mypyc applies a method's
+# decorators, then stores what they return, before the class's __init_subclass__ runs).
+_HANDLES: dict[object, tuple[str, ...]] = {}
+
+
+def handles(*kinds: str) -> Callable[[F], F]:
     """Register a method as the handler of the given imsg kinds."""
 
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn._handles = kinds  # type: ignore[attr-defined]
+    def deco(fn: F) -> F:
+        _HANDLES[fn] = kinds
         return fn
 
     return deco
 
 
+# allow_interpreted_subclasses: roles from other packages (model.plugins) subclass Role in Python
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Role:
     """One job of the daemon (parent, smtp, mta, mda, mfa, lka, queue, scheduler, control, ca)."""
 
@@ -38,7 +55,11 @@ class Role:
         table: dict[str, Callable[..., Any]] = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():
-                for kind in getattr(attr, "_handles", ()):
+                try:
+                    kinds = _HANDLES.get(attr, ())
+                except TypeError:  # an unhashable class attribute (a dict...): not a handler
+                    continue
+                for kind in kinds:
                     table[kind] = attr
         cls.handlers = table
 

@@ -51,7 +51,7 @@ class SocketPair:
         self.session: BounceSession | None = None
         # bytes the smtp end wrote before the queue end had a session reading them (the
         # banner): they wait in the socket buffer
-        self._early: list[tuple[str, Any]] = []
+        self._early: list[tuple[str, str]] = []  # ("reply", text) or ("close", reason)
 
     # the smtp side (as a client connection)
     def attach(self, smtp: Any, sid: int) -> None:
@@ -66,10 +66,10 @@ class SocketPair:
         for line in text.split("\n"):
             self.queue.proc.timer(self.latency, s.on_line, line, key="bounce.io")
 
-    def server_close(self, _reason: str) -> None:
+    def server_close(self, reason: str) -> None:
         s = self.session
         if s is None:
-            self._early.append(("close", None))
+            self._early.append(("close", reason))
             return
         self.queue.proc.timer(self.latency, s.on_close, None, key="bounce.io")
 

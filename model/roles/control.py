@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 
 class ControlRole(Role):
@@ -13,8 +17,8 @@ class ControlRole(Role):
 
     name = "control"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.stats: dict[str, int] = {}
 
     @handles("STAT_INCREMENT")

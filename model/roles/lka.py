@@ -10,11 +10,15 @@ DNS is asynchronous (libasr).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.envelope_text import envelope_len
 from model.imsg import PAYLOAD_LEN, Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 LKA_OK, LKA_TEMPFAIL, LKA_PERMFAIL = "ok", "tempfail", "permfail"
 EXPAND_DEPTH = 10  # lka_session.c: EXPAND_DEPTH
@@ -43,8 +47,8 @@ class LkaRole(Role):
 
     name = "lka"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self._certs: dict[tuple[str, int], int] = {}  # peer certificates stored per TLS session
         self.site = self.sim.site
         self.dns = self.sim.resolver

@@ -8,10 +8,14 @@ IMSG_MDA_DONE after SIGCHLD.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 # smtpd.h / config.c defaults
 MDA_MAX_SESSION = 50  # sc_mda_max_session
@@ -57,8 +61,8 @@ class MdaRole(Role):
 
     name = "mda"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.rng = self.sim.rng("mda-ids")
         self.users: dict[str, _User] = {}
         self.users_by_id: dict[int, _User] = {}

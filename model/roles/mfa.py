@@ -8,10 +8,14 @@ an empty list, send a fixed OK, free.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 MFA_OK = 0  # smtpd.h: enum { MFA_OK, MFA_FAIL, MFA_CLOSE }
 
@@ -21,8 +25,8 @@ class MfaRole(Role):
 
     name = "mfa"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.sessions: set[int] = set()
         self.queries = 0
         self.events = 0

@@ -29,11 +29,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.fsm import mta_session as mfsm
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,8 +385,8 @@ class _HostStat:
         self.deferred: dict[int, None] = {}
 
 
-def _dest_domain(evp: dict[str, Any]) -> str | None:
-    """``strchr(e->dest, '@') + 1``."""
+def _dest_domain(evp: dict[str, Any] | str) -> str | None:
+    """``strchr(e->dest, '@') + 1`` of an envelope, or of its ``dest`` itself."""
     dest = evp["dest"] if isinstance(evp, dict) else evp
     at = dest.find("@")
     return dest[at + 1:] if at >= 0 else None
@@ -393,8 +397,8 @@ class MtaRole(Role):
 
     name = "mta"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.rng = self.sim.rng("mta-ids")
         self.era = self.behaviour.smtp_variant
         self.default_limits = LIMITS[self.era]  # sc_limits_dict "default"
@@ -843,7 +847,7 @@ class MtaRole(Role):
             route = mx = None
             if not limits and nextconn <= now:
                 route, mx, limits, nextconn = self._find_route(c, now, limits, nextconn)
-            if route is None:
+            if route is None or mx is None:
                 if c.flags & CONNECTOR_ERROR:
                     return  # "no route available: errors on connector"
                 if limits:
@@ -1232,8 +1236,11 @@ class MtaRole(Role):
                 if conn is not None:
                     msgid = task.msgid if task else 0
                     evpids = [e["id"] for e in task.envelopes] if task else []
-                    self.proc.emit(lambda size, c=conn, m=msgid, ev=evpids: c.send_body(size, m, ev),
-                                   a.size)
+                    def send_body(size: int, c: Any = conn, m: int = msgid,
+                                  ev: list[int] = evpids) -> None:
+                        c.send_body(size, m, ev)
+
+                    self.proc.emit(send_body, a.size)
             elif t is mfsm.NeedTask:
                 self._next_task(s)
             elif t is mfsm.Ready:

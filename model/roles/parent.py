@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from model.imsg import Imsg
 from model.roles.base import Role, handles
 from model.world.delivery_agent import EXIT_CODES, DeliveryAgent
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 
 class ParentRole(Role):
@@ -14,8 +18,8 @@ class ParentRole(Role):
 
     name = "parent"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.children: dict[int, tuple[Imsg, DeliveryAgent]] = {}
         self.forks = 0
         self.max_children = 0

@@ -8,12 +8,16 @@ does smtp answer 250.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.envelope_text import envelope_len
 from model.imsg import Imsg
 from model.roles.base import Role, handles
 from model.roles.bounce import BounceEngine, SocketPair
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 BOUNCE_TTL = 7 * 24 * 3600  # queue.c:queue_bounce(): b.ttl = 3600 * 24 * 7
 
@@ -36,8 +40,8 @@ class QueueRole(Role):
 
     name = "queue"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.disk = self.sim.disk
         self.rng = self.sim.rng("queue-ids")
         self.messages: dict[int, _Message] = {}
@@ -158,7 +162,7 @@ class QueueRole(Role):
         evp = dict(p["envelope"])
         msg = self.messages.get(evp["msgid"])
         ok = msg is not None and not self.disk.full
-        evpid = self._envelope_create(msg, evp) if ok else 0
+        evpid = self._envelope_create(msg, evp) if msg is not None and ok else 0
         self.send(p["reply_to"], "QUEUE_ENVELOPE_SUBMIT", {"session": p["session"], "ok": ok, "evpid": evpid},
                   length=20)
         if ok:
@@ -175,7 +179,7 @@ class QueueRole(Role):
         and pass the read-write fd to smtp."""
         msg = self.messages.get(m.payload["msgid"])
         ok = msg is not None
-        if ok:
+        if msg is not None:
             self.disk.op(self.proc, "open")
             msg.has_body = True
         self.reply(m, "SMTP_MESSAGE_OPEN", {"session": m.payload["session"], "ok": ok}, fd=ok)
@@ -188,7 +192,7 @@ class QueueRole(Role):
         msgid = m.payload["msgid"]
         msg = self.messages.get(msgid)
         ok = msg is not None and not self.disk.full
-        if ok:
+        if msg is not None and ok:
             self.disk.op(self.proc, "rename", "rename")
             msg.committed = True
             msg.size = m.payload.get("size", 0)
@@ -236,7 +240,7 @@ class QueueRole(Role):
         msg = self.messages.get(m.payload["msgid"])
         ok = msg is not None and msg.committed
         size = 0
-        if ok:
+        if msg is not None and ok:
             self.disk.op(self.proc, "open")
             size = msg.size  # what fstat() on the fd tells the receiver
         self.reply(m, m.kind, {**m.payload, "ok": ok, "size": size}, fd=ok)

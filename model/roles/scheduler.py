@@ -7,11 +7,15 @@ them, and re-arms its evtimer like ``scheduler_reset_events()`` / ``scheduler_ti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 _DISPATCH = {
     "mda": "SCHED_ENVELOPE_DELIVER",
@@ -28,8 +32,8 @@ class SchedulerRole(Role):
 
     name = "scheduler"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         self.era = self.behaviour.retry
         self.backend = RamQueue(RetryPolicy(self.era))
         self.ninflight = 0
@@ -218,5 +222,7 @@ class SchedulerRole(Role):
 
     def schedule_all(self) -> None:
         """What ``smtpctl schedule all`` makes happen (used by the world's operator)."""
-        self.proc.post(lambda _a: (self.backend.schedule("all", self.now), self._reset_events()),
-                       None, key="scheduler.ctl")
+        def go(_a: object) -> None:
+            self.backend.schedule("all", self.now)
+            self._reset_events()
+        self.proc.post(go, None, key="scheduler.ctl")

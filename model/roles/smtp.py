@@ -9,12 +9,16 @@ filter answers in-process (no query reaches the role).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.envelope_text import envelope_len
 from model.fsm import smtp_session as fsm
 from model.imsg import Imsg
 from model.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from model.kernel.process import Process
+    from model.simulation import Simulation
 
 _MFA_QUERY = {
     "connect": "MFA_REQ_CONNECT", "helo": "MFA_REQ_HELO", "mail": "MFA_REQ_MAIL",
@@ -56,12 +60,12 @@ class SmtpRole(Role):
 
     name = "smtp"
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
         b = self.behaviour
         # a 6.8 listener with `filter` (F_FILTERED): every phase through lka, reports to lka
         self.filtered = bool(self.sim.topology.spec.filter)
-        common = {
+        common: dict[str, Any] = {
             "variant": b.smtp_variant,
             "hostname": self.sim.site.hostname,
             "filter_mode": "mfa" if b.filters == "mfa" else ("lka" if self.filtered else "none"),
@@ -274,7 +278,7 @@ class SmtpRole(Role):
         if s is None:
             return
         self._report(s, "FILTER_RESPONSE", 40)
-        self._run(s, s.fsm.handle(fsm.FilterResult(m.payload["decision"])))
+        self._handle(s, fsm.FilterResult(m.payload["decision"]))
 
     @handles("FILTER_SMTP_DATA_BEGIN")
     def on_filter_data_begin(self, m: Imsg) -> None:
@@ -283,7 +287,7 @@ class SmtpRole(Role):
         if s is None or s.pending_open is None:
             return
         ev, s.pending_open = s.pending_open, None
-        self._run(s, s.fsm.handle(ev))
+        self._handle(s, ev)
 
     def _a_reply(self, s: _Session, a: Any) -> None:
         """``smtp_session.c:smtp_reply()``: queue the reply on the client socket."""
@@ -335,7 +339,7 @@ class SmtpRole(Role):
         if s is None or s.fsm is None:
             return
         ok = m.payload["status"] == 0
-        self._run(s, s.fsm.handle(fsm.FilterResult("proceed" if ok else "reject")))
+        self._handle(s, fsm.FilterResult("proceed" if ok else "reject"))
 
     def _a_create(self, s: _Session, a: Any) -> None:
         """``smtp_tx_create_message()`` (5.4.2: in ``smtp_mfa_response()`` MAIL)."""
@@ -349,7 +353,7 @@ class SmtpRole(Role):
             return
         ok = m.payload["ok"]
         s.msgid = m.payload.get("msgid", 0) if ok else 0
-        self._run(s, s.fsm.handle(fsm.MessageCreated(ok, s.msgid)))
+        self._handle(s, fsm.MessageCreated(ok, s.msgid))
 
     def _a_expand(self, s: _Session, a: Any) -> None:
         """``smtp_tx_rcpt_to()``: the whole envelope to lka (IMSG_SMTP_EXPAND_RCPT)."""
@@ -366,7 +370,7 @@ class SmtpRole(Role):
         if s is not None:
             if self.filtered and m.payload["ok"]:
                 self._report(s, "TX_ENVELOPE", 24)  # smtp_report_tx_envelope()
-            self._run(s, s.fsm.handle(fsm.EnvelopeSubmitted(m.payload["ok"], m.payload["evpid"])))
+            self._handle(s, fsm.EnvelopeSubmitted(m.payload["ok"], m.payload["evpid"]))
 
     @handles("QUEUE_ENVELOPE_COMMIT")
     def on_envelope_commit(self, m: Imsg) -> None:
@@ -374,14 +378,14 @@ class SmtpRole(Role):
         s = self._session_of(m)
         if s is not None:
             s.rcpts += 1
-            self._run(s, s.fsm.handle(fsm.RcptResult("ok")))
+            self._handle(s, fsm.RcptResult("ok"))
 
     @handles("SMTP_EXPAND_RCPT")
     def on_expand_failed(self, m: Imsg) -> None:
         """``smtp_session_imsg()`` IMSG_SMTP_EXPAND_RCPT: lka refused the recipient."""
         s = self._session_of(m)
         if s is not None:
-            self._run(s, s.fsm.handle(fsm.RcptResult(m.payload["status"], m.payload["text"])))
+            self._handle(s, fsm.RcptResult(m.payload["status"], m.payload["text"]))
 
     def _a_open(self, s: _Session, a: Any) -> None:
         """``smtp_tx_open_message()``: IMSG_SMTP_MESSAGE_OPEN."""
@@ -398,7 +402,7 @@ class SmtpRole(Role):
             s.pending_open = fsm.MessageOpened(True)
             self.send("lka", "FILTER_SMTP_DATA_BEGIN", {"session": s.id}, length=8)
             return
-        self._run(s, s.fsm.handle(fsm.MessageOpened(m.payload["ok"])))
+        self._handle(s, fsm.MessageOpened(m.payload["ok"]))
 
     def _a_commit(self, s: _Session, a: Any) -> None:
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
@@ -418,7 +422,7 @@ class SmtpRole(Role):
             self._report(s, "TX_COMMIT", 32)  # smtp_report_tx_commit()
             self._report(s, "TX_RESET", 24)  # smtp_report_tx_reset()
         s.rcpts = 0
-        self._run(s, s.fsm.handle(fsm.MessageCommitted(m.payload["ok"])))
+        self._handle(s, fsm.MessageCommitted(m.payload["ok"]))
 
     def _a_rollback(self, s: _Session, a: Any) -> None:
         """``smtp_tx_rollback()``: IMSG_SMTP_MESSAGE_ROLLBACK (no answer)."""
@@ -458,7 +462,7 @@ class SmtpRole(Role):
             if w.tls_key_engine_broken:
                 # rsae_priv_enc() finds no ex_data and falls back to the default method,
                 # which has no key: "missing private key" (real-daemon.md §6)
-                self._run(s, s.fsm.handle(fsm.TlsResult(False)))
+                self._handle(s, fsm.TlsResult(False))
                 return
             kind = "CA_RSA_PRIVENC" if self.behaviour.smtp_variant == "6.8" else "CA_PRIVENC"
             self.proc.call_sync(self._hosts["ca"], "ca", self.name, kind, self._name_of(kind),
@@ -474,11 +478,17 @@ class SmtpRole(Role):
             if s.closed or s.fsm is None:
                 return
             self.stat_increment("smtp.tls")
-            self._run(s, s.fsm.handle(fsm.TlsResult(True)))
+            self._handle(s, fsm.TlsResult(True))
             tls_ready = getattr(s.conn, "tls_ready", None)
             if tls_ready is not None:
                 self.proc.emit(lambda _a: tls_ready(), None)
         self.proc.timer(2 * self.sim.world.net_latency_s, ready, None, key="smtp.tls")
+
+    def _handle(self, s: _Session, event: object) -> None:
+        """The session's FSM takes an answer (``smtp_session_imsg()`` and the callbacks);
+        ``s`` has one (see :meth:`_session_of`)."""
+        assert s.fsm is not None
+        self._run(s, s.fsm.handle(event))
 
     def _session_of(self, m: Imsg) -> _Session | None:
         s = self.sessions.get(m.payload["session"])

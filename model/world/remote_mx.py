@@ -22,9 +22,8 @@ in the relay drain benchmark, i.e. ≈ 23 msg/s per connection.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from model.kernel.process import Process
 from model.world.params import WorldParams
 
 # Linux TCP_DELACK_MIN = HZ/25 = 40 ms (include/net/tcp.h), the receiver's minimum ACK
@@ -32,6 +31,17 @@ from model.world.params import WorldParams
 # (tests/data/real-traces/traces/relay-unreachable-retry.log) and 42-44 ms under load
 # (real-daemon.md §9). A calibration may set RemoteMx.delayed_ack_s; 0 disables the stall.
 DELAYED_ACK_S = 0.040
+
+
+class ClientProcess(Protocol):
+    """What a connection uses of the client's process (a :class:`~model.kernel.process.Process`):
+    timers for the replies, and the clock."""
+
+    @property
+    def env(self) -> Any: ...
+
+    def timer(self, delay: float, fn: Callable[[Any], Any], arg: Any = None,
+              key: str = "timer") -> object: ...
 
 
 class RemoteMx:
@@ -62,7 +72,7 @@ class RemoteMx:
         self.cert_chain = 2
         self.tls_sessions = 0
 
-    def connect(self, proc: Process, deliver: Callable[[str], None],
+    def connect(self, proc: ClientProcess, deliver: Callable[[str], None],
                 addr: str | None = None) -> RemoteConnection | None:
         """A TCP connection from ``proc`` (to ``addr``, one address of the MX); replies
         arrive as io events running ``deliver(line)``. None: the connection is refused
@@ -81,7 +91,7 @@ class RemoteMx:
 class RemoteConnection:
     """The server side of one outbound session."""
 
-    def __init__(self, mx: RemoteMx, proc: Process, deliver: Callable[[str], None]) -> None:
+    def __init__(self, mx: RemoteMx, proc: ClientProcess, deliver: Callable[[str], None]) -> None:
         self.mx = mx
         self.proc = proc
         self.deliver = deliver

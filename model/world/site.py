@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from model.config import load_model
 from model.tables.spec import TableSpec, check_table_names
 
+# what the delivery agent does for a user (model.world.delivery_agent.Status)
+Mailbox = Literal["ok", "tempfail", "permfail"]
+
 
 class SiteError(ValueError):
     """An invalid site file (one line)."""
@@ -42,7 +45,7 @@ class User(_Strict):
     name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
     uid: int = 1000
     forward: list[str] = Field(default_factory=list)  # addresses in ~/.forward; [] = no file
-    mailbox: Literal["ok", "tempfail", "permfail"] = "ok"  # what the delivery agent will do
+    mailbox: Mailbox = "ok"  # what the delivery agent will do
 
 
 class DnsRecords(_Strict):
@@ -79,7 +82,7 @@ class Site:
         self.users = {u.name: u for u in spec.user}
         self.aliases = {k.lower(): v for k, v in spec.aliases.items()}
         self.dns = spec.dns
-        self.broken: dict[str, str] = {}  # user -> "ok" | "tempfail" | "permfail" overrides
+        self.broken: dict[str, Mailbox] = {}  # user -> "ok" | "tempfail" | "permfail" overrides
 
     def match(self, domain: str) -> Domain | None:
         """``ruleset.c:ruleset_match()`` reduced to `for domain` rules; None = no rule."""
@@ -90,7 +93,7 @@ class Site:
         user = local.split(self.spec.subaddress_delimiter, 1)[0].lower() if local else local
         return user
 
-    def mailbox(self, name: str) -> str:
+    def mailbox(self, name: str) -> Mailbox:
         """What the delivery agent will do for this user now (an operator may break or
         repair a maildir during a run: ``broken``)."""
         if name in self.broken:

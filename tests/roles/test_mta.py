@@ -99,23 +99,29 @@ def _events(sim: Simulation, event: str) -> list[tuple[float, Any]]:
     return [(e[0], e[4]) for e in sim.kernel.recorder.events if e[1] == event]
 
 
+class _StatTap:
+    """Stands in for the control role in its process: logs the mta's stat imsgs as
+    ``ramstat`` does, then hands every imsg to the role (whose methods, compiled, cannot
+    be wrapped)."""
+
+    def __init__(self, control: Any, log: list[str]) -> None:
+        self.control = control
+        self.log = log
+        self.name = control.name
+        self.handlers = {kind: _StatTap._handle for kind in control.handlers}
+
+    def _handle(self, m: Any) -> None:
+        verb = {"STAT_INCREMENT": "increment", "STAT_DECREMENT": "decrement"}.get(m.kind)
+        if verb is not None and m.src_role == "mta":
+            self.log.append(f"{verb}: {m.payload[0]}")
+        self.control.handlers[m.kind](self.control, m)
+
+
 def _tap_stats(sim: Simulation) -> list[str]:
-    """Record the mta role's stat imsgs as ``ramstat`` logs them."""
-    mta = sim.roles["mta"]
+    """Record the mta role's stat imsgs as ``ramstat`` logs them (as control handles them)."""
+    control = sim.roles["control"]
     log: list[str] = []
-    inc, dec = mta.stat_increment, mta.stat_decrement
-
-    def increment(key: str, value: int = 1) -> None:
-        if value:
-            log.append(f"increment: {key}")
-        inc(key, value)
-
-    def decrement(key: str, value: int = 1) -> None:
-        if value:
-            log.append(f"decrement: {key}")
-        dec(key, value)
-
-    mta.stat_increment, mta.stat_decrement = increment, decrement
+    control.proc.roles[control.name] = _StatTap(control, log)
     return log
 
 
