@@ -21,7 +21,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 NATIVE_SRC := $(wildcard model/kernel/*.py model/fsm/*.py model/roles/*.py) model/imsg.py model/ledger.py \
 	$(addprefix model/world/,clients.py disk.py dns.py delivery_agent.py remote_mx.py filter_proc.py) model/native.py
 $(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
-	@echo "compiling the hot path with mypyc (about 2 minutes, once)..."
+	@echo "compiling the hot path with mypyc (about 3 minutes, once)..."
 	@$(PIP) install -e '.[native]' && $(BIN)/python -m model.native_cli build >$(VENV)/native-build.log 2>&1 \
 		&& $(BIN)/python -m model.native_cli status \
 		|| echo "smtpd-sim: the mypyc build failed (see $(VENV)/native-build.log); running in pure Python"
