@@ -147,7 +147,9 @@ def build(jobs: int = 2) -> None:
             name="smtpd-sim-native",
             py_modules=[],
             packages=[],
-            ext_modules=mypycify(list(MODULES), opt_level="3", group_name=GROUP),
+            # -O1: the build takes 2.6 min instead of 3.3 on 2 cores, and the bench ratio
+            # measured the same within noise (0.60/0.58 against 0.62/0.58 at -O3)
+            ext_modules=mypycify(list(MODULES), opt_level="1", group_name=GROUP),
             script_args=["-q", "build_ext", "--inplace", "--parallel", str(jobs)],
         )
     finally:
