@@ -52,15 +52,6 @@ class PingPong:
         self.env.run(until=self.env.now + hops * self.latency)
 
 
-def simpy_pingpong(n_hops: int = 200_000, latency: float = 1.0) -> dict[str, float]:
-    """Hops per CPU second of bare SimPy ping-pong, alone."""
-    pp = PingPong(latency)
-    t0 = time.process_time()
-    pp.advance(n_hops)
-    cpu = time.process_time() - t0
-    return {"hops": pp.hops, "wall_s": cpu, "cpu_s": cpu, "hops_per_s": pp.hops / cpu}
-
-
 def bench_workload(messages: int, rate_per_s: float = 100.0) -> WorkloadSpec:
     """A sustainable load for the 2-core calibration: 90 % local, one message a session."""
     return WorkloadSpec(
@@ -92,11 +83,6 @@ class _GcClock:
 
     def stop(self) -> None:
         gc.callbacks.remove(self._cb)
-
-
-def _imsgs(sim: Simulation) -> int:
-    rec = sim.kernel.recorder
-    return sum(rec.hop_counts.values()) + sum(rec.stat_counts.values())
 
 
 def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bool = False,
@@ -149,7 +135,8 @@ def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bo
     if memory:
         _cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    imsgs = _imsgs(sim)
+    rec = sim.kernel.recorder
+    imsgs = sum(rec.hop_counts.values()) + sum(rec.stat_counts.values())
     out: dict[str, Any] = {
         "messages": messages,
         "accepted": sim.ledger.accepted_msgs,
