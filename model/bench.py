@@ -10,6 +10,7 @@ interleaved, slice by slice, in one process; rates are per CPU second of each.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 import tracemalloc
 from typing import Any
@@ -96,11 +97,15 @@ def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bo
     if memory:
         tracemalloc.start()
     gc_in_simpy = _GcClock() if pingpong is not None else None
-    sim = Simulation(era, workload=bench_workload(messages), seed=seed, rows=False,
+    sim = Simulation(era, workload=bench_workload(messages), seed=seed, rows=False, stream=True,
                      calibration="research-6.8", site="common-case")
-    sim.ledger.keep_delays = False
     sim.startup()
     env = sim.env
+    led = sim.ledger
+    # what memory follows: allocated blocks (cheap to read, unlike tracemalloc) and the
+    # envelopes in flight, sampled after every slice
+    blocks0 = sys.getallocatedblocks()
+    blocks_peak = in_flight_peak = 0
     clock = time.process_time
     model_cpu = simpy_cpu = 0.0
     hops0 = pingpong.hops if pingpong else 0
@@ -113,6 +118,8 @@ def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bo
         quiet = sim.quiet()
         t1 = clock()
         model_cpu += t1 - t0
+        blocks_peak = max(blocks_peak, sys.getallocatedblocks() - blocks0)
+        in_flight_peak = max(in_flight_peak, led.in_flight)
         if pingpong is not None:
             assert gc_in_simpy is not None
             gc_in_simpy.on = True
@@ -145,6 +152,9 @@ def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bo
         "cpu_s": model_cpu,
         "imsgs_per_s": imsgs / model_cpu,
         "cpu_ms_per_message": model_cpu * 1e3 / max(1, messages),
+        "in_flight_peak": in_flight_peak,
+        "blocks_peak": blocks_peak,
+        "blocks_end": sys.getallocatedblocks() - blocks0,
         "peak_traced_bytes": peak,
         "peak_bytes_per_message": peak / max(1, messages) if memory else None,
     }
@@ -200,6 +210,10 @@ def report_lines(res: dict[str, Any]) -> list[str]:
         hops = r["cpu_ms_per_message"] * r["simpy_hops_per_s"] / 1e3
         lines.append(f"  {r['messages']:>7} messages: {r['imsgs']:>9} imsgs, {r['cpu_s']:7.2f} s, "
                      f"{r['cpu_ms_per_message']:.3f} ms/message = {hops:.0f} SimPy hops; ratio {r['ratio']:.2f}")
+    lines.append("memory (allocated blocks above the start, at most / after the drain; envelopes in flight):")
+    for r in res["scaling"]:
+        lines.append(f"  {r['messages']:>7} messages: {r['blocks_peak']:>7,} / {r['blocks_end']:>6,} blocks; "
+                     f"at most {r['in_flight_peak']} envelopes in flight")
     for m in res["memory"]:
         lines.append(f"  peak traced memory, {m['messages']:>6} messages: {m['peak_traced_bytes'] / 1e6:.1f} MB")
     return lines

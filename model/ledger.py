@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from model.sketch import Sketch
+
 TERMINAL = ("delivered", "bounced", "expired", "removed")
 OPEN = ("committed", "queued")  # on its way: neither terminal nor forgotten
 
 
 class Ledger:
-    """Per-envelope states plus counters; cheap enough for million-message runs."""
+    """Per-envelope states of what is on its way, plus counters: an envelope is forgotten
+    once settled, so with ``keep_delays`` off (a streaming run) memory follows what is in
+    flight, not what has passed."""
 
     def __init__(self) -> None:
-        self.state: dict[int, str] = {}  # evpid -> committed | delivered | bounced | ...
+        self.state: dict[int, str] = {}  # evpid -> committed | queued (settled ones are forgotten)
         self.open = 0  # envelopes whose state is in OPEN (kept so settled() is O(1))
         self.msg_envelopes: dict[int, list[int]] = {}  # msgid -> evpids (until accepted)
         self.accepted_msgs = 0
@@ -29,8 +33,8 @@ class Ledger:
         self.tempfails = 0
         self.duplicated = 0
         self.accept_times: dict[int, float] = {}
-        self.delivery_delays: list[float] = []
-        self.keep_delays = True
+        self.delivery_delays: list[float] | Sketch = []
+        self.keep_delays = True  # per-envelope history: records, retries, warning times
         self.bounces_created = 0
         self.bounces_sent = 0
         self.bounces_failed = 0
@@ -72,26 +76,28 @@ class Ledger:
         for e in evpids:
             if self.state.get(e) == "committed":
                 self.state[e] = "queued"
-            self.accept_times[e] = t
+                if not internal:
+                    self.accept_times[e] = t  # read once, when it settles
 
     def _terminal(self, evpid: int, what: str, t: float) -> None:
-        prev = self.state.get(evpid)
-        if prev is None or prev in TERMINAL:
+        # the queue deletes the envelope file at this instant: no redelivery can follow, so
+        # the duplicate count no longer needs it
+        self.world_deliveries.pop(evpid, None)
+        prev = self.state.pop(evpid, None)
+        if prev is None:
             return  # internal mail, or already settled
         self.open -= 1  # prev is committed or queued
         if prev == "committed":
             # committed but the client never saw the 250 (it vanished or the daemon died):
             # SMTP's at-least-once — the client will send it again; counted apart
-            self.state[evpid] = what
             self.unacked_settled += 1
             return
-        self.state[evpid] = what
         self.counts[what] += 1
         rec = self.records.get(evpid)
         if rec is not None:
             rec[2], rec[3] = what, t
         t0 = self.accept_times.pop(evpid, None)
-        if t0 is not None and self.keep_delays and what == "delivered":
+        if t0 is not None and what == "delivered":
             self.delivery_delays.append(t - t0)
 
     def delivered(self, evpid: int, t: float) -> None:

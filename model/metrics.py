@@ -6,7 +6,6 @@ looked up from a table of expected values.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 from model.calibration import Calibration
 from model.kernel.recorder import EVENT_COLUMNS, HOP_COLUMNS, RUN_COLUMNS
 from model.simulation import Simulation
+from model.sketch import mean, percentile, snapshot
 from model.topology import Topology
 from model.world.workload import Arrival, Mix, WorkloadSpec
 
@@ -171,15 +171,6 @@ class LoadMetrics:
     background_stat_hops_per_s: float = 0.0
 
 
-def percentile(xs: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100]); NaN for no data."""
-    if not xs:
-        return math.nan
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
-    return s[k]
-
-
 def run_load(era: str | Topology, workload: WorkloadSpec, *, seed: int = 1, calibration: str = "research-6.8",
              site: str = "common-case", rows: bool = False, drain_s: float = 30.0,
              **sim_kw: Any) -> tuple[LoadMetrics, Simulation]:
@@ -203,8 +194,8 @@ def run_load(era: str | Topology, workload: WorkloadSpec, *, seed: int = 1, cali
     denom = max(accepted, 1)
     cpu = {n: (p.cpu_time - cpu0[n]) * 1e3 / denom for n, p in procs.items()}
     cpu["parent-children"] = (parent_role.children_cpu - child0) * 1e3 / denom
-    lat = list(sim.latency_samples)
-    sessions = list(sim.session_times)
+    lat = snapshot(sim.latency_samples)  # the window's, before the drain adds more
+    sessions = snapshot(sim.session_times)
     stat_set = sum(n for (_s, _d, name), n in sim.kernel.recorder.stat_counts.items()
                    if name.endswith("STAT_SET"))
     sim.run_until_quiet(max_time=sim.env.now + drain_s)
@@ -213,9 +204,9 @@ def run_load(era: str | Topology, workload: WorkloadSpec, *, seed: int = 1, cali
         duration_s=window,
         accepted=accepted,
         throughput_msg_s=accepted / window if window else 0.0,
-        latency_mean_s=sum(lat) / len(lat) if lat else math.nan,
+        latency_mean_s=mean(lat),
         latency_p99_s=percentile(lat, 99),
-        session_mean_s=sum(sessions) / len(sessions) if sessions else math.nan,
+        session_mean_s=mean(sessions),
         idle_fraction=idle,
         cpu_ms_per_msg=cpu,
         cores=sim.kernel.cpu.cores,

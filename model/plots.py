@@ -128,9 +128,10 @@ def save(fig: Figure, path: str | Path) -> Path:
     return p
 
 
-def run_figure(res: Any, samples: Any, messages: Any) -> Figure:
+def run_figure(res: Any, samples: Any, messages: Any, delays: Any = None) -> Figure:
     """A scenario run: the queue over time (with the daemon's down periods) and the time
-    from acceptance to delivery."""
+    from acceptance to delivery (per message, or from the ``delays`` sketch of a
+    streaming run)."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
     ax = axes[0]
     t = samples["time"] / 3600.0 if len(samples) else []
@@ -158,12 +159,19 @@ def run_figure(res: Any, samples: Any, messages: Any) -> Figure:
     ax.legend(fontsize=8)
     ax = axes[1]
     done = messages[messages["state"] == "delivered"] if len(messages) else messages
-    if len(done):
-        d = (done["ended_at"] - done["accepted_at"]).clip(lower=1e-4)
-        import numpy as np
+    import numpy as np
 
+    weights = None
+    d = np.zeros(0)
+    if delays is not None and len(delays):
+        pairs = delays.counts()
+        d = np.clip(np.array([v for v, _n in pairs]), 1e-4, None)
+        weights = [n for _v, n in pairs]
+    elif len(done):
+        d = (done["ended_at"] - done["accepted_at"]).clip(lower=1e-4).to_numpy()
+    if len(d):
         bins = np.logspace(np.log10(max(d.min(), 1e-4)), np.log10(max(d.max(), 1e-3)) + 0.01, 40)
-        ax.hist(d, bins=bins, color="#4f81bd")
+        ax.hist(d, bins=bins, weights=weights, color="#4f81bd")
         ax.set_xscale("log")
     ax.set_xlabel("acceptance → delivery (s, log scale)")
     ax.set_ylabel("envelopes")

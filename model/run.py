@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 
 from model.faults import Faults
-from model.metrics import percentile
 from model.scenario import ScenarioSpec, resolved, workload_of
 from model.simulation import Simulation
+from model.sketch import Sketch, maximum, mean, percentile
 
 SAMPLE_COLUMNS = ("time", "queued", "pending", "inflight", "held", "accepted", "delivered", "bounced",
                   "expired", "sessions_open", "down")
@@ -49,13 +49,16 @@ class RunResult:
         return d
 
 
-def run_scenario(spec: ScenarioSpec, *, progress: Any = None, rows: bool = False) -> tuple[RunResult, Simulation]:
+def run_scenario(spec: ScenarioSpec, *, progress: Any = None, rows: bool = False,
+                 stream: bool = False) -> tuple[RunResult, Simulation]:
     """Simulate arrivals for the workload's duration, then keep going until everything
-    accepted is settled or ``drain_s`` has passed; sample the queue every ``sample_s``."""
+    accepted is settled or ``drain_s`` has passed; sample the queue every ``sample_s``.
+    ``stream``: no per-message history (memory follows what is in flight), percentiles
+    from sketches."""
     wl = workload_of(spec)
     wall0 = time.perf_counter()
     sim = Simulation(spec.era, calibration=spec.calibration, site=spec.site, workload=wl,
-                     seed=spec.seed, rows=rows, cores=spec.cores, tables=spec.tables)
+                     seed=spec.seed, rows=rows, cores=spec.cores, tables=spec.tables, stream=stream)
     sim.startup()
     t0 = sim.env.now
     faults = Faults(sim, list(spec.fault), t0) if spec.fault else None
@@ -93,18 +96,14 @@ def run_scenario(spec: ScenarioSpec, *, progress: Any = None, rows: bool = False
         refused_sessions=sim.refused_sessions,
         vanished_clients=faults.vanished if faults else 0,
         throughput_msg_s=led.accepted_msgs / wl.duration_s,
-        latency_s={"mean": _mean(lat), "p99": _finite(percentile(lat, 99))},
+        latency_s={"mean": _finite(mean(lat)), "p99": _finite(percentile(lat, 99))},
         delivery_delay_s={"median": _finite(percentile(delays, 50)), "p99": _finite(percentile(delays, 99)),
-                          "max": max(delays) if delays else None},
+                          "max": maximum(delays)},
         cpu_ms_per_msg={n: v["cpu"] * 1e3 / accepted for n, v in totals.items()},
         samples=samples,
         config=resolved(spec),
     )
     return res, sim
-
-
-def _mean(xs: list[float]) -> float | None:
-    return sum(xs) / len(xs) if xs else None
 
 
 def _finite(x: float) -> float | None:
@@ -133,7 +132,8 @@ def write_results(res: RunResult, sim: Simulation, out: Path) -> Path:
                                                     "tempfails"])
     msgs["evpid"] = msgs["evpid"].map(lambda x: f"{x:016x}")
     msgs["msgid"] = msgs["msgid"].map(lambda x: f"{x:08x}")
-    msgs.to_csv(out / "messages.csv", index=False)
+    if not sim.stream:  # a streaming run kept no per-message history
+        msgs.to_csv(out / "messages.csv", index=False)
     rec = sim.kernel.recorder
     hop_rows = [(s, d, n, c, False) for (s, d, n), c in sorted(rec.hop_counts.items())]
     hop_rows += [(s, d, n, c, True) for (s, d, n), c in sorted(rec.stat_counts.items())]
@@ -145,5 +145,6 @@ def write_results(res: RunResult, sim: Simulation, out: Path) -> Path:
         hops_frame(sim).to_csv(out / "hop_rows.csv", index=False)
     from model.plots import run_figure, save
 
-    save(run_figure(res, samples, msgs), out / "run.png")
+    delays = sim.ledger.delivery_delays
+    save(run_figure(res, samples, msgs, delays if isinstance(delays, Sketch) else None), out / "run.png")
     return out

@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
         hop_rows: Annotated[bool, typer.Option("--hop-rows", help="Also record one row per hop")] = False,
         trace: Annotated[bool, typer.Option("--trace", help="Also write imsg.log (-T imsg format) and "
                                             "trace.json (Chrome/Perfetto); implies --hop-rows")] = False,
+        stream: Annotated[bool, typer.Option(
+            "--stream", help="Keep no per-message history, so memory follows what is in flight, not "
+            "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
     ) -> None:
         """Run a scenario (workload, faults) to the end and account for every message."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -41,15 +44,20 @@ def register(app: typer.Typer) -> None:
         if seed is not None:
             spec = spec.model_copy(update={"seed": seed})
         hop_rows = hop_rows or trace
+        if stream and hop_rows:
+            from model.cli import fail
+
+            fail("--stream keeps no per-message history; it cannot be combined with --hop-rows or --trace")
+            return
         if as_json:
-            res, sim = run_scenario(spec, rows=hop_rows)
+            res, sim = run_scenario(spec, rows=hop_rows, stream=stream)
         else:
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                           TextColumn("{task.fields[simt]}"), TimeElapsedColumn(),
                           console=err_console, transient=True) as prog:
                 task = prog.add_task(f"simulating {spec.name}", total=1.0, simt="")
                 res, sim = run_scenario(
-                    spec, rows=hop_rows,
+                    spec, rows=hop_rows, stream=stream,
                     progress=lambda t, total: prog.update(task, completed=min(1.0, t / total),
                                                           simt=f"{t / 3600:.2f} h simulated"))
         dest = out or Path("results") / f"{spec.name}-{spec.seed}"
@@ -70,4 +78,5 @@ def register(app: typer.Typer) -> None:
         console.print(f"  tempfails {res.tempfails}, delay warnings {res.warnings}, bounces {res.bounces}, "
                       f"crashes {res.crashes}, refused sessions {res.refused_sessions}, "
                       f"vanished clients {res.vanished_clients}")
-        console.print(f"  results in {dest}/ (config.json, summary.json, messages.csv, hops.csv, samples.csv, run.png)")
+        files = "config.json, summary.json, " + ("" if stream else "messages.csv, ") + "hops.csv, samples.csv, run.png"
+        console.print(f"  results in {dest}/ ({files})")

@@ -26,6 +26,7 @@ from model.roles.parent import ParentRole
 from model.roles.queue import QueueRole
 from model.roles.scheduler import SchedulerRole
 from model.roles.smtp import SmtpRole
+from model.sketch import Sketch
 from model.tables import Table, TableSpec, merge_tables, open_tables
 from model.topology import Topology, load_topology
 from model.world.clients import ClientFleet
@@ -73,6 +74,7 @@ class Simulation:
         cpu_policy: str | None = None,
         channel_latency_s: float | None = None,
         tables: dict[str, TableSpec] | None = None,
+        stream: bool = False,
     ) -> None:
         self.topology = load_topology(topology) if isinstance(topology, str) else topology
         self.calibration = load_calibration(calibration) if isinstance(calibration, str) else calibration
@@ -94,8 +96,15 @@ class Simulation:
             self.remote_mx.starttls = workload.remote.starttls
             self.remote_mx.cert_chain = workload.remote.cert_chain
         self.ledger = Ledger()
-        self.latency_samples: list[float] = []
-        self.session_times: list[float] = []
+        # ``stream``: keep no per-message history, so memory follows what is in flight;
+        # latencies go into sketches (percentiles within 0.1 %) instead of lists
+        self.stream = stream
+        self.latency_samples: list[float] | Sketch = Sketch() if stream else []
+        self.session_times: list[float] | Sketch = Sketch() if stream else []
+        if stream:
+            self.ledger.keep_delays = False
+            self.ledger.delivery_delays = Sketch()
+            self.remote_mx.keep_log = False
         self.world_costs: dict[str, float] = {}
         # contents of the queue's message files, by msgid (bodies kept only with keep_body)
         self.spool: dict[int, bytes] = {}

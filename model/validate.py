@@ -132,7 +132,7 @@ class SimEnv(ScenarioEnv):
         return self._wait(lambda: self.maildir_count(user) > above, timeout)
 
     def sink_count(self) -> int:
-        return int(self.st.call(lambda: len(self.st.server.sim.remote_mx.accepted)))
+        return int(self.st.call(lambda: self.st.server.sim.remote_mx.accepted_count))
 
     def wait_sink(self, above: int, timeout: float) -> float | None:
         return self._wait(lambda: self.sink_count() > above, timeout)

@@ -117,6 +117,26 @@ def test_run_json_ledger_and_results_directory(tmp_path: Path) -> None:
     assert config["topology"]["name"] == "pony-6.8" and config["workload"]["duration_s"] == 60
 
 
+def test_run_stream_same_ledger_without_per_message_history(tmp_path: Path) -> None:
+    exact, streamed = tmp_path / "exact", tmp_path / "stream"
+    sc = str(_tiny_scenario(tmp_path))
+    a = runner.invoke(app, ["run", sc, "--json", "--out", str(exact)])
+    b = runner.invoke(app, ["run", sc, "--json", "--out", str(streamed), "--stream"])
+    assert a.exit_code == 0 and b.exit_code == 0, b.output
+    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ra["ledger"] == rb["ledger"] and ra["bounces"] == rb["bounces"]
+    assert rb["latency_s"]["mean"] == ra["latency_s"]["mean"]  # a sum: exact in a sketch too
+    for k in ("p99",):
+        assert abs(rb["latency_s"][k] - ra["latency_s"][k]) <= 1e-3 * ra["latency_s"][k]
+    assert not (streamed / "messages.csv").exists() and (streamed / "run.png").exists()
+
+
+def test_run_stream_with_trace_is_one_line(tmp_path: Path) -> None:
+    r = _cli("run", str(_tiny_scenario(tmp_path)), "--stream", "--trace", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--stream" in r.stderr
+
+
 def test_run_bad_scenario_key_one_line(tmp_path: Path) -> None:
     sc = _tiny_scenario(tmp_path)
     sc.write_text(sc.read_text().replace("drain_s", "drain_seconds"))

@@ -29,3 +29,30 @@ def test_open_count_matches_the_states(ops: list[tuple[str, int, int]]) -> None:
         recount = sum(1 for s in led.state.values() if s in OPEN)
         assert led.open == recount == led.in_flight
         assert led.settled() == (recount == 0 and not led.bounce_state)
+
+
+def test_settled_envelopes_are_forgotten_but_counted() -> None:
+    led = Ledger()
+    for msgid in range(1, 501):
+        e = msgid << 32
+        led.committed(msgid, [e], float(msgid))
+        led.accepted(msgid, float(msgid))
+        led.world_delivery(e)
+        led.delivered(e, msgid + 0.5)
+    # memory follows what is on its way: nothing of the 500 settled envelopes is kept
+    assert not led.state and not led.world_deliveries and not led.accept_times
+    assert led.summary()["delivered"] == 500 and led.duplicated == 0
+    assert len(led.delivery_delays) == 500
+
+
+def test_a_redelivery_before_the_queue_learns_is_still_a_duplicate() -> None:
+    # the mailbox is written, the daemon dies before the queue hears of it, the restarted
+    # daemon delivers again: two world deliveries before the terminal state
+    led = Ledger()
+    e = 7 << 32
+    led.committed(7, [e], 0.0)
+    led.accepted(7, 0.0)
+    led.world_delivery(e)
+    led.world_delivery(e)
+    led.delivered(e, 1.0)
+    assert led.duplicated == 1 and not led.world_deliveries

@@ -8,7 +8,7 @@ heap (``Environment.schedule``) and its single callback fires when popped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import simpy
@@ -36,6 +36,27 @@ def call_later(env: simpy.Environment, delay: float, fn: Callable[[Timer], Any],
     return t
 
 
+# compact the heap once this many cancelled timers may sit in it, and they are half of it
+_COMPACT_MIN = 256
+
+
+def cancel(env: Environment, timer: Timer) -> None:
+    """``evtimer_del()``: the timer will not fire. Cancelled timers are dropped from the heap
+    once they are half of it, so a timer re-armed for every message does not keep the
+    memory of every message until its old deadline. The rest pop in the same order:
+    entries are totally ordered by (time, priority, eid)."""
+    if timer.cancelled or timer.callbacks is None:  # cancelled already, or fired
+        return
+    timer.cancelled = True
+    timer.callbacks = ()  # popped before a compaction, it runs nothing
+    env.cancelled += 1  # an upper bound: some may have been popped since
+    queue: list[Any] = env._queue
+    if env.cancelled > _COMPACT_MIN and 2 * env.cancelled > len(queue):
+        queue[:] = [e for e in queue if not (e[3].__class__ is Timer and e[3].cancelled)]
+        heapify(queue)
+        env.cancelled = 0
+
+
 def schedule(env: simpy.Environment, event: Timer, priority: int, delay: float) -> None:
     """``env.schedule(event, priority, delay)`` for a :class:`Timer` (the same heap entry)."""
     queue: list[Any] = env._queue
@@ -50,6 +71,10 @@ class Environment(simpy.Environment):
     event would sort), without the per-step method call and exception frames. Anything
     else (``run()``, ``run(until=event)``) is SimPy's own code.
     """
+
+    def __init__(self, initial_time: float = 0) -> None:
+        super().__init__(initial_time)
+        self.cancelled = 0  # cancelled timers that may still be on the heap (cancel())
 
     def run(self, until: Any = None) -> Any:
         if until is None or isinstance(until, simpy.Event):

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.fsm import mta_session as mfsm
 from model.imsg import Imsg
+from model.kernel.sched import Timer, cancel
 from model.roles.base import Role, handles
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class _RunQ:
     """``runq.c``: jobs ``(when, arg)`` sorted by absolute second, one evtimer armed for
     the first one (``runq_reset()``: ``when - time(NULL)`` whole seconds from now)."""
 
-    __slots__ = ("role", "cb", "key", "jobs", "gen", "armed", "active")
+    __slots__ = ("role", "cb", "key", "jobs", "gen", "ev", "armed", "active")
 
     def __init__(self, role: MtaRole, cb: Any, key: str) -> None:
         self.role = role
@@ -153,6 +154,7 @@ class _RunQ:
         self.key = key
         self.jobs: list[tuple[int, Any]] = []
         self.gen = 0
+        self.ev: Timer | None = None  # the armed evtimer
         self.armed = False
         self.active = False
 
@@ -163,10 +165,15 @@ class _RunQ:
         delay = max(0, self.jobs[0][0] - self.role.time())
         self.gen += 1
         self.armed = True
-        self.role.proc.timer(float(delay), self._timeout, self.gen, key=self.key)
+        self.ev = self.role.proc.timer(float(delay), self._timeout, self.gen, key=self.key)
 
     def _del(self) -> None:
-        """``evtimer_del()``."""
+        """``evtimer_del()``: the armed timer does not fire; if it fired already and waits
+        in the process's inbox, the generation makes it a no-op (libevent drops an active
+        event that is deleted)."""
+        if self.ev is not None:
+            cancel(self.role.proc.env, self.ev)
+            self.ev = None
         self.gen += 1
         self.armed = False
 
@@ -174,6 +181,7 @@ class _RunQ:
         """``runq_timeout()``: run every job that is due, then re-arm."""
         if gen != self.gen:
             return
+        self.ev = None
         self.armed = False
         self.active = True
         now = self.role.time()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo
 from model.imsg import Imsg
+from model.kernel.sched import cancel
 from model.roles.base import Role, handles
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class SchedulerRole(Role):
     def _reset_events(self) -> None:
         """``scheduler.c:scheduler_reset_events()``: evtimer with a 0 timeout."""
         if self._timer is not None:
-            self._timer.cancelled = True
+            cancel(self.proc.env, self._timer)
         self._timer = self.proc.timer(0.0, self._timeout, None, key="scheduler.timeout")
 
     def _timeout(self, _arg: object) -> None:

@@ -52,7 +52,9 @@ class RemoteMx:
         self.reply_time = params.remote_reply_s
         self.delayed_ack_s = DELAYED_ACK_S
         self.hostname = hostname
-        self.accepted: list[tuple[str, list[str], int]] = []
+        self.accepted: list[tuple[str, list[str], int]] = []  # (sender, rcpts, size), if keep_log
+        self.keep_log = True  # off in a streaming run: the count only
+        self.accepted_count = 0
         self.connections = 0
         self.refused = 0
         self.open = 0  # connections currently open
@@ -166,7 +168,9 @@ class RemoteConnection:
                 if bad:
                     self._reply(bad, hold=hold)
                     return
-                self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
+                self.mx.accepted_count += 1
+                if self.mx.keep_log:
+                    self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
                 if self.mx.hook is not None:
                     self.mx.hook(self.sender, list(self.rcpts), self.msgid)
                 if self.mx.on_delivered is not None:
