@@ -2,8 +2,9 @@
 
 The two run interleaved slice by slice, so a shared machine's drifting speed hits both
 alike. Prints both rates, their ratio (goal: the model at least 0.5 of SimPy), how CPU
-time per message scales from 1k to 100k messages, and peak traced memory for 1k and 10k
-messages (it should not grow with the number of messages that have passed). Arguments:
+time per message scales from 1k to 100k messages, and memory: allocated blocks and
+envelopes in flight at every size, peak traced memory for 1k and 10k messages (the runs
+stream, so it should not grow with the number of messages that have passed). Arguments:
 the scaling sizes. ``SMTPD_SIM_PURE=1`` measures the pure-Python model.
 """
 

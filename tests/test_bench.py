@@ -45,9 +45,12 @@ def test_run_bench_reports_the_largest_run_and_memory() -> None:
     assert res["model_imsgs_per_s"] == res["scaling"][1]["imsgs_per_s"]
     assert [m["messages"] for m in res["memory"]] == [100, 250]
     assert all(m["peak_traced_bytes"] > 0 for m in res["memory"])
+    for r in res["scaling"]:  # what memory follows, sampled at every slice
+        assert r["in_flight_peak"] > 0 and r["blocks_peak"] > 0
     assert 0 <= res["compiled_modules"] <= res["hot_path_modules"]
     text = "\n".join(report_lines(res))
     assert "ratio" in text and "goal >= 0.5" in text and "250 messages" in text
+    assert "envelopes in flight" in text
 
 
 def test_cli_json_has_the_issue_keys_and_bad_sizes_exit_2() -> None:
