@@ -171,9 +171,8 @@ class Process:
         cause = self.cause
         start = self.cursor if self.state is RUNNING else self.env.now
 
-        def fire(t: Timer) -> None:
-            if not t.cancelled:
-                self.post(fn, arg, key, cause)
+        def fire(_t: Timer) -> None:  # a cancel()led timer never gets here
+            self.post(fn, arg, key, cause)
 
         return call_later(self.env, start - self.env.now + delay, fire)
 

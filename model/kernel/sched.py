@@ -30,7 +30,7 @@ class Timer:
 
 
 def call_later(env: simpy.Environment, delay: float, fn: Callable[[Timer], Any], arg: Any = None) -> Timer:
-    """Schedule ``fn(timer)`` at ``env.now + delay``; returns the timer (set ``cancelled`` to drop it)."""
+    """Schedule ``fn(timer)`` at ``env.now + delay``; returns the timer (``cancel()`` drops it)."""
     t = Timer(fn, arg)
     schedule(env, t, NORMAL, delay)
     return t

@@ -146,7 +146,7 @@ class _RunQ:
     """``runq.c``: jobs ``(when, arg)`` sorted by absolute second, one evtimer armed for
     the first one (``runq_reset()``: ``when - time(NULL)`` whole seconds from now)."""
 
-    __slots__ = ("role", "cb", "key", "jobs", "gen", "ev", "armed", "active")
+    __slots__ = ("role", "cb", "key", "jobs", "gen", "ev", "active")
 
     def __init__(self, role: MtaRole, cb: Any, key: str) -> None:
         self.role = role
@@ -155,7 +155,6 @@ class _RunQ:
         self.jobs: list[tuple[int, Any]] = []
         self.gen = 0
         self.ev: Timer | None = None  # the armed evtimer
-        self.armed = False
         self.active = False
 
     def _reset(self) -> None:
@@ -164,7 +163,6 @@ class _RunQ:
             return
         delay = max(0, self.jobs[0][0] - self.role.time())
         self.gen += 1
-        self.armed = True
         self.ev = self.role.proc.timer(float(delay), self._timeout, self.gen, key=self.key)
 
     def _del(self) -> None:
@@ -175,14 +173,12 @@ class _RunQ:
             cancel(self.role.proc.env, self.ev)
             self.ev = None
         self.gen += 1
-        self.armed = False
 
     def _timeout(self, gen: int) -> None:
         """``runq_timeout()``: run every job that is due, then re-arm."""
         if gen != self.gen:
             return
         self.ev = None
-        self.armed = False
         self.active = True
         now = self.role.time()
         while self.jobs and self.jobs[0][0] <= now:
