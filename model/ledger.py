@@ -32,7 +32,12 @@ class Ledger:
         self.counts: dict[str, int] = dict.fromkeys(TERMINAL, 0)
         self.tempfails = 0
         self.duplicated = 0
-        self.accept_times: dict[int, float] = {}
+        self.accept_times: dict[int, tuple[float, int]] = {}  # evpid -> (accepted at, msgid)
+        # messages whose every envelope was delivered by ``window_end`` (the end of the
+        # arrivals, for delivered throughput), counted as their last envelope settles
+        self.window_end = float("inf")
+        self.delivered_in_window = 0
+        self._msg_left: dict[int, list[Any]] = {}  # msgid -> [envelopes on their way, all ok so far]
         self.delivery_delays: list[float] | Sketch = []
         self.keep_delays = True  # per-envelope history: records, retries, warning times
         self.bounces_created = 0
@@ -73,11 +78,17 @@ class Ledger:
             if self.keep_delays:
                 for e in evpids:
                     self.records[e] = [msgid, t, "queued", None, 0]
+        left, ok = 0, True
         for e in evpids:
             if self.state.get(e) == "committed":
                 self.state[e] = "queued"
                 if not internal:
-                    self.accept_times[e] = t  # read once, when it settles
+                    self.accept_times[e] = (t, msgid)  # read once, when it settles
+                    left += 1
+            else:
+                ok = False  # settled before the 250: not a delivered message
+        if left:
+            self._msg_left[msgid] = [left, ok]
 
     def _terminal(self, evpid: int, what: str, t: float) -> None:
         # the queue deletes the envelope file at this instant: no redelivery can follow, so
@@ -96,9 +107,20 @@ class Ledger:
         rec = self.records.get(evpid)
         if rec is not None:
             rec[2], rec[3] = what, t
-        t0 = self.accept_times.pop(evpid, None)
-        if t0 is not None and what == "delivered":
+        acc = self.accept_times.pop(evpid, None)
+        if acc is None:
+            return
+        t0, msgid = acc
+        ok = what == "delivered"
+        if ok:
             self.delivery_delays.append(t - t0)
+        msg = self._msg_left[msgid]
+        msg[0] -= 1
+        msg[1] = msg[1] and ok and t <= self.window_end
+        if not msg[0]:
+            del self._msg_left[msgid]
+            if msg[1]:
+                self.delivered_in_window += 1
 
     def delivered(self, evpid: int, t: float) -> None:
         self._terminal(evpid, "delivered", t)

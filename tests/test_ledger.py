@@ -56,3 +56,24 @@ def test_a_redelivery_before_the_queue_learns_is_still_a_duplicate() -> None:
     led.world_delivery(e)
     led.delivered(e, 1.0)
     assert led.duplicated == 1 and not led.world_deliveries
+
+
+def _deliver(led: Ledger, msgid: int, ends: list[tuple[str, float]]) -> None:
+    evpids = [msgid << 32 | k for k in range(len(ends))]
+    led.committed(msgid, evpids, 0.0)
+    led.accepted(msgid, 0.1)
+    for e, (what, t) in zip(evpids, ends, strict=True):
+        if what != "queued":
+            getattr(led, what)(e, t)
+
+
+def test_delivered_in_window_counts_whole_messages() -> None:
+    led = Ledger()
+    led.window_end = 1.0
+    _deliver(led, 10, [("delivered", 0.5), ("delivered", 1.5)])  # one envelope late
+    _deliver(led, 11, [("delivered", 0.9)])
+    _deliver(led, 12, [("delivered", 0.2), ("queued", 0.0)])  # still on its way
+    _deliver(led, 13, [("delivered", 0.3), ("failed", 0.4)])  # one bounced
+    _deliver(led, 14, [("delivered", 0.3), ("delivered", 1.0)])  # the window's last instant
+    assert led.delivered_in_window == 2
+    assert list(led._msg_left) == [12]  # only what is on its way is kept

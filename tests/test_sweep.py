@@ -31,8 +31,9 @@ runner = CliRunner()
 TINY = ["workload.duration_s=1", "workload.arrival.rate_per_s=20"]
 
 
-def _plan(*vary: str, replications: int = 1, seed: int | None = None) -> sweep.SweepPlan:
-    return plan_sweep(default_scenario(), [parse_vary(v) for v in vary], replications=replications, seed=seed)
+def _plan(*vary: str, replications: int = 1, seed: int | None = None, stream: bool = False) -> sweep.SweepPlan:
+    return plan_sweep(default_scenario(), [parse_vary(v) for v in vary], replications=replications, seed=seed,
+                      stream=stream)
 
 
 # ---- the design ---------------------------------------------------------------------------------
@@ -147,13 +148,6 @@ def test_summary_is_mean_and_ci_per_point() -> None:
     assert list(s["bottleneck"]) == ["queue", "pony"]
 
 
-def test_delivered_messages_counts_whole_messages_in_the_window() -> None:
-    records = {1: [10, 0.1, "delivered", 0.5, 0], 2: [10, 0.1, "delivered", 1.5, 0],  # msg 10: late
-               3: [11, 0.2, "delivered", 0.9, 0], 4: [12, 0.3, "queued", None, 1]}
-    assert sweep._delivered_messages(records, 1.0) == 1
-    assert sweep._delivered_messages(records, 2.0) == 2
-
-
 # ---- real sweeps ----------------------------------------------------------------------------------
 
 
@@ -180,6 +174,16 @@ def test_tiny_sweep_in_process(tmp_path: Path) -> None:
     assert cfg["topology"]["name"] == "pony-6.8" and cfg["workload"]["duration_s"] == 1.0
     paths = sweep.write_figures(summarize(df, plan.keys), plan.keys, tmp_path)
     assert [p.read_bytes()[:4] for p in paths] == [b"\x89PNG"] * 3
+
+
+def test_stream_sweep_measures_the_same_runs() -> None:
+    exact = run_sweep(_plan(*TINY, "era=with-mfa,pony-6.8"), workers=0).table
+    streamed = run_sweep(_plan(*TINY, "era=with-mfa,pony-6.8", stream=True), workers=0).table
+    same = ["accepted_msg_s", "delivered_msg_s", "latency_mean_s", "bottleneck"] + [
+        c for c in exact.columns if c.startswith(("ledger.", "util.", "cpu_ms."))]
+    pd.testing.assert_frame_equal(streamed[same], exact[same])
+    assert ((streamed["latency_p99_s"] - exact["latency_p99_s"]).abs() <= 1e-3 * exact["latency_p99_s"]).all()
+    assert all(json.loads(c)["stream"] for c in streamed["config"])
 
 
 def test_same_seed_same_table_other_seed_other_table(tmp_path: Path) -> None:
