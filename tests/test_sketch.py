@@ -4,6 +4,7 @@ percentiles within its relative error of the nearest-rank percentile of the list
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -39,13 +40,21 @@ def test_count_mean_extremes_are_exact(xs: list[float]) -> None:
     assert sum(n for _v, n in sk.counts()) == len(xs)
 
 
-def test_memory_follows_the_range_not_the_count() -> None:
+def test_memory_is_fixed_whatever_comes() -> None:
     sk = Sketch()
-    for i in range(200_000):
-        sk.append(0.001 + (i % 997) * 1e-4)  # 1 ms .. 100 ms, many times over
-    # ln(100) / ln(gamma) buckets cover two decades, however many values came
-    assert len(sk.buckets) <= math.ceil(math.log(100) / math.log(sk.gamma)) + 1
-    assert len(sk) == 200_000
+    size = sys.getsizeof(sk.buckets)
+    for i in range(100_000):
+        sk.append(10.0 ** (i % 13 - 6) * (1 + i % 997 / 997))  # 1 us .. 20 Ms, many times over
+    assert sys.getsizeof(sk.buckets) == size and len(sk) == 100_000
+    assert sk.percentile(100) == sk.hi == max(10.0 ** (i % 13 - 6) * (1 + i % 997 / 997) for i in range(100_000))
+
+
+def test_outside_the_range_counted_at_the_ends() -> None:
+    sk = Sketch()
+    for x in (1e-9, 1e-3, 1e9):
+        sk.append(x)
+    assert len(sk) == 3 and sk.percentile(0) == 1e-9 and sk.percentile(100) == 1e9
+    assert abs(sk.percentile(50) - 1e-3) <= sk.alpha * 1e-3
 
 
 def test_snapshot_is_not_changed_by_later_values() -> None:
