@@ -8,6 +8,7 @@ of a list, so its memory does not grow with how many values passed.
 
 from __future__ import annotations
 
+import copy
 import math
 from array import array
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ class Sketch:
         self._log_gamma = math.log(self.gamma)
         self._first = math.floor(math.log(RANGE_S[0]) / self._log_gamma)
         size = math.ceil(math.log(RANGE_S[1]) / self._log_gamma) - self._first + 1
+        self._last = size - 1
         # bucket i holds the values in (gamma**(first+i-1), gamma**(first+i)]
         self.buckets = array("Q", bytes(8 * size))
         self.zeros = 0  # values <= 0 (an instant reply), below every bucket
@@ -51,7 +53,7 @@ class Sketch:
             self.zeros += 1
             return
         i = math.ceil(math.log(x) / self._log_gamma) - self._first
-        last = len(self.buckets) - 1
+        last = self._last
         self.buckets[0 if i < 0 else last if i > last else i] += 1
 
     def __len__(self) -> int:
@@ -59,9 +61,8 @@ class Sketch:
 
     def copy(self) -> Sketch:
         """A snapshot that later values do not change."""
-        c = Sketch(self.alpha)
+        c = copy.copy(self)  # the scalars; the buckets get their own array
         c.buckets = array("Q", self.buckets)
-        c.zeros, c.n, c.total, c.lo, c.hi = self.zeros, self.n, self.total, self.lo, self.hi
         return c
 
     def counts(self) -> list[tuple[float, int]]:
@@ -76,12 +77,12 @@ class Sketch:
         return min(max(v, self.lo), self.hi)
 
     def percentile(self, q: float) -> float:
-        """Nearest-rank percentile (q in [0, 100]), as ``model.metrics.percentile`` on the
-        list would give, within ``alpha``; NaN for no data."""
+        """Nearest-rank percentile (q in [0, 100]), as :func:`percentile` on the list would
+        give, within ``alpha``; NaN for no data."""
         n = self.n
         if not n:
             return math.nan
-        k = max(0, min(n - 1, math.ceil(q / 100.0 * n) - 1))  # 0-based rank
+        k = _rank(n, q)
         if k == n - 1:
             return self.hi  # the extremes are kept exactly
         if k < self.zeros or k == 0:
@@ -115,9 +116,12 @@ def percentile(xs: Samples, q: float) -> float:
         return xs.percentile(q)
     if not xs:
         return math.nan
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
-    return s[k]
+    return sorted(xs)[_rank(len(xs), q)]
+
+
+def _rank(n: int, q: float) -> int:
+    """The 0-based nearest rank of percentile ``q`` among ``n`` values."""
+    return max(0, min(n - 1, math.ceil(q / 100.0 * n) - 1))
 
 
 def maximum(xs: Samples) -> float | None:
