@@ -17,13 +17,14 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[test]'
 	@touch $@
 
-# the hot path compiled with mypyc (model/native.py); pure Python when that cannot be built
-NATIVE_SRC := $(wildcard model/kernel/*.py model/fsm/*.py model/roles/*.py) model/imsg.py model/ledger.py \
-	$(addprefix model/world/,clients.py disk.py dns.py delivery_agent.py remote_mx.py filter_proc.py) model/native.py
+# the hot path compiled with mypyc (model/smtpd_sim/native.py lists the modules); pure Python
+# when that cannot be built. Any change to one of them rebuilds.
+NATIVE_SRC := $(addprefix model/,$(shell sed -n 's/^ *"\(smtpd_sim\/[^"]*\.py\)",$$/\1/p' model/smtpd_sim/native.py)) \
+	model/smtpd_sim/native.py
 $(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
 	@echo "compiling the hot path with mypyc (about 3 minutes, once)..."
-	@$(PIP) install -e '.[native]' && $(BIN)/python -m model.native_cli build >$(VENV)/native-build.log 2>&1 \
-		&& $(BIN)/python -m model.native_cli status \
+	@$(PIP) install -e '.[native]' && $(BIN)/python -m smtpd_sim.native_cli build >$(VENV)/native-build.log 2>&1 \
+		&& $(BIN)/python -m smtpd_sim.native_cli status \
 		|| echo "smtpd-sim: the mypyc build failed (see $(VENV)/native-build.log); running in pure Python"
 	@touch $@
 
@@ -38,12 +39,12 @@ test: $(VENV)/.test-installed $(VENV)/.native
 ## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
 ## loopback in a network namespace vs smtpd-sim, same clients (needs root)
 validate-real: $(VENV)/.test-installed
-	$(BIN)/python -m model.validate
+	$(BIN)/python -m smtpd_sim.studies.validate
 	$(BIN)/python -m pytest -m real tests/real -k "not long"
 
 ## validate-real-long: also the retry scenarios (sink down 430 s, broken maildir 100 s: ~20 min)
 validate-real-long: $(VENV)/.test-installed
-	$(BIN)/python -m model.validate --long
+	$(BIN)/python -m smtpd_sim.studies.validate --long
 	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
 ## bench: speed against bare SimPy, measured in the same run; sweep points/s on 1 and 2 workers
@@ -55,5 +56,5 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check model tests benchmarks
 
 clean:
-	-$(BIN)/python -m model.native_cli clean
+	-$(BIN)/python -m smtpd_sim.native_cli clean
 	rm -rf $(VENV) results .pytest_cache build

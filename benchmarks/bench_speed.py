@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from model.bench import report_lines, run_bench
+from smtpd_sim.studies.bench import report_lines, run_bench
 
 
 def main() -> None:

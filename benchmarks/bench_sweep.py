@@ -26,7 +26,7 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from model.sweep import SweepPlan, default_scenario, parse_vary, plan_sweep, run_sweep, warm_worker
+from smtpd_sim.studies.sweep import SweepPlan, default_scenario, parse_vary, plan_sweep, run_sweep, warm_worker
 
 
 def measure(plan: SweepPlan, workers: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model.kernel.process import Kernel
+from smtpd_sim.kernel.process import Kernel
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def fake_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     a distribution (a .dist-info with METADATA and entry_points.txt, all importlib.metadata
     reads), in a temporary site directory put on ``sys.path`` together with the example
     plugin's sources. The plugin registries are re-read before and after the test."""
-    from model.plugins import plugin_roles
-    from model.tables.registry import backends
+    from smtpd_sim.spec.plugins import plugin_roles
+    from smtpd_sim.tables.registry import backends
 
     site = tmp_path / "site-packages"
 

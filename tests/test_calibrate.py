@@ -1,8 +1,8 @@
-"""model.calibrate: aggregating real measurements, the c=1 fit, the --check logic, the CLI.
+"""smtpd_sim.studies.calibrate: aggregating real measurements, the c=1 fit, the --check logic, the CLI.
 
 The recorded sample (tests/data/calibration/research-bench.jsonl) is the research
 benchmark of the real 6.8.0p2 (research/real-traces/bench/bench-local.json and
-bench-relay-accept.json, real-daemon.md §9) as model.real.load result records. Model runs
+bench-relay-accept.json, real-daemon.md §9) as smtpd_sim.real.load result records. Model runs
 are shortened (``duration_s``) to keep the suite fast; the fit's structure is the same.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model import calibrate as cb
-from model.calibration import RoleCosts, load_calibration
-from model.cli import app
+from smtpd_sim.studies import calibrate as cb
+from smtpd_sim.spec.calibration import RoleCosts, load_calibration
+from smtpd_sim.cli import app
 
 DATA = Path(__file__).parent / "data" / "calibration" / "research-bench.jsonl"
 SIM_S = 0.4  # simulated seconds per model run in these tests
@@ -199,7 +199,7 @@ def test_cli_errors_are_one_line() -> None:
 
 
 def test_cli_without_root_or_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    import model.real.harness as harness
+    import smtpd_sim.real.harness as harness
 
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert "root" in _one_line_exit_2(runner.invoke(app, ["calibrate", "--duration", "1"]))

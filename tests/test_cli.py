@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from model.cli import app
+from smtpd_sim.cli import app
 
 runner = CliRunner()
 SMALL = Path(__file__).parent / "data" / "small-workload.toml"
@@ -48,7 +48,7 @@ def test_compare_writes_a_png(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "smtpd_sim", *args], capture_output=True, text=True)
 
 
 def test_broken_topology_file_one_line_exit_2(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import statistics
 import pandas as pd
 import pytest
 
-from model.calibration import load_calibration
-from model.experiments import (
+from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.studies.experiments import (
     channel_latency_sweep,
     difference_table,
     era_resources,
@@ -27,9 +27,9 @@ from model.experiments import (
     with_channel_latency,
     workload_variant,
 )
-from model.metrics import run_probe
-from model.topology import TopologyError
-from model.world.workload import WorkloadError
+from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.spec.topology import TopologyError
+from smtpd_sim.spec.workload import WorkloadError
 
 SHORT = dict(duration_s=1.0, rate_per_s=40.0)
 

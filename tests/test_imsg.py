@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.imsg import Vocabulary
+from smtpd_sim.imsg import Vocabulary
 
 
 def test_the_same_kind_has_each_eras_name() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.ledger import OPEN, Ledger
+from smtpd_sim.observe.ledger import OPEN, Ledger
 
 OPS = st.lists(st.tuples(st.sampled_from(["commit", "accept", "accept_internal", "delivered",
                                           "failed", "expired", "removed"]),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.metrics import percentile, run_load
-from model.world.workload import load_workload
+from smtpd_sim.observe.metrics import percentile, run_load
+from smtpd_sim.spec.workload import load_workload
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from model import native
+from smtpd_sim import native
 
 
 def _tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fake package tree with one 'compiled' module and its build manifest."""
-    src = tmp_path / "model" / "kernel" / "x.py"
+    src = tmp_path / "smtpd_sim" / "kernel" / "x.py"
     src.parent.mkdir(parents=True)
     src.write_text("A = 1\n")
     (src.parent / "x.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\0")
     monkeypatch.setattr(native, "ROOT", tmp_path)
-    monkeypatch.setattr(native, "MODULES", ("model/kernel/x.py",))
-    monkeypatch.setattr(native, "MANIFEST", tmp_path / "model" / "_native.json")
-    native.MANIFEST.write_text(json.dumps({"model/kernel/x.py": native._digest("model/kernel/x.py")}))
+    monkeypatch.setattr(native, "MODULES", ("smtpd_sim/kernel/x.py",))
+    monkeypatch.setattr(native, "MANIFEST", tmp_path / "smtpd_sim" / "_native.json")
+    native.MANIFEST.write_text(json.dumps({"smtpd_sim/kernel/x.py": native._digest("smtpd_sim/kernel/x.py")}))
     return src
 
 
@@ -35,21 +35,21 @@ def test_an_extension_built_from_this_source_is_kept(tmp_path: Path, monkeypatch
 def test_an_extension_older_than_an_edit_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = _tree(tmp_path, monkeypatch)
     src.write_text("A = 2\n")
-    assert native.drop_stale() == ["model.kernel.x"]
+    assert native.drop_stale() == ["smtpd_sim.kernel.x"]
     assert not list(src.parent.glob("x.*.so"))
 
 
 def test_an_extension_without_a_manifest_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = _tree(tmp_path, monkeypatch)
     native.MANIFEST.unlink()
-    assert native.drop_stale() == ["model.kernel.x"]
+    assert native.drop_stale() == ["smtpd_sim.kernel.x"]
     assert not list(src.parent.glob("x.*.so"))
 
 
 _PROBE = """
 import json
-from model.native import status
-from model.bench import model_run
+from smtpd_sim.native import status
+from smtpd_sim.studies.bench import model_run
 print(json.dumps({"compiled": sum(status().values()), "imsgs": model_run(60)["imsgs"]}))
 """
 
@@ -62,7 +62,7 @@ def _probe(pure: bool) -> tuple[dict, str]:
         env["SMTPD_SIM_PURE"] = "1"
     run = [sys.executable, "-c", _PROBE]
     probe = json.loads(subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout)
-    cmp = [sys.executable, "-m", "model.cli", "compare", "--json", "--eras", "with-mfa,pony-6.8"]
+    cmp = [sys.executable, "-m", "smtpd_sim", "compare", "--json", "--eras", "with-mfa,pony-6.8"]
     return probe, subprocess.run(cmp, env=env, capture_output=True, text=True, check=True).stdout
 
 

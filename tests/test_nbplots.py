@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation
 
-from model.experiments import (
+from smtpd_sim.studies.experiments import (
     Difference,
     Interval,
     era_resources,
@@ -17,7 +17,7 @@ from model.experiments import (
     hop_table,
     probe_trace,
 )
-from model.nbplots import (
+from smtpd_sim.figures.nbplots import (
     MFA_COLOR,
     MFA_HATCH,
     draw_sequence,
@@ -33,7 +33,7 @@ from model.nbplots import (
     sweep_figure,
     topology_figure,
 )
-from model.topology import load_topology
+from smtpd_sim.spec.topology import load_topology
 
 
 @pytest.fixture(autouse=True)

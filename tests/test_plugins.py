@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from model.metrics import run_load
-from model.plugins import ROLE_ENTRY_POINT_GROUP, plugin_roles, role_names
-from model.topology import Topology, TopologySpec, load_topology
-from model.world.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.observe.metrics import run_load
+from smtpd_sim.spec.plugins import ROLE_ENTRY_POINT_GROUP, plugin_roles, role_names
+from smtpd_sim.spec.topology import Topology, TopologySpec, load_topology
+from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 EXAMPLE = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from typer.testing import CliRunner
 
-from model.cli import app
-from model.plugins import ROLE_ENTRY_POINT_GROUP
-from model.tables.registry import ENTRY_POINT_GROUP
+from smtpd_sim.cli import app
+from smtpd_sim.spec.plugins import ROLE_ENTRY_POINT_GROUP
+from smtpd_sim.tables.registry import ENTRY_POINT_GROUP
 
 runner = CliRunner()
 

@@ -1,7 +1,7 @@
 """Privsep analysis: blast radius per era and process, Heartbleed, merge safety, the CLI.
 
 Expected facts come from the research (section named beside each) and the C functions the
-topology data cites; the answers come from running model.privsep on the topologies.
+topology data cites; the answers come from running smtpd_sim.studies.privsep on the topologies.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from model.cli import app
-from model.metrics import run_probe
-from model.privsep import (
+from smtpd_sim.cli import app
+from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.studies.privsep import (
     blast_radius,
     memory_disclosure,
     merge_check,
@@ -22,7 +22,7 @@ from model.privsep import (
     privilege_table,
     traffic_for,
 )
-from model.topology import ERAS, Topology, TopologySpec, load_topology
+from smtpd_sim.spec.topology import ERAS, Topology, TopologySpec, load_topology
 
 KEY = "tls-private-key"
 
@@ -133,8 +133,8 @@ def test_6_8_parent_takes_mda_fork_from_every_peer() -> None:
 def test_key_in_lka_answer_matches_the_model() -> None:
     """The data says lka serves the key (served_by) exactly where the model's lka puts the PEM in
     its SMTP_TLS_INIT answer: observed as the answer's length on a STARTTLS probe."""
-    from model.metrics import probe_workload
-    from model.simulation import Simulation
+    from smtpd_sim.observe.metrics import probe_workload
+    from smtpd_sim.sim.simulation import Simulation
 
     for era in ERAS:
         topo = load_topology(era)
@@ -346,9 +346,9 @@ def test_cli_bad_input_one_line_exit_2(args: list[str]) -> None:
 
 
 def test_every_effect_names_a_kind_its_role_handles() -> None:
-    from model.imsg import KINDS
-    from model.privsep import DECLARED, EFFECTS
-    from model.simulation import ROLE_CLASSES
+    from smtpd_sim.imsg import KINDS
+    from smtpd_sim.studies.privsep import DECLARED, EFFECTS
+    from smtpd_sim.sim.simulation import ROLE_CLASSES
 
     for (kind, role), eff in EFFECTS.items():
         assert kind in KINDS and kind in ROLE_CLASSES[role].handlers, (kind, role)

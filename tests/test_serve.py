@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from model.real.scenarios import run_scenario_client
-from model.traces import compare_replies
-from model.validate import SimEnv, SimServerThread
+from smtpd_sim.real.scenarios import run_scenario_client
+from smtpd_sim.observe.traces import compare_replies
+from smtpd_sim.studies.validate import SimEnv, SimServerThread
 
 DIALOGS = Path(__file__).parent / "data" / "dialogs"
 SCENARIOS = ["local-1rcpt", "local-3rcpt", "relay-1rcpt", "reject-rcpt", "protocol-errors",

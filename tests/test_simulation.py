@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from model.bench import bench_workload
-from model.kernel.sched import _COMPACT_MIN
-from model.metrics import run_load
-from model.simulation import Simulation
-from model.world.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.studies.bench import bench_workload
+from smtpd_sim.kernel.sched import _COMPACT_MIN
+from smtpd_sim.observe.metrics import run_load
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 
 def test_streaming_measures_the_same_run() -> None:

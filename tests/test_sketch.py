@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.sketch import Sketch, maximum, mean, percentile, snapshot
+from smtpd_sim.observe.sketch import Sketch, maximum, mean, percentile, snapshot
 
 VALUES = st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e4, allow_nan=False)), min_size=1, max_size=300)
 QS = st.floats(0, 100)

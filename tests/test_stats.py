@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from model.stats import t_cdf, t_quantile
+from smtpd_sim.observe.stats import t_cdf, t_quantile
 
 # ---- Student t -------------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import model.sweep as sweep
-from model.cli import app
-from model.sweep import (
+import smtpd_sim.studies.sweep as sweep
+from smtpd_sim.cli import app
+from smtpd_sim.studies.sweep import (
     Factor,
     SweepError,
     default_scenario,

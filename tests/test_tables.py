@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from model.kernel.process import ModelError
-from model.paths import scenario_dir
-from model.run import run_scenario
-from model.scenario import ScenarioError, ScenarioSpec, load_scenario
-from model.simulation import Simulation
-from model.tables import ENTRY_POINT_GROUP, TableSpec, backends, get_backend, merge_tables
-from model.world.workload import parse_workload
+from smtpd_sim.kernel.process import ModelError
+from smtpd_sim.spec.paths import scenario_dir
+from smtpd_sim.studies.run import run_scenario
+from smtpd_sim.spec.scenario import ScenarioError, ScenarioSpec, load_scenario
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.tables import ENTRY_POINT_GROUP, TableSpec, backends, get_backend, merge_tables
+from smtpd_sim.spec.workload import parse_workload
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "extras" / "smtpd-sim-table-example"
 BUILTIN = {"static", "db", "ldap", "mysql", "postgres", "redis", "socketmap", "sqlite"}
@@ -62,7 +62,7 @@ def test_unknown_backend_one_line_naming_the_known_ones(tmp_path: Path) -> None:
 def test_cli_unknown_backend_exit_2_one_line(tmp_path: Path) -> None:
     f = tmp_path / "s.toml"
     f.write_text('[tables.aliases]\nbackend = "nope"\n')
-    cp = subprocess.run([sys.executable, "-m", "model.cli", "run", str(f)], capture_output=True, text=True)
+    cp = subprocess.run([sys.executable, "-m", "smtpd_sim", "run", str(f)], capture_output=True, text=True)
     assert cp.returncode == 2
     assert len(cp.stderr.strip().splitlines()) == 1, cp.stderr
     assert "unknown table backend 'nope'" in cp.stderr and "Traceback" not in cp.stderr
@@ -238,8 +238,8 @@ def test_a_backend_that_errs_on_a_missing_key_tempfails_the_recipient() -> None:
 
 
 def test_table_processes_join_the_process_graph() -> None:
-    from model.tables.topology import graph_with_tables
-    from model.topology import load_topology
+    from smtpd_sim.tables.topology import graph_with_tables
+    from smtpd_sim.spec.topology import load_topology
 
     topo = load_topology("pony-6.8")
     g = graph_with_tables(topo, {"aliases": TableSpec(backend="ldap", lookup_s=0.001)})

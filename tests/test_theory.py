@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from model.kernel.sched import call_later
-from model.world.clients import plan_sessions
+from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.world.clients import plan_sessions
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -316,9 +316,9 @@ def test_closed_cycle_over_channels_loses_throughput_to_batching() -> None:
 
 def _model() -> tuple[Any, Any, Any]:
     """The model's load runner: metrics, Simulation and the workload module."""
-    import model.metrics as metrics
-    from model.simulation import Simulation
-    from model.world import workload
+    import smtpd_sim.observe.metrics as metrics
+    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.spec import workload
 
     return metrics, Simulation, workload
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.topology import ERAS, TopologyError, load_topology
+from smtpd_sim.spec.topology import ERAS, TopologyError, load_topology
 
 # research/era-5.4.2-mfa.md §1.2 (23 channels), era-pony.md §4.2 (20), §1.1 / §1.2 (15)
 EXPECTED = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from model.cli import app
-from model.traces import compare_hops, parse_log_file
+from smtpd_sim.cli import app
+from smtpd_sim.observe.traces import compare_hops, parse_log_file
 
 DATA = Path(__file__).parent / "data" / "real-traces"
 runner = CliRunner()

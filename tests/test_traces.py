@@ -1,4 +1,4 @@
-"""model.traces: the parser reproduces the research CSVs; writer round-trips; comparison finds edits."""
+"""smtpd_sim.observe.traces: the parser reproduces the research CSVs; writer round-trips; comparison finds edits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.traces import (
+from smtpd_sim.observe.traces import (
     HOP_COLUMNS,
     SIM_HOP_COLUMNS,
     TraceError,

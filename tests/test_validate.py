@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from model.traces import compare_hops, compare_replies, read_hops_csv
-from model.validate import run_sim_scenario
+from smtpd_sim.observe.traces import compare_hops, compare_replies, read_hops_csv
+from smtpd_sim.studies.validate import run_sim_scenario
 
 DATA = Path(__file__).parent / "data" / "real-traces"
 

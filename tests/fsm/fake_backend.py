@@ -1,6 +1,6 @@
 """A fake of the processes behind the SMTP server session, for tests only.
 
-:class:`FakeBackend` answers the requests of a :class:`~model.fsm.smtp_session.SmtpSession`
+:class:`FakeBackend` answers the requests of a :class:`~smtpd_sim.fsm.smtp_session.SmtpSession`
 the way the real 6.8.0p2 daemon did with the research site configuration
 (``research/real-daemon.md`` §2):
 
@@ -28,7 +28,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.fsm.smtp_session import (
+from smtpd_sim.fsm.smtp_session import (
     Authenticate,
     AuthResult,
     CommitMessage,

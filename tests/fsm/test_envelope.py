@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.fsm.envelope import (
+from smtpd_sim.fsm.envelope import (
     B_ERROR,
     B_WARNING,
     BOUNCE_EXPIRY,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.fsm.envelope import DSN_FAILURE, DSN_RETHDRS, DSN_SUCCESS
-from model.fsm.mta_session import (
+from smtpd_sim.fsm.envelope import DSN_FAILURE, DSN_RETHDRS, DSN_SUCCESS
+from smtpd_sim.fsm.mta_session import (
     LOOP,
     OK,
     PERMFAIL,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.fsm.envelope import (
+from smtpd_sim.fsm.envelope import (
     BOUNCE_EXPIRY,
     D_BOUNCE,
     D_MDA,
@@ -18,7 +18,7 @@ from model.fsm.envelope import (
     Envelope,
     make_evpid,
 )
-from model.fsm.ramqueue import (
+from smtpd_sim.fsm.ramqueue import (
     SCHED_ALL,
     SCHED_BOUNCE,
     SCHED_MDA,

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.fsm.smtp_session import (
+from smtpd_sim.fsm.smtp_session import (
     REQUESTS,
     Authenticate,
     AuthResult,

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from model.fsm.smtp_session import (
+from smtpd_sim.fsm.smtp_session import (
     CommitMessage,
     Disconnect,
     MessageCreated,

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from model.kernel.channel import Channel
-from model.kernel.process import Kernel, ModelError, Process, ProcessCosts
-from model.kernel.sched import call_later
+from smtpd_sim.kernel.channel import Channel
+from smtpd_sim.kernel.process import Kernel, ModelError, Process, ProcessCosts
+from smtpd_sim.kernel.sched import call_later
 
 
 class Echo:

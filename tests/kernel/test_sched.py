@@ -8,7 +8,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.kernel.sched import Environment, call_later
+from smtpd_sim.kernel.sched import Environment, call_later
 
 
 def _trace(env: simpy.Environment, delays: list[tuple[float, int]], untils: list[float]) -> list[tuple]:
@@ -80,7 +80,7 @@ def test_random_schedules_match() -> None:
 def _cancel_trace(delays: list[float], cancels: list[int], compact_min: int) -> tuple[list[int], int]:
     """Fire timers; timer i cancels timer cancels[i] when it fires (and the first ones are
     cancelled at once). Returns the firing order and the largest heap seen."""
-    import model.kernel.sched as sched
+    import smtpd_sim.kernel.sched as sched
 
     saved = sched._COMPACT_MIN
     sched._COMPACT_MIN = compact_min
@@ -118,7 +118,7 @@ def test_cancelled_timers_are_dropped_without_changing_the_order(delays: list[fl
 
 
 def test_a_timer_rearmed_for_every_message_does_not_pile_up() -> None:
-    from model.kernel.sched import cancel
+    from smtpd_sim.kernel.sched import cancel
 
     env = Environment()
     t = call_later(env, 4 * 3600.0, lambda _t: None)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from model import calibrate as cb
-from model.calibration import load_calibration
-from model.real.load import run_loads
+from smtpd_sim.studies import calibrate as cb
+from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.real.load import run_loads
 
 
 def _real_requested(config: pytest.Config) -> bool:

@@ -1,4 +1,4 @@
-"""model.real: sink, scenario client and procstat (always), and the REAL daemon (only on request).
+"""smtpd_sim.real: sink, scenario client and procstat (always), and the REAL daemon (only on request).
 
 The tests marked ``real`` start the Debian OpenSMTPD 6.8.0p2 as root in a loopback-only
 network namespace. They run only when asked for, with ``SMTPD_SIM_REAL=1`` or
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from model.real import harness, procstat
-from model.real.harness import (
+from smtpd_sim.real import harness, procstat
+from smtpd_sim.real.harness import (
     SMTPD_CONF,
     NetNamespace,
     RealDaemon,
@@ -30,7 +30,7 @@ from model.real.harness import (
     check_prerequisites,
     running_smtpd_pids,
 )
-from model.real.scenarios import (
+from smtpd_sim.real.scenarios import (
     SCENARIOS,
     ScenarioError,
     SmtpSession,
@@ -38,8 +38,8 @@ from model.real.scenarios import (
     run_scenario_client,
     scenario_names,
 )
-from model.real.sink import Sink, SinkError, rcpt_reply
-from model.traces import compare_hops, compare_replies, read_hops_csv
+from smtpd_sim.real.sink import Sink, SinkError, rcpt_reply
+from smtpd_sim.observe.traces import compare_hops, compare_replies, read_hops_csv
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-traces"
 LONG = ("local-tempfail-retry", "relay-unreachable-retry")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from model.paths import scenario_dir
-from model.real import tables_bench as tb
-from model.real.harness import RealDaemon
-from model.simulation import Simulation
-from model.tables import TableSpec
-from model.world.site import Site, load_site
-from model.world.workload import parse_workload
+from smtpd_sim.spec.paths import scenario_dir
+from smtpd_sim.real import tables_bench as tb
+from smtpd_sim.real.harness import RealDaemon
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.tables import TableSpec
+from smtpd_sim.spec.site import Site, load_site
+from smtpd_sim.spec.workload import parse_workload
 
 pytestmark = pytest.mark.real
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.metrics import run_probe
-from model.topology import TopologyError, load_topology
+from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.spec.topology import TopologyError, load_topology
 
 
 def test_filtered_session_adds_the_source_derived_55_imsgs() -> None:
@@ -23,8 +23,8 @@ def test_filtered_session_adds_the_source_derived_55_imsgs() -> None:
 def test_only_lka_talks_to_filters_and_each_filter_is_two_processes() -> None:
     """Filter processors speak a text protocol with lka only (no imsgs), registered for
     connect, MAIL, RCPT and commit: 4 query lines per 1-recipient session, plus reports."""
-    from model.metrics import probe_workload
-    from model.simulation import Simulation
+    from smtpd_sim.observe.metrics import probe_workload
+    from smtpd_sim.sim.simulation import Simulation
 
     assert load_topology("pony-6.8-filters").n_processes == 7 + 2
     sim = Simulation("pony-6.8-filters", workload=probe_workload("local"))

@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.faults import Fault, Faults
-from model.simulation import Simulation
-from model.world.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.sim.faults import Fault, Faults
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 REAL = Path(__file__).parent.parent / "data" / "real-traces" / "csv"
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 
-from model.faults import Fault, Faults
-from model.simulation import Simulation
-from model.world.site import Site, SiteSpec
-from model.world.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.sim.faults import Fault, Faults
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.site import Site, SiteSpec
+from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 DATA = Path(__file__).parent.parent / "data" / "real-traces"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from model.calibration import load_calibration
-from model.metrics import run_probe
-from model.simulation import Simulation
-from model.world.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 
 def _tls_run(era: str, calibration: str = "research-6.8", site: str = "common-case") -> Simulation:
@@ -75,7 +75,7 @@ def test_debian_openssl3_engine_fails_the_handshake_without_ca_traffic() -> None
 #   6.8          +4+c: CERT_INIT x2, CERT_CERTIFICATE x c, CERT_VERIFY x2 (era-pony.md §3.7)
 # and never any ca traffic: the client handshake signs nothing.
 def _outbound(era: str, starttls: bool, chain: int) -> Simulation:
-    from model.world.workload import Remote
+    from smtpd_sim.spec.workload import Remote
 
     wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
                       mix=Mix(local_share=0.0), remote=Remote(starttls=starttls, cert_chain=chain))

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from model.world.params import WorldParams
-from model.world.remote_mx import DELAYED_ACK_S, RemoteMx
+from smtpd_sim.spec.world import WorldParams
+from smtpd_sim.world.remote_mx import DELAYED_ACK_S, RemoteMx
 
 LAT, REPLY = 100e-6, 50e-6
 RTT = 2 * LAT + REPLY
@@ -45,7 +45,7 @@ class _Fault:
 
 
 class FakeFaults:
-    """``model.faults.Faults.active()`` with fixed answers."""
+    """``smtpd_sim.sim.faults.Faults.active()`` with fixed answers."""
 
     def __init__(self, **active: _Fault) -> None:
         self.active_faults = active

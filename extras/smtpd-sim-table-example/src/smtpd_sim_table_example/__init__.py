@@ -9,7 +9,7 @@ requests at once.
 
 from __future__ import annotations
 
-from model.tables import Backend
+from smtpd_sim.tables import Backend
 
 __all__ = ["HttpBackend"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from model.roles.base import Role
+from smtpd_sim.roles.base import Role
 
 __all__ = ["SpamdRole"]
 

@@ -1,0 +1,75 @@
+"""A channel is one AF_UNIX socketpair between two simulated processes.
+
+One flush of a process's write buffer to a peer (``mproc.c:mproc_dispatch()`` →
+``msgbuf_write2()``) becomes one delivery after ``latency + per_byte * bytes``;
+deliveries keep FIFO order per direction even when a small write follows a large one.
+A passed file descriptor (SCM_RIGHTS) adds ``fd_cost``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from smtpd_sim.imsg import IMSG_HEADER_SIZE
+from smtpd_sim.kernel.sched import NORMAL, Timer
+
+if TYPE_CHECKING:
+    from smtpd_sim.imsg import Imsg
+    from smtpd_sim.kernel.process import Process
+
+
+class Channel:
+    """Bidirectional socketpair with per-direction FIFO delivery."""
+
+    __slots__ = ("env", "a", "b", "latency", "per_byte", "fd_cost", "_last", "sent", "bytes")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        a: Process,
+        b: Process,
+        *,
+        latency: float,
+        per_byte: float = 0.0,
+        fd_cost: float = 0.0,
+    ) -> None:
+        self.env = env
+        self.a = a
+        self.b = b
+        self.latency = latency
+        self.per_byte = per_byte
+        self.fd_cost = fd_cost
+        self._last = {a: 0.0, b: 0.0}  # last delivery time per destination
+        self.sent = 0
+        self.bytes = 0
+
+    def peer(self, proc: Process) -> Process:
+        return self.b if proc is self.a else self.a
+
+    def transmit(self, dst: Process, imsgs: list[Imsg]) -> None:
+        """Write a batch of imsgs (one buffer flush) towards ``dst``."""
+        n = len(imsgs)
+        nbytes = IMSG_HEADER_SIZE * n
+        fds = 0
+        for m in imsgs:
+            nbytes += m.length
+            if m.fd:
+                fds += 1
+        self.sent += n
+        self.bytes += nbytes
+        env = self.env
+        now = env._now
+        t = now + self.latency
+        if self.per_byte:
+            t += self.per_byte * nbytes
+        if fds:
+            t += self.fd_cost * fds
+        last = self._last[dst]
+        if t < last:
+            t = last
+        self._last[dst] = t
+        queue: list[Any] = env._queue
+        heapq.heappush(queue, (t, NORMAL, next(env._eid), Timer(dst._on_delivery_cb, imsgs)))

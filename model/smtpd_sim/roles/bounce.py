@@ -1,0 +1,287 @@
+"""Bounces (``bounce.c``, inside the queue process): an SMTP client of the smtp role.
+
+The scheduler injects bounce envelopes (IMSG_SCHED_ENVELOPE_INJECT); ``bounce_add()``
+groups them per message and waits for the message's 1-second aggregation timeout;
+``bounce_drain()`` asks smtp for an enqueue socket (IMSG_QUEUE_SMTP_SESSION, at most
+``BOUNCE_MAXRUN`` sessions); the queue then speaks SMTP over that socketpair
+(``bounce_next()``: EHLO, ``MAIL FROM: <>``, RCPT TO the original sender, DATA, the
+notice and the original message, ``.``), and ``bounce_status()`` reports the result of
+every bounce envelope of the message to the scheduler.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from smtpd_sim.kernel.sched import call_later
+
+if TYPE_CHECKING:
+    from smtpd_sim.roles.queue import QueueRole
+
+BOUNCE_MAXRUN = 2  # bounce.c
+BOUNCE_IO_TIMEOUT = 30.0  # io_set_timeout(s->io, 30000)
+
+
+class BounceMessage:
+    """``struct bounce_message``: bounce envelopes of one msgid to one sender."""
+
+    __slots__ = ("msgid", "to", "smtpname", "envelopes", "timeout", "kind")
+
+    def __init__(self, msgid: int, to: str, smtpname: str, kind: str) -> None:
+        self.msgid = msgid
+        self.to = to
+        self.smtpname = smtpname
+        self.kind = kind
+        self.envelopes: list[dict[str, Any]] = []
+        self.timeout = 0.0
+
+
+class SocketPair:
+    """The enqueue socketpair ``smtp.c:smtp_enqueue()`` makes: bytes written on one end are
+    read (as io events) by the other process after the socketpair latency."""
+
+    def __init__(self, queue: QueueRole, latency: float) -> None:
+        self.queue = queue
+        self.latency = latency
+        self.addr = "local"
+        self.smtp: Any = None
+        self.sid = 0
+        self.session: BounceSession | None = None
+        # bytes the smtp end wrote before the queue end had a session reading them (the
+        # banner): they wait in the socket buffer
+        self._early: list[tuple[str, str]] = []  # ("reply", text) or ("close", reason)
+
+    # the smtp side (as a client connection)
+    def attach(self, smtp: Any, sid: int) -> None:
+        self.smtp = smtp
+        self.sid = sid
+
+    def server_reply(self, text: str) -> None:
+        s = self.session
+        if s is None:
+            self._early.append(("reply", text))
+            return
+        for line in text.split("\n"):
+            self.queue.proc.timer(self.latency, s.on_line, line, key="bounce.io")
+
+    def server_close(self, reason: str) -> None:
+        s = self.session
+        if s is None:
+            self._early.append(("close", reason))
+            return
+        self.queue.proc.timer(self.latency, s.on_close, None, key="bounce.io")
+
+    def bind(self, session: BounceSession) -> None:
+        """The queue's bounce session starts reading: hand it what was buffered."""
+        self.session = session
+        early, self._early = self._early, []
+        for what, arg in early:
+            if what == "reply":
+                self.server_reply(arg)
+            else:
+                self.server_close(arg)
+
+    # the queue side
+    def write(self, data: bytes) -> None:
+        smtp, sid = self.smtp, self.sid
+        call_later(self.queue.sim.env, self.latency, lambda _t: smtp.client_data(sid, data))
+
+
+class BounceSession:
+    """``struct bounce_session`` and ``bounce_io()``."""
+
+    def __init__(self, engine: BounceEngine, pair: SocketPair, smtpname: str) -> None:
+        self.engine = engine
+        self.pair = pair
+        self.smtpname = smtpname
+        self.state = "EHLO"
+        self.msg: BounceMessage | None = None
+        self.closed = False
+        pair.bind(self)
+
+    def send(self, line: str) -> None:
+        """``bounce_send()``."""
+        self.pair.write(f"{line}\r\n".encode())
+
+    def on_line(self, line: str) -> None:
+        """``bounce_io()`` IO_DATAIN: one reply line from the smtp session."""
+        if self.closed:
+            return
+        if len(line) > 3 and line[3] == "-":
+            return  # continuation line
+        if self.state == "CLOSE":
+            self.free()
+            return
+        if line[:1] not in ("2", "3"):
+            self.status(line)
+            self.state = "QUIT"
+        elif self.state == "DATA_END":
+            self.status(line)
+        self.next()
+
+    def on_close(self, _arg: object) -> None:
+        if not self.closed:
+            self.status("442 i/o error")
+            self.free()
+
+    def next(self) -> None:
+        """``bounce.c:bounce_next()``."""
+        st = self.state
+        if st == "EHLO":
+            self.send(f"EHLO {self.smtpname}")
+            self.state = "MAIL"
+        elif st in ("MAIL", "DATA_END"):
+            self.msg = self.engine.next_message()
+            if self.msg is None:
+                self.send("QUIT")
+                self.state = "CLOSE"
+                return
+            self.send("MAIL FROM: <>")
+            self.state = "RCPT"
+        elif st == "RCPT":
+            assert self.msg is not None
+            self.send(f"RCPT TO: <{self.msg.to}>")
+            self.state = "DATA"
+        elif st == "DATA":
+            self.send("DATA")
+            self.state = "DATA_NOTICE"
+        elif st == "DATA_NOTICE":
+            # the notice, then the original message (BOUNCE_DATA_MESSAGE), then "."
+            self.pair.write(self.engine.body(self.msg))
+            self.state = "DATA_END"
+        elif st == "QUIT":
+            self.send("QUIT")
+            self.state = "CLOSE"
+
+    def status(self, line: str) -> None:
+        """``bounce.c:bounce_status()``: 2xx ok, 5xx/6xx permfail, else tempfail."""
+        if self.msg is None:
+            return
+        c = line[:1]
+        result = "ok" if c == "2" else "permfail" if c in ("5", "6") else "tempfail"
+        self.engine.delivery(self.msg, result, line)
+        self.msg = None
+
+    def free(self) -> None:
+        """``bounce.c:bounce_free()``."""
+        if self.closed:
+            return
+        self.closed = True
+        self.engine.session_done(self)
+
+
+class BounceEngine:
+    """The bounce state of the queue process (``bounce.c`` globals)."""
+
+    def __init__(self, queue: QueueRole) -> None:
+        self.queue = queue
+        self.messages: dict[tuple[int, str, str], BounceMessage] = {}
+        self.pending: deque[BounceMessage] = deque()
+        self.running = 0
+        self.sessions: list[BounceSession] = []
+        self._timer: Any = None
+        self.delivered = 0
+        self.failed = 0
+
+    def add(self, evp: dict[str, Any]) -> None:
+        """``bounce.c:bounce_add()``: group by (msgid, bounce kind, smtpname); the message
+        waits for its 1-second aggregation timeout (``msg->timeout = time(NULL) + 1``)."""
+        q = self.queue
+        kind = evp.get("bounce_kind", "failed")
+        key = (evp["msgid"], kind, evp.get("smtpname", q.sim.site.hostname))
+        msg = self.messages.get(key)
+        if msg is None:
+            msg = BounceMessage(evp["msgid"], evp.get("sender", ""), key[2], kind)
+            self.messages[key] = msg
+            q.stat_increment("bounce.message")
+        elif msg in self.pending:
+            self.pending.remove(msg)
+        msg.envelopes.append(evp)
+        msg.timeout = math.floor(q.now) + 1.0  # time(NULL) has a one-second resolution
+        self.pending.append(msg)
+        q.stat_increment("bounce.envelope")
+        self.drain()
+
+    def drain(self) -> None:
+        """``bounce.c:bounce_drain()``."""
+        q = self.queue
+        while True:
+            if self.running >= BOUNCE_MAXRUN or not self.messages or self.running >= len(self.messages):
+                return
+            if not self.pending:
+                return
+            msg = self.pending[0]
+            t = math.floor(q.now)
+            if msg.timeout > t:
+                if self._timer is None:
+                    self._timer = q.proc.timer(msg.timeout - t, self._timeout, None, key="bounce.timer")
+                return
+            q.send("smtp", "QUEUE_SMTP_SESSION", None, length=0)
+            self.running += 1
+
+    def _timeout(self, _arg: object) -> None:
+        """``bounce.c:bounce_timeout()``."""
+        self._timer = None
+        self.drain()
+
+    def fd(self, pair: SocketPair | None) -> None:
+        """``bounce.c:bounce_fd()``: a new session on the enqueue socket (or cancel)."""
+        if pair is None or not self.pending:
+            self.running -= 1
+            self.drain()
+            return
+        s = BounceSession(self, pair, self.pending[0].smtpname)
+        self.sessions.append(s)
+        self.queue.stat_increment("bounce.session")
+
+    def next_message(self) -> BounceMessage | None:
+        """``bounce.c:bounce_next_message()``: the first pending message whose timeout passed."""
+        now = math.floor(self.queue.now)
+        for msg in list(self.pending):
+            if msg.timeout > now:
+                continue
+            self.pending.remove(msg)
+            return msg
+        return None
+
+    def body(self, msg: BounceMessage | None) -> bytes:
+        """The DATA of a bounce: headers, the notice per envelope, the original message."""
+        assert msg is not None
+        q = self.queue
+        reports = "".join(f"   {e.get('dest', e.get('rcpt', ''))}: {e.get('errorline', '')}\r\n"
+                          for e in msg.envelopes)
+        original = q.sim.spool.get(msg.msgid, b"")
+        head = (f"Subject: Delivery status notification: error\r\nFrom: Mailer Daemon <MAILER-DAEMON@{msg.smtpname}>\r\n"
+                f"To: {msg.to}\r\n\r\n"
+                f"Hi!\r\n\r\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\r\n\r\n"
+                f"An error has occurred while attempting to deliver a message for\r\nthe following list of recipients:\r\n\r\n"
+                f"{reports}\r\nBelow is a copy of the original message:\r\n\r\n").encode()
+        lines = original.replace(b"\r\n", b"\n").split(b"\n") if original else [b"(original message not kept)"]
+        stuffed = b"".join((b"." + ln if ln.startswith(b".") else ln) + b"\r\n" for ln in lines if ln is not None)
+        return head + stuffed + b".\r\n"
+
+    def delivery(self, msg: BounceMessage, result: str, status: str) -> None:
+        """``bounce.c:bounce_delivery()``: report every bounce envelope of the message."""
+        q = self.queue
+        n = 0
+        for evp in msg.envelopes:
+            n += 1
+            if result == "tempfail":
+                q.bounce_tempfail(evp, status)
+            else:
+                q.bounce_done(evp, result)
+        self.messages = {k: m for k, m in self.messages.items() if m is not msg}
+        if result == "ok":
+            self.delivered += 1
+        else:
+            self.failed += 1
+        q.stat_decrement("bounce.message")
+        q.stat_decrement("bounce.envelope", n)
+
+    def session_done(self, s: BounceSession) -> None:
+        self.sessions.remove(s)
+        self.running -= 1
+        self.queue.stat_decrement("bounce.session")
+        self.drain()

@@ -1,0 +1,40 @@
+"""The control process (``control.c``): the stat backend every IMSG_STAT_* lands in."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smtpd_sim.imsg import Imsg
+from smtpd_sim.roles.base import Role, handles
+
+if TYPE_CHECKING:
+    from smtpd_sim.kernel.process import Process
+    from smtpd_sim.sim.simulation import Simulation
+
+
+class ControlRole(Role):
+    """``control.c:control_imsg()`` with the ``ram`` stat backend (``stat_ramstat.c``)."""
+
+    name = "control"
+
+    def __init__(self, sim: Simulation, proc: Process) -> None:
+        super().__init__(sim, proc)
+        self.stats: dict[str, int] = {}
+
+    @handles("STAT_INCREMENT")
+    def on_stat_increment(self, m: Imsg) -> None:
+        """``control_imsg()`` IMSG_STAT_INCREMENT → ``stat_backend->increment()``."""
+        key, value = m.payload
+        self.stats[key] = self.stats.get(key, 0) + value
+
+    @handles("STAT_DECREMENT")
+    def on_stat_decrement(self, m: Imsg) -> None:
+        """``control_imsg()`` IMSG_STAT_DECREMENT → ``stat_backend->decrement()``."""
+        key, value = m.payload
+        self.stats[key] = self.stats.get(key, 0) - value
+
+    @handles("STAT_SET")
+    def on_stat_set(self, m: Imsg) -> None:
+        """``control_imsg()`` IMSG_STAT_SET → ``stat_backend->set()``."""
+        key, value = m.payload
+        self.stats[key] = value

@@ -1,0 +1,231 @@
+"""``smtpd-sim serve``: real SMTP over TCP through the simulated daemon, in real time.
+
+An asyncio server accepts TCP connections and hands every byte to the same smtp role
+and session FSM the simulation uses; the simulated topology behind it (lka, queue,
+scheduler, parent, delivery agents...) runs in wall-clock time: before each client
+event the simulation is advanced to "now", and a pump task advances it between events.
+Accepted local mail is written into maildirs, relayed mail into a spool file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.observe.traces import write_imsg_trace
+
+MAX_BUFFERED = 1 << 20  # bytes kept for a client before its session has been attached
+LINGER_S = 2.0  # how long a closed session still drains client input before the socket closes
+
+
+class LiveConnection:
+    """The client side of one TCP connection, as the smtp role sees a client."""
+
+    def __init__(self, server: LiveServer, transport: asyncio.Transport, addr: str) -> None:
+        self.server = server
+        self.transport = transport
+        self.addr = addr
+        self.smtp: Any = None
+        self.sid = 0
+        self.pending: list[bytes] = []
+        self.closed = False
+        self.gone = False
+
+    # called by the smtp role
+    def attach(self, smtp: Any, sid: int) -> None:
+        self.smtp = smtp
+        self.sid = sid
+        pending, self.pending = self.pending, []
+        for data in pending:
+            smtp.client_data(sid, data)
+        if self.gone:
+            smtp.client_gone(sid)
+
+    def server_reply(self, text: str) -> None:
+        if not self.closed and not self.transport.is_closing():
+            self.transport.write(text.replace("\n", "\r\n").encode("utf-8", "replace") + b"\r\n")
+
+    def server_close(self, _reason: str) -> None:
+        """Close like a careful server: flush the last reply and send FIN, keep reading (and
+        discarding) what the client still sends for a moment, then close. Closing at once with
+        unread input would reset the connection and could destroy the reply the client has
+        not read yet (say ``500 5.0.0 Line too long`` after a 70 kB line)."""
+        self.closed = True
+        t = self.transport
+        if t.is_closing():
+            return
+        if t.can_write_eof():
+            t.write_eof()
+            asyncio.get_running_loop().call_later(LINGER_S, t.close)
+        else:
+            t.close()
+
+    # called by asyncio
+    def data(self, data: bytes) -> None:
+        if self.closed:
+            return  # lingering after our close: input is read and dropped
+        if self.smtp is None:
+            if sum(map(len, self.pending)) < MAX_BUFFERED:
+                self.pending.append(data)
+            return
+        self.smtp.client_data(self.sid, data)
+
+    def lost(self) -> None:
+        self.gone = True
+        self.closed = True
+        if self.smtp is not None:
+            self.smtp.client_gone(self.sid)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, server: LiveServer, tls_listener: bool) -> None:
+        self.server = server
+        self.tls_listener = tls_listener
+        self.conn: LiveConnection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
+        self.conn = LiveConnection(self.server, transport, peer[0])  # type: ignore[arg-type]
+        self.server.event(lambda: self.server.sim.roles["smtp"].connect(self.conn, self.tls_listener))
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if conn is not None:
+            self.server.event(lambda: conn.data(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conn = self.conn
+        if conn is not None:
+            self.server.event(conn.lost)
+
+
+class LiveServer:
+    """The simulated daemon behind real sockets."""
+
+    def __init__(
+        self,
+        era: str = "pony-6.8",
+        *,
+        site: str = "research",
+        calibration: str = "research-6.8",
+        maildir: Path | None = None,
+        spool: Path | None = None,
+        trace: Any = None,
+        seed: int = 1,
+        rows: bool = False,
+    ) -> None:
+        self.sim = Simulation(era, calibration=calibration, site=site, seed=seed, keep_body=True,
+                              rows=rows or trace is not None)
+        self.maildir = maildir
+        self.spool = spool
+        self.trace = trace
+        self._traced = 0
+        self.sim.delivery_hook = self._delivered
+        self.sim.relay_hook = self._relayed
+        self.sim.startup()
+        self._t0_wall = time.monotonic()
+        self._t0_sim = self.sim.env.now
+        self._wake: asyncio.Event | None = None
+        self.delivered = 0
+        self.relayed = 0
+        self.per_user: dict[str, int] = {}
+
+    # ---- time -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._t0_sim + (time.monotonic() - self._t0_wall)
+
+    def advance(self) -> None:
+        """Run the simulation up to wall-clock now."""
+        target = self.now()
+        env = self.sim.env
+        if target > env.now:
+            env.run(until=target)
+        self._emit_trace()
+
+    def event(self, fn: Any) -> None:
+        """A client event: bring the simulation to now, apply it, wake the pump."""
+        self.advance()
+        fn()
+        if self._wake is not None:
+            self._wake.set()
+
+    async def pump(self) -> None:
+        """Advance the simulation as wall time passes, sleeping until its next event."""
+        self._wake = asyncio.Event()
+        env = self.sim.env
+        while True:
+            self.advance()
+            nxt = env.peek()
+            delay = min(max(nxt - self.now(), 0.0), 0.05) if nxt != float("inf") else 0.05
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.0005))
+
+    # ---- outputs ------------------------------------------------------------------------
+
+    def _emit_trace(self) -> None:
+        if self.trace is None:
+            return
+        hops = self.sim.kernel.recorder.hops
+        if self._traced >= len(hops):
+            return
+        from smtpd_sim.observe.metrics import trace_hops
+
+        df = trace_hops(hops[self._traced:])
+        self._traced = len(hops)
+        for line in write_imsg_trace(df, epoch=time.time() - self.now()):
+            if "### SCENARIO" not in line:
+                self.trace.write(line + "\n")
+        self.trace.flush()
+
+    def _delivered(self, user: str, body: bytes) -> None:
+        """A delivery agent exited okay: write the message into ``<maildir>/<user>/new``."""
+        self.delivered += 1
+        self.per_user[user] = self.per_user.get(user, 0) + 1
+        if self.maildir is None:
+            return
+        base = self.maildir / user
+        for sub in ("tmp", "new", "cur"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        name = f"{time.time():.6f}.{os.getpid()}.{self.delivered}.{socket.gethostname()}"
+        tmp = base / "tmp" / name
+        tmp.write_bytes(body)
+        tmp.rename(base / "new" / name)
+
+    def _relayed(self, sender: str, rcpts: list[str], body: bytes) -> None:
+        """The remote MX accepted a relayed message: append it to the spool file (mbox)."""
+        self.relayed += 1
+        if self.spool is None:
+            return
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.spool, "ab") as fh:
+            fh.write(f"From {sender or 'MAILER-DAEMON'} {time.asctime()}\n".encode())
+            fh.write(f"X-Relayed-To: {', '.join(rcpts)}\n".encode())
+            fh.write(body.replace(b"\r\n", b"\n"))
+            fh.write(b"\n")
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def serve(self, host: str, port: int, tls_port: int | None = None,
+                    ready: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        servers = [await loop.create_server(lambda: _Protocol(self, False), host, port, reuse_address=True)]
+        if tls_port:
+            servers.append(await loop.create_server(lambda: _Protocol(self, True), host, tls_port,
+                                                    reuse_address=True))
+        pump = asyncio.create_task(self.pump())
+        if ready is not None:
+            ready.set()
+        try:
+            await asyncio.gather(*(s.serve_forever() for s in servers))
+        finally:
+            pump.cancel()
+            for s in servers:
+                s.close()

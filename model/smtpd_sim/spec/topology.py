@@ -1,0 +1,307 @@
+"""Topologies as data: load and validate ``scenarios/topologies/*.toml``, build networkx graphs.
+
+A topology says which processes exist, which roles each hosts, their privileges, which
+socketpairs are live, and the behaviour switches the era's code had. Errors in a file
+are reported as one line naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from smtpd_sim.spec.files import read_toml, validate
+from smtpd_sim.imsg import KINDS as IMSG_KINDS
+from smtpd_sim.imsg import VOCABULARIES
+from smtpd_sim.spec.paths import scenario_dir
+
+# Every role talks to these roles in the common flows; a topology must give each pair a
+# channel unless both roles live in the same process (checked in Topology validation).
+ROLE_PEERS: dict[str, tuple[str, ...]] = {
+    "smtp": ("lka", "queue", "control"),
+    "mfa": ("control",),
+    "mta": ("lka", "queue", "control"),
+    "mda": ("lka", "queue", "parent", "control"),
+    "lka": ("parent", "queue", "control"),
+    "queue": ("scheduler", "control"),
+    "scheduler": ("control",),
+}
+
+
+class TopologyError(ValueError):
+    """A topology file is invalid; the message is one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Privsep model (issue 8): what a process may hold or open. Items are a closed vocabulary so
+# a typo is an error, not a silently unprotected secret.
+SECRET_ITEMS = ("tls-private-key", "queue-encryption-key")
+FILE_ITEMS = ("queue", "~/.forward", "maildirs", "private-key-files", "tables", "control-socket")
+
+
+class Holding(_Strict):
+    """A secret a process holds, or a kind of file it can open, and when.
+
+    ``when``: "startup" = only before it serves traffic (purged or dropped before the first
+    session), "serving" = while it handles mail. ``form``: "in-use" = the process uses it,
+    "dormant" = bytes left allocated and never used (6.8 lka, era-pony.md §1.2).
+    ``served_by``: imsg kinds with which this process hands the secret to the peer asking.
+    """
+
+    item: str
+    when: Literal["startup", "serving"] = "serving"
+    form: Literal["in-use", "dormant"] = "in-use"
+    condition: str = ""  # "" = always; else the configuration that makes it true
+    served_by: list[str] = Field(default_factory=list)
+    source: str = Field(min_length=1)
+
+    @field_validator("served_by")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        for k in v:
+            if k not in IMSG_KINDS:
+                raise ValueError(f"unknown imsg kind {k!r} in served_by")
+        return v
+
+
+class ProcessSpec(_Strict):
+    """One long-lived process of the daemon and its privileges."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str = ""
+    roles: list[str] = Field(min_length=1)
+    user: str
+    chroot: str = ""  # "" = no chroot
+    root: bool = False
+    network_facing: bool = False
+    rss_bytes: int = Field(default=8_000_000, gt=0)
+    source: str = ""
+    secrets: list[Holding] = Field(default_factory=list)
+    files: list[Holding] = Field(default_factory=list)
+    # its *_imsg() handlers test the sender (``if (p->proc == PROC_X)``) before acting on a
+    # type; false = dispatch on the type alone, so every peer may send every handled type
+    checks_sender: bool = True
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        from smtpd_sim.spec.plugins import plugin_errors, role_names
+
+        known = role_names()
+        for r in roles:
+            if r in plugin_errors():
+                raise ValueError(plugin_errors()[r])
+            if r not in known:
+                raise ValueError(f"unknown role {r!r} (expected one of {', '.join(known)})")
+        if len(set(roles)) != len(roles):
+            raise ValueError("a role is listed twice")
+        return roles
+
+    @field_validator("secrets")
+    @classmethod
+    def _known_secrets(cls, v: list[Holding]) -> list[Holding]:
+        for h in v:
+            if h.item not in SECRET_ITEMS:
+                raise ValueError(f"unknown secret {h.item!r} (expected one of {', '.join(SECRET_ITEMS)})")
+        return v
+
+    @field_validator("files")
+    @classmethod
+    def _known_files(cls, v: list[Holding]) -> list[Holding]:
+        for h in v:
+            if h.item not in FILE_ITEMS:
+                raise ValueError(f"unknown file kind {h.item!r} (expected one of {', '.join(FILE_ITEMS)})")
+            if h.served_by:
+                raise ValueError("served_by is for secrets only")
+        return v
+
+
+FILTER_PHASES = ("connect", "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "rset",
+                 "quit", "noop", "commit")
+
+
+class FilterSpec(_Strict):
+    """A 6.8 filter processor (``filter NAME proc-exec "cmd"``): forked by the parent, run as
+    ``user`` (default the smtpd user), spoken to by lka only, over a text protocol."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    command: str = ""
+    phases: list[str] = Field(default_factory=list)  # `register|filter|smtp-in|<phase>`
+    reports: bool = True  # `register|report|smtp-in|*`: lka forwards the session's reports
+    user: str = "_smtpd"
+    chroot: str = ""
+    query_cpu_s: float = Field(default=50e-6, ge=0)  # the processor's work per line it answers
+    report_cpu_s: float = Field(default=10e-6, ge=0)  # per report line it reads
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, v: list[str]) -> list[str]:
+        for ph in v:
+            if ph not in FILTER_PHASES:
+                raise ValueError(f"unknown filter phase {ph!r} (expected one of {', '.join(FILTER_PHASES)})")
+        return v
+
+
+class Behaviour(_Strict):
+    """Switches the era's code had (they select code paths in the roles, never counts)."""
+
+    resolver: Literal["ptr", "fcrdns"]
+    filters: Literal["mfa", "inproc"]
+    smtp_variant: Literal["5.4.2", "5.7.3", "6.8"]
+    retry: Literal["5.4.2", "5.7.3", "6.8"]
+    stat_buffers: bool = False  # 1-s IMSG_STAT_SET per peer (5.4.2 config.c:process_stat_event())
+    stat_set_peers: list[str] = Field(default_factory=list)
+    key_engine: Literal["none", "ca"] = "none"
+    smarthost_lookup: bool = False  # 6.8 mta_handle_envelope(): IMSG_MTA_LOOKUP_SMARTHOST
+
+
+class TopologySpec(_Strict):
+    """The whole file."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    version: str
+    title: str = ""
+    vocabulary: str
+    source: str = ""
+    behaviour: Behaviour
+    process: list[ProcessSpec] = Field(min_length=1)
+    channels: list[tuple[str, str]]
+    channel_source: str = ""
+    filter: list[FilterSpec] = Field(default_factory=list)  # 6.8 filter processors (listener filtered)
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocab(cls, v: str) -> str:
+        if v not in VOCABULARIES:
+            raise ValueError(f"unknown vocabulary {v!r} (expected one of {', '.join(VOCABULARIES)})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TopologySpec:
+        names = [p.name for p in self.process]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"process {sorted(dup)[0]!r} is defined twice")
+        hosted: dict[str, str] = {}
+        for p in self.process:
+            for r in p.roles:
+                if r in hosted:
+                    raise ValueError(f"role {r!r} is hosted by both {hosted[r]!r} and {p.name!r}")
+                hosted[r] = p.name
+        for needed in ("parent", "smtp", "mta", "mda", "lka", "queue", "scheduler", "control"):
+            if needed not in hosted:
+                raise ValueError(f"no process hosts the {needed!r} role")
+        if self.behaviour.filters == "mfa" and "mfa" not in hosted:
+            raise ValueError("behaviour.filters = 'mfa' but no process hosts the 'mfa' role")
+        if self.behaviour.key_engine == "ca" and "ca" not in hosted:
+            raise ValueError("behaviour.key_engine = 'ca' but no process hosts the 'ca' role")
+        pairs = set()
+        for i, (a, b) in enumerate(self.channels):
+            for end in (a, b):
+                if end not in names:
+                    raise ValueError(f"channels[{i}] goes to {end!r}, which is not a process")
+            if a == b:
+                raise ValueError(f"channels[{i}] connects {a!r} to itself")
+            key = frozenset((a, b))
+            if key in pairs:
+                raise ValueError(f"channels[{i}] ({a}, {b}) is listed twice")
+            pairs.add(key)
+        for role, peers in ROLE_PEERS.items():
+            if role not in hosted:
+                continue
+            for peer in peers:
+                a, b = hosted[role], hosted.get(peer)
+                if b is None or a == b:
+                    continue
+                if frozenset((a, b)) not in pairs:
+                    raise ValueError(
+                        f"role {role!r} ({a}) needs a channel to role {peer!r} ({b}), none is listed"
+                    )
+        if self.filter and self.vocabulary != "6.8":
+            raise ValueError("filter processors exist only in 6.8 (filter proc-exec, lka_filter.c)")
+        if self.behaviour.filters == "mfa":
+            a, b = hosted["smtp"], hosted["mfa"]
+            if a != b and frozenset((a, b)) not in pairs:
+                raise ValueError(f"smtp ({a}) needs a channel to mfa ({b})")
+        return self
+
+
+class Topology:
+    """A validated topology with its networkx graph."""
+
+    def __init__(self, spec: TopologySpec, path: Path | None = None) -> None:
+        self.spec = spec
+        self.path = path
+        self.name = spec.name
+        self.behaviour = spec.behaviour
+        self.processes = {p.name: p for p in spec.process}
+        self.host = {r: p.name for p in spec.process for r in p.roles}
+        self.graph = self._graph()
+
+    def _graph(self) -> nx.Graph:
+        g = nx.Graph(name=self.name, version=self.spec.version)
+        for p in self.spec.process:
+            g.add_node(
+                p.name, roles=list(p.roles), user=p.user, chroot=p.chroot, root=p.root,
+                network_facing=p.network_facing, title=p.title,
+            )
+        for a, b in self.spec.channels:
+            g.add_edge(a, b)
+        return g
+
+    @property
+    def n_processes(self) -> int:
+        """Long-lived processes: the daemon's, plus two per filter processor (the parent's
+        child blocked in ``system()`` and the command itself, era-pony.md §1.2)."""
+        return len(self.spec.process) + 2 * len(self.spec.filter)
+
+    @property
+    def n_channels(self) -> int:
+        return self.graph.number_of_edges()
+
+    def to_dot(self) -> str:
+        """Graphviz DOT: processes (roles, user, chroot) and live channels."""
+        lines = [f'graph "{self.name}" {{', "  node [shape=box, fontname=Helvetica];"]
+        for p in self.spec.process:
+            label = f"{p.name}\\n[{', '.join(p.roles)}]\\n{p.user}" + (f"\\n{p.chroot}" if p.chroot else "")
+            style = ', style=filled, fillcolor="#f4cccc"' if p.root else ""
+            if p.network_facing:
+                style += ", peripheries=2"
+            lines.append(f'  "{p.name}" [label="{label}"{style}];')
+        for a, b in self.spec.channels:
+            lines.append(f'  "{a}" -- "{b}";')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def load_topology(ref: str | Path) -> Topology:
+    """Load a topology by era name (``with-mfa``) or by path to a TOML file."""
+    path = resolve_topology_path(ref)
+    spec = validate(TopologySpec, read_toml(path, "topology", TopologyError), path, TopologyError)
+    return Topology(spec, path)
+
+
+def resolve_topology_path(ref: str | Path) -> Path:
+    p = Path(ref)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise TopologyError(f"{p}: no such topology file")
+        return p
+    candidate = scenario_dir() / "topologies" / f"{ref}.toml"
+    if not candidate.exists():
+        raise TopologyError(f"{ref}: unknown era (expected one of {', '.join(list_eras())} or a .toml file)")
+    return candidate
+
+
+def list_eras() -> list[str]:
+    """The four built-in eras, oldest first."""
+    return list(ERAS)
+
+
+ERAS = ("with-mfa", "without-mfa", "pony", "pony-6.8")

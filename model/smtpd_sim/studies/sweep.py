@@ -1,0 +1,667 @@
+"""Factorial sweeps over any scenario key, run in-process or on Dask (``dask.distributed``).
+
+A sweep varies keys of the *resolved* scenario, each addressed by a dotted path:
+top-level scenario keys (``era``, ``cores``, ``calibration``, ``site``, ``drain_s``),
+``workload.<path>`` into the workload (``workload.arrival.rate_per_s``,
+``workload.mix.local_share``), ``calibration.<path>`` into the calibration's costs
+(``calibration.roles.queue.default_s``) and ``site.<path>`` into the site. Every point of
+the full factorial is validated before anything runs. Replication ``r`` of every point
+uses seed ``seed + r`` (common random numbers: the same clients at every point).
+
+Each (point, replication) is one :func:`smtpd_sim.observe.metrics.run_load` measurement over the
+workload's arrival window (throughput, latency, per-process utilisation and CPU), with the
+ledger checked after the drain (``drain_s``); the result is one tidy table, one row per
+point x replication, with the resolved config of the point as a JSON column. (Not
+``smtpd_sim.studies.run.run_scenario``: it reports busy time over the whole run, drain included, which
+dilutes utilisation; capacity is about the loaded window. Fault scenarios are refused.)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from smtpd_sim.spec.calibration import Calibration, load_calibration
+from smtpd_sim.spec.scenario import ScenarioSpec
+from smtpd_sim.observe.stats import mean_interval
+from smtpd_sim.spec.topology import load_topology
+from smtpd_sim.spec.site import Site, SiteSpec, load_site
+from smtpd_sim.spec.workload import WorkloadSpec, load_workload
+
+# Scenario keys that name a document the sweep can also address inside (``key.<path>``).
+REFERENCES = ("workload", "calibration", "site")
+# Scenario keys a sweep sets itself (seeds come from --seed and --replications).
+NOT_VARIED = {"seed": "seed is set by the sweep's seed and replications, not by --vary",
+              "fault": "fault lists cannot be varied (sweeps measure capacity without faults)"}
+# Scenario keys run_load handles itself; any other key must be a Simulation parameter.
+_HANDLED = {"name", "description", "era", "site", "calibration", "seed", "workload", "drain_s",
+            "sample_s", "cores", "fault"}
+LEDGER_KEYS = ("accepted", "delivered", "bounced", "expired", "queued", "lost", "duplicated")
+
+
+class SweepError(ValueError):
+    """An invalid sweep design (one line)."""
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One varied key and its levels, in the order given."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point, fully resolved and validated (plain data: it travels to workers)."""
+
+    index: int
+    values: dict[str, Any]
+    scenario: dict[str, Any]  # the scenario's keys, workload inline
+    calibration: dict[str, Any]
+    site: dict[str, Any]
+    stream: bool = False  # no per-message history (Simulation(stream=True)): p99 from a sketch
+
+
+@dataclass
+class SweepPlan:
+    """A validated design: the factors, the points, the seeds."""
+
+    name: str
+    factors: list[Factor]
+    points: list[Point]
+    seed: int
+    replications: int
+    base: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return [f.key for f in self.factors]
+
+    def tasks(self) -> list[tuple[Point, int, int]]:
+        """(point, replication, seed) for every run, point-major."""
+        return [(p, r, self.seed + r) for p in self.points for r in range(self.replications)]
+
+
+# ---- the design ---------------------------------------------------------------------------------
+
+
+def parse_value(raw: str) -> Any:
+    """A level as typed on the command line: bool, int, float, else the string itself."""
+    s = raw.strip()
+    if s.lower() in ("true", "false"):
+        return s.lower() == "true"
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def parse_vary(text: str) -> Factor:
+    """``key=v1,v2,...`` -> Factor (levels parsed with :func:`parse_value`)."""
+    key, sep, rest = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SweepError(f"--vary {text!r}: expected key=v1,v2,...")
+    raw = [v for v in rest.split(",") if v.strip()]
+    if not raw:
+        raise SweepError(f"--vary {key}: no values given")
+    values = [parse_value(v) for v in raw]
+    if any(isinstance(v, str) for v in values):
+        values = [v.strip() for v in raw]  # one type per column: all strings
+    if len(set(map(repr, values))) != len(values):
+        raise SweepError(f"--vary {key}: a value is repeated")
+    return Factor(key, tuple(values))
+
+
+def expand(factors: Sequence[Factor]) -> list[dict[str, Any]]:
+    """The full factorial: every combination of levels, the first factor varying slowest."""
+    keys = [f.key for f in factors]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise SweepError(f"--vary {dup}: given twice")
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(f.values for f in factors))]
+
+
+def default_scenario() -> ScenarioSpec:
+    """The embedded default scenario (era pony-6.8, workload ``default``): what
+    ``smtpd-sim sweep default`` means when no ``default.toml`` scenario file exists."""
+    return ScenarioSpec(name="default")
+
+
+def _document(ref: str, value: Any) -> dict[str, Any]:
+    """The document a reference key names (a workload, a calibration, a site)."""
+    if ref == "workload":
+        wl = value if isinstance(value, WorkloadSpec) else load_workload(value)
+        return wl.model_dump(mode="json")
+    if ref == "calibration":
+        return load_calibration(value).model_dump(mode="json")
+    return load_site(value).spec.model_dump(mode="json")
+
+
+def _leaf_paths(doc: Any, prefix: str) -> list[str]:
+    if isinstance(doc, dict):
+        out = []
+        for k, v in doc.items():
+            out.extend(_leaf_paths(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or [prefix]
+    return [prefix]
+
+
+def _unknown(key: str, known: Iterable[str]) -> SweepError:
+    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    if not near:
+        tail = key.rsplit(".", 1)[-1]
+        near = [k for k in known if k.rsplit(".", 1)[-1] == tail][:1]
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return SweepError(f"--vary {key}: unknown scenario key{hint}")
+
+
+def _set_path(doc: dict[str, Any], key: str, path: list[str], value: Any, known: list[str]) -> None:
+    """Set ``value`` at ``path`` in ``doc``; a missing table on the way is created (free-form
+    maps such as ``tables`` or ``calibration.roles``): the models' ``extra="forbid"`` then
+    rejects what does not exist, and the caller turns that into an unknown-key line."""
+    node: Any = doc
+    for part in path[:-1]:
+        if not isinstance(node, dict):
+            raise _unknown(key, known)
+        if part not in node or node[part] is None:
+            node[part] = {}
+        node = node[part]
+    last = path[-1]
+    if not isinstance(node, dict):
+        raise _unknown(key, known)
+    old = node.get(last)
+    if last in node and isinstance(old, dict):
+        raise SweepError(f"--vary {key}: is a table, not a value (vary one of its keys)")
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    node[last] = value
+
+
+def _validation_line(e: ValidationError, prefix: str) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return f"{prefix}{loc}: {msg}" if loc else f"{prefix.rstrip('.')}: {msg}"
+
+
+def _invalid(e: ValidationError, prefix: str, where: str, values: dict[str, Any], known: list[str]) -> SweepError:
+    """One line for a model's validation error: an unknown key names the --vary key that
+    made it, with a "did you mean"; any other error names the point and the value."""
+    err = e.errors()[0]
+    loc = prefix + ".".join(str(x) for x in err["loc"])
+    if err["type"] == "extra_forbidden":
+        culprit = next((k for k in values if k == loc or k.startswith(loc + ".")), loc)
+        return _unknown(culprit, known)
+    return SweepError(f"{where}: " + _validation_line(e, prefix))
+
+
+def _sim_parameters() -> set[str]:
+    from smtpd_sim.sim.simulation import Simulation
+
+    return set(inspect.signature(Simulation.__init__).parameters)
+
+
+_MODELS: dict[str, Any] = {"workload": WorkloadSpec, "calibration": Calibration, "site": SiteSpec}
+
+
+def _scenario_document(spec: ScenarioSpec) -> dict[str, Any]:
+    """The scenario's keys as plain data; ``tables`` keeps only the fields that were set
+    (``smtpd_sim.tables.merge_tables`` lays them over the site's table field by field)."""
+    doc = spec.model_dump(mode="json", exclude={"workload", "tables"})
+    doc["workload"] = spec.workload if isinstance(spec.workload, str) else spec.workload.model_dump(mode="json")
+    tables = getattr(spec, "tables", None)
+    if tables is not None:
+        doc["tables"] = {n: t.model_dump(mode="json", exclude_unset=True) for n, t in tables.items()}
+    return doc
+
+
+def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Point:
+    """Apply one assignment to the base scenario and validate everything it refers to;
+    errors are one line naming the key and the value."""
+    scen = _scenario_document(base)
+    where = f"point {index} ({', '.join(f'{k}={v}' for k, v in values.items())})"
+    inner: dict[str, list[tuple[str, list[str], Any]]] = {r: [] for r in REFERENCES}
+    for key, value in values.items():
+        head, *rest = key.split(".")
+        if head in NOT_VARIED:
+            raise SweepError(f"--vary {key}: {NOT_VARIED[head]}")
+        if rest and head in REFERENCES:
+            inner[head].append((key, rest, value))
+        elif head not in scen or (rest and not isinstance(scen[head], dict)):
+            raise _unknown(key, _known_keys(base))
+        elif rest:
+            _set_path(scen, key, [head, *rest], value, _known_keys(base))
+        else:
+            if isinstance(scen[head], dict):
+                raise SweepError(f"--vary {key}: is a table, not a value (vary one of its keys)")
+            scen[head] = value
+    docs: dict[str, dict[str, Any]] = {}
+    for ref in REFERENCES:
+        current = scen[ref]
+        if isinstance(current, dict):
+            doc = json.loads(json.dumps(current))
+        else:
+            try:
+                doc = _document(ref, current)
+            except (ValueError, FileNotFoundError) as e:  # an unknown name, one line
+                raise SweepError(f"--vary {ref}={current}: {str(e).splitlines()[0]}") from None
+        known = [f"{ref}.{p}" for p in _leaf_paths(doc, "")]
+        for key, path, value in inner[ref]:
+            _set_path(doc, key, path, value, known)
+        try:
+            _MODELS[ref].model_validate(doc)
+        except ValidationError as e:
+            raise _invalid(e, f"{ref}.", where, values, known) from None
+        docs[ref] = doc
+    scen["workload"] = docs["workload"]
+    try:
+        spec = ScenarioSpec.model_validate(scen)
+    except ValidationError as e:
+        raise _invalid(e, "", where, values, _known_keys(base)) from None
+    except ValueError as e:  # a validator's own one-line error
+        raise SweepError(f"{where}: {str(e).splitlines()[0]}") from None
+    try:
+        load_topology(spec.era)
+    except (ValueError, FileNotFoundError) as e:
+        raise SweepError(f"{where}: {str(e).splitlines()[0]}") from None
+    if spec.fault:
+        raise SweepError(f"{base.name}: has [[fault]] entries; a sweep measures capacity without faults "
+                         "(use `smtpd-sim run` for a fault scenario)")
+    extra = {k for k in ScenarioSpec.model_fields if k not in _HANDLED}
+    unsupported = sorted(k for k in extra - _sim_parameters()
+                         if getattr(spec, k) != ScenarioSpec.model_fields[k].get_default(call_default_factory=True))
+    if unsupported:
+        raise SweepError(f"scenario key {unsupported[0]} is not supported by sweeps yet")
+    scen_out = _scenario_document(spec)
+    scen_out["workload"] = docs["workload"]
+    return Point(index, dict(values), scen_out, docs["calibration"], docs["site"])
+
+
+def _known_keys(base: ScenarioSpec) -> list[str]:
+    """Every key a sweep can address in ``base`` (for "did you mean" hints)."""
+    known = [k for k in ScenarioSpec.model_fields if k not in NOT_VARIED]
+    wl = base.workload if isinstance(base.workload, WorkloadSpec) else base.workload
+    known += [f"workload.{p}" for p in _leaf_paths(_document("workload", wl), "")]
+    known += [f"calibration.{p}" for p in _leaf_paths(_document("calibration", base.calibration), "")]
+    known += [f"site.{p}" for p in _leaf_paths(_document("site", base.site), "")]
+    try:
+        from smtpd_sim.tables.spec import TABLE_NAMES, TableSpec
+    except ImportError:  # pragma: no cover - an older tree without table backends
+        return known
+    known += [f"tables.{n}.{f}" for n in TABLE_NAMES for f in TableSpec.model_fields]
+    return known
+
+
+def plan_sweep(base: ScenarioSpec, factors: Sequence[Factor], *, replications: int = 1,
+               seed: int | None = None, stream: bool = False) -> SweepPlan:
+    """Expand and validate the whole design before anything runs. ``stream``: every run
+    keeps no per-message history, so its memory follows what is in flight."""
+    if replications < 1:
+        raise SweepError(f"--replications: must be at least 1, got {replications}")
+    points = [resolve_point(base, i, values) for i, values in enumerate(expand(factors))]
+    if stream:
+        points = [replace(p, stream=True) for p in points]
+    return SweepPlan(name=base.name, factors=list(factors), points=points,
+                     seed=base.seed if seed is None else seed, replications=replications)
+
+
+# ---- one run --------------------------------------------------------------------------------------
+
+
+def point_config(point: Point) -> dict[str, Any]:
+    """The full configuration a point ran with (desmod-style, like ``smtpd_sim.spec.scenario.resolved``)."""
+    scen = {k: v for k, v in point.scenario.items() if k != "workload"}
+    return {
+        "scenario": scen,
+        "workload": point.scenario["workload"],
+        "topology": load_topology(scen["era"]).spec.model_dump(mode="json"),
+        "site": point.site,
+        "calibration": point.calibration,
+        "varied": point.values,
+        "stream": point.stream,
+    }
+
+
+def run_task(task: tuple[Point, int, int]) -> dict[str, Any]:
+    """Run one (point, replication, seed) and measure it: one row of the results table.
+    Plain data in, plain data out, so a Dask worker on another machine can run it."""
+    from smtpd_sim.observe.metrics import run_load
+
+    point, replication, seed = task
+    spec = ScenarioSpec.model_validate(point.scenario)
+    wl = spec.workload if isinstance(spec.workload, WorkloadSpec) else load_workload(spec.workload)
+    cal = Calibration.model_validate(point.calibration)
+    site = Site(SiteSpec.model_validate(point.site))
+    sim_kw: dict[str, Any] = {"cores": spec.cores}
+    for k in ScenarioSpec.model_fields:
+        if k not in _HANDLED and k in _sim_parameters():
+            sim_kw[k] = getattr(spec, k)
+    m, sim = run_load(spec.era, wl, seed=seed, calibration=cal, site=site, rows=False,
+                      drain_s=spec.drain_s, stream=point.stream, **sim_kw)
+    delivered_msgs = sim.ledger.delivered_in_window  # every envelope delivered by the window's end
+    util = {p: 1.0 - v for p, v in m.idle_fraction.items()}
+    bottleneck = max(sorted(util), key=lambda p: util[p]) if util else ""
+    cpu_total_s = sum(m.cpu_ms_per_msg.values()) * max(m.accepted, 1) / 1e3  # run_load divides by max(accepted, 1)
+    row: dict[str, Any] = {"point": point.index, "replication": replication, "seed": seed}
+    row.update(point.values)
+    row.update({
+        "era_run": spec.era,
+        "n_cores": m.cores,
+        "window_s": m.duration_s,
+        "accepted_msg_s": m.throughput_msg_s,
+        "delivered_msg_s": delivered_msgs / m.duration_s if m.duration_s else 0.0,
+        "latency_mean_s": _nan(m.latency_mean_s),
+        "latency_p99_s": _nan(m.latency_p99_s),
+        "session_mean_s": _nan(m.session_mean_s),
+        "bottleneck": bottleneck,
+        "bottleneck_util": util.get(bottleneck, math.nan),
+        "cores_util": cpu_total_s / (m.duration_s * m.cores) if m.duration_s else math.nan,
+    })
+    for p in sorted(util):
+        row[f"util.{p}"] = util[p]
+        row[f"idle.{p}"] = m.idle_fraction[p]
+    for p in sorted(m.cpu_ms_per_msg):
+        row[f"cpu_ms.{p}"] = m.cpu_ms_per_msg[p]
+    for k in LEDGER_KEYS:
+        row[f"ledger.{k}"] = int(m.ledger.get(k, 0))
+    row["config"] = json.dumps(point_config(point), sort_keys=True, separators=(",", ":"))
+    return row
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+# ---- running the design ---------------------------------------------------------------------------
+
+
+@dataclass
+class SweepRun:
+    """The table and how it was produced (wall time is kept out of the table so the same
+    seed gives the same table)."""
+
+    table: pd.DataFrame
+    plan: SweepPlan
+    wall_s: float
+    workers: int
+    where: str  # "in-process", "LocalCluster" or the scheduler address
+
+    @property
+    def points_per_s(self) -> float:
+        return len(self.plan.points) / self.wall_s if self.wall_s else math.nan
+
+    @property
+    def runs_per_s(self) -> float:
+        return len(self.table) / self.wall_s if self.wall_s else math.nan
+
+
+def run_sweep(plan: SweepPlan, *, workers: int | None = None, scheduler: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> SweepRun:
+    """Run every (point, replication): in this process when ``workers == 0``, on an existing
+    Dask cluster when ``scheduler`` is given, else on a LocalCluster of ``workers`` processes
+    (default: one per core), one thread each (the model is pure Python: threads would
+    share the GIL)."""
+    tasks = plan.tasks()
+    rows: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    if scheduler is None and workers == 0:
+        for i, task in enumerate(tasks):
+            rows.append(run_task(task))
+            if progress:
+                progress(i + 1, len(tasks))
+        wall = time.perf_counter() - t0
+        return SweepRun(to_table(rows, plan), plan, wall, 0, "in-process")
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise SweepError(f"--scheduler {scheduler}: cannot connect ({str(e).splitlines()[0]})") from None
+        where = scheduler
+    else:
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        if n < 0:
+            raise SweepError(f"--workers: must be 0 or more, got {n}")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=50)
+        client = Client(cluster)
+        where = "LocalCluster"
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        # imports and topology parsing once per worker, before the clock starts
+        client.run(warm_worker, sorted({p.scenario["era"] for p in plan.points}))
+        t0 = time.perf_counter()  # the cluster is up: time the work, not the start-up
+        # longest first (Dask runs tasks in submission order): the last tasks to finish are
+        # then short ones, and the workers run out of work at about the same time
+        futures = client.map(run_task, sorted(tasks, key=expected_work, reverse=True), pure=False)
+        for i, fut in enumerate(as_completed(futures)):
+            rows.append(fut.result())
+            if progress:
+                progress(i + 1, len(tasks))
+        wall = time.perf_counter() - t0
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return SweepRun(to_table(rows, plan), plan, wall, n_workers, where)
+
+
+def expected_work(task: tuple[Point, int, int]) -> float:
+    """A rough cost of one run for ordering only: client messages x recipients it offers."""
+    wl = task[0].scenario["workload"]
+    arrival, mix = wl["arrival"], wl["mix"]
+    if arrival["process"] == "closed":
+        sessions = float(arrival["concurrency"]) * wl["duration_s"] * 100.0  # ~100 sessions/s per client
+    elif arrival["process"] == "replay":
+        sessions = float(wl["sessions"] or 1)
+    else:
+        sessions = arrival["rate_per_s"] * wl["duration_s"]
+    if wl["sessions"]:
+        sessions = min(sessions, wl["sessions"])
+    return sessions * mix["messages"] * mix["recipients"]
+
+
+def warm_worker(eras: list[str]) -> int:
+    """Import the model and parse the topologies a sweep uses (run once on each worker)."""
+    import smtpd_sim.observe.metrics  # noqa: F401
+
+    for era in eras:
+        load_topology(era)
+    return os.getpid()
+
+
+def to_table(rows: list[dict[str, Any]], plan: SweepPlan) -> pd.DataFrame:
+    """Rows in design order (point, replication) whatever order they finished in; the
+    per-process columns of every era present (NaN where an era has no such process)."""
+    rows = sorted(rows, key=lambda r: (r["point"], r["replication"]))
+    df = pd.DataFrame.from_records(rows)
+    head = ["point", "replication", "seed", *plan.keys]
+    fixed = ["era_run", "n_cores", "window_s", "accepted_msg_s", "delivered_msg_s", "latency_mean_s",
+             "latency_p99_s", "session_mean_s", "bottleneck", "bottleneck_util", "cores_util"]
+    groups = [sorted(c for c in df.columns if c.startswith(p)) for p in ("util.", "idle.", "cpu_ms.")]
+    ledger = [f"ledger.{k}" for k in LEDGER_KEYS]
+    cols = [*head, *fixed, *(c for g in groups for c in g), *ledger, "config"]
+    return df[cols].reset_index(drop=True)
+
+
+def write_table(df: pd.DataFrame, path: Path) -> Path:
+    """The tidy table as Parquet (deterministic: same table, same bytes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+    return path
+
+
+# ---- statistics -----------------------------------------------------------------------------------
+
+
+def mean_ci(xs: Iterable[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its t-based confidence interval (NaN half-width for
+    fewer than two finite values)."""
+    iv = mean_interval((float(x) for x in xs if x is not None), level)
+    return iv.mean, iv.half_width
+
+
+SUMMARY_METRICS = ("accepted_msg_s", "delivered_msg_s", "latency_mean_s", "latency_p99_s",
+                   "bottleneck_util", "cores_util")
+
+
+def summarize(df: pd.DataFrame, keys: Sequence[str], level: float = 0.95) -> pd.DataFrame:
+    """One row per point: the varied values, n, mean and CI half-width of each metric,
+    and the bottleneck process (the most frequent over the replications)."""
+    out = []
+    for point, g in df.groupby("point", sort=True):
+        row: dict[str, Any] = {"point": point, **{k: g[k].iloc[0] for k in keys}, "n": len(g)}
+        for m in SUMMARY_METRICS:
+            mean, half = mean_ci(g[m], level)
+            row[f"{m}_mean"] = mean
+            row[f"{m}_ci"] = half
+        counts = g["bottleneck"].value_counts()
+        top = sorted(counts[counts == counts.max()].index)[0]
+        row["bottleneck"] = top
+        for c in (c for c in g.columns if c.startswith("util.")):
+            row[c] = g[c].mean()
+        out.append(row)
+    return pd.DataFrame.from_records(out)
+
+
+# ---- plots ------------------------------------------------------------------------------------------
+
+LOAD_KEYS = ("workload.arrival.rate_per_s", "workload.arrival.concurrency")
+AXIS_LABELS = {"workload.arrival.rate_per_s": "offered sessions/s (workload.arrival.rate_per_s)",
+               "workload.arrival.concurrency": "clients (workload.arrival.concurrency)"}
+
+
+def load_axis(keys: Sequence[str], df: pd.DataFrame) -> str | None:
+    """The factor plotted on the x axis: the arrival rate or concurrency if varied, else
+    the first numeric factor."""
+    for k in LOAD_KEYS:
+        if k in keys:
+            return k
+    for k in keys:
+        if pd.api.types.is_numeric_dtype(df[k]) and not pd.api.types.is_bool_dtype(df[k]):
+            return k
+    return None
+
+
+def _series(summary: pd.DataFrame, keys: Sequence[str], x: str | None) -> list[tuple[str, pd.DataFrame]]:
+    rest = [k for k in keys if k != x and summary[k].nunique() > 1]  # constant factors label nothing
+    if not rest:
+        return [("", summary)]
+    out = []
+    for vals, g in summary.groupby(rest, sort=False):
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        out.append((", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(rest, vals, strict=True)), g))
+    return out
+
+
+def _new_figure(w: float = 7.5, h: float = 4.8) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(w, h), layout="constrained")
+
+
+def figure_throughput_latency(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
+    """Mean DATA-end -> 250 latency against accepted throughput, one line per series."""
+    x = load_axis(keys, summary)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    for label, g in _series(summary, keys, x):
+        g = g.sort_values(x) if x else g
+        ax.errorbar(g["accepted_msg_s_mean"], g["latency_mean_s_mean"] * 1e3,
+                    xerr=g["accepted_msg_s_ci"].fillna(0), yerr=(g["latency_mean_s_ci"] * 1e3).fillna(0),
+                    marker="o", capsize=3, label=label or None)
+    ax.set_ylim(bottom=0)  # linear: the hockey stick of a queue approaching saturation
+    ax.set_xlabel("accepted throughput (msg/s)")
+    ax.set_ylabel("mean latency, end of DATA to 250 (ms)")
+    ax.set_title("Throughput vs latency")
+    ax.grid(alpha=0.3)
+    if len(_series(summary, keys, x)) > 1:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def figure_knee(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
+    """Accepted throughput against the offered load (the saturation knee) with 95 % CIs;
+    the identity line is what an unsaturated daemon would accept."""
+    x = load_axis(keys, summary)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    if x is None:
+        ax.bar(range(len(summary)), summary["accepted_msg_s_mean"], yerr=summary["accepted_msg_s_ci"].fillna(0))
+        ax.set_xticks(range(len(summary)), [str(p) for p in summary["point"]])
+        ax.set_xlabel("point")
+    else:
+        for label, g in _series(summary, keys, x):
+            g = g.sort_values(x)
+            ax.errorbar(g[x], g["accepted_msg_s_mean"], yerr=g["accepted_msg_s_ci"].fillna(0),
+                        marker="o", capsize=3, label=label or None)
+        if x == "workload.arrival.rate_per_s":
+            lim = [0, float(summary[x].max())]
+            ax.plot(lim, lim, ls=":", color="grey", label="offered sessions/s")
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
+        if len(ax.get_legend_handles_labels()[0]) > 1:
+            ax.legend(fontsize=8)
+    ax.set_ylabel("accepted throughput (msg/s)")
+    ax.set_title("Saturation knee")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def figure_bottleneck(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
+    """Utilisation (busy fraction of the window) of every process at every point; the
+    busiest process at the highest load is the bottleneck."""
+    x = load_axis(keys, summary)
+    series = _series(summary, keys, x)
+    procs = sorted(c for c in summary.columns if c.startswith("util.") and summary[c].notna().any())
+    fig = _new_figure(4.2 * min(len(series), 3) + 1.5, 4.2 * math.ceil(len(series) / 3))
+    axes = fig.subplots(math.ceil(len(series) / 3), min(len(series), 3), squeeze=False).ravel()
+    for ax, (label, g) in zip(axes, series, strict=False):
+        g = g.sort_values(x) if x else g
+        xs = g[x] if x else g["point"]
+        for i, c in enumerate(procs):  # one colour per process name in every panel
+            if g[c].notna().any():
+                ax.plot(xs, g[c], marker=".", color=f"C{i % 10}", ls="-" if i < 10 else "-.",
+                        label=c.removeprefix("util."))
+        ax.plot(xs, g["cores_util_mean"], ls="--", color="black", label="all cores")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(label or "utilisation", fontsize=9)
+        ax.set_xlabel(AXIS_LABELS.get(x, x) if x else "point")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("busy fraction of the window")
+    axes[0].legend(fontsize=7, ncol=2)
+    for ax in axes[len(series):]:
+        ax.set_visible(False)
+    fig.suptitle("Which process saturates first")
+    return fig
+
+
+def write_figures(summary: pd.DataFrame, keys: Sequence[str], out: Path, prefix: str = "sweep-") -> list[Path]:
+    """The three sweep figures as PNG files in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in (("throughput-latency", figure_throughput_latency), ("knee", figure_knee),
+                       ("bottleneck", figure_bottleneck)):
+        p = out / f"{prefix}{name}.png"
+        make(summary, keys).savefig(p, dpi=110)
+        paths.append(p)
+    return paths
