@@ -1,18 +1,31 @@
-"""Shared fixtures: a fresh kernel for kernel tests; a fake plugin installation."""
+"""Shared fixtures: a fresh kernel for kernel tests; a fake plugin installation.
+
+Before any test imports the model: a compiled hot path older than its sources is dropped
+(an edit is never shadowed by old machine code), and ``SMTPD_SIM_PURE=1`` selects the
+pure-Python modules (importing the package itself does neither)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from smtpd_sim.kernel.process import Kernel
+from smtpd_sim import native
+
+native.drop_stale()
+if os.environ.get("SMTPD_SIM_PURE"):
+    native.use_pure_python()
+
+from smtpd_sim.kernel.process import Kernel  # noqa: E402
+from smtpd_sim.observe.recorder import Recorder  # noqa: E402
 
 
 @pytest.fixture
 def kernel() -> Kernel:
-    return Kernel(cores=2, policy="fifo")
+    """Two cores, first come first served, every hop and run recorded."""
+    return Kernel(cores=2, policy="fifo", observer=Recorder())
 
 
 EXAMPLE_PLUGIN = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
@@ -25,7 +38,7 @@ def fake_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     reads), in a temporary site directory put on ``sys.path`` together with the example
     plugin's sources. The plugin registries are re-read before and after the test."""
     from smtpd_sim.spec.plugins import plugin_roles
-    from smtpd_sim.tables.registry import backends
+    from smtpd_sim.spec.backends import backends
 
     site = tmp_path / "site-packages"
 

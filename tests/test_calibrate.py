@@ -190,7 +190,7 @@ def _one_line_exit_2(res: object) -> str:
 
 
 def test_cli_errors_are_one_line() -> None:
-    assert "no such calibration" in _one_line_exit_2(runner.invoke(app, ["calibrate", "--check", "--calibration",
+    assert "unknown calibration" in _one_line_exit_2(runner.invoke(app, ["calibrate", "--check", "--calibration",
                                                                           "no-such-calibration"]))
     assert "no real measurements" in _one_line_exit_2(runner.invoke(app, ["calibrate", "--check", "--calibration",
                                                                           "research-6.8"]))

@@ -27,7 +27,7 @@ from smtpd_sim.studies.experiments import (
     with_channel_latency,
     workload_variant,
 )
-from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.studies.probe import run_probe
 from smtpd_sim.spec.topology import TopologyError
 from smtpd_sim.spec.workload import WorkloadError
 

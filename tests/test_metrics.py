@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smtpd_sim.observe.metrics import percentile, run_load
+from smtpd_sim.observe.sketch import percentile
+from smtpd_sim.studies.load import run_load
 from smtpd_sim.spec.workload import load_workload
 
 

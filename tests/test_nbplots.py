@@ -17,7 +17,7 @@ from smtpd_sim.studies.experiments import (
     hop_table,
     probe_trace,
 )
-from smtpd_sim.figures.nbplots import (
+from smtpd_sim.figures.eras import (
     MFA_COLOR,
     MFA_HATCH,
     draw_sequence,

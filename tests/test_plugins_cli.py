@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
 from smtpd_sim.spec.plugins import ROLE_ENTRY_POINT_GROUP
-from smtpd_sim.tables.registry import ENTRY_POINT_GROUP
+from smtpd_sim.spec.backends import ENTRY_POINT_GROUP
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
-from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.studies.probe import run_probe
 from smtpd_sim.studies.privsep import (
     blast_radius,
     memory_disclosure,
@@ -133,28 +133,29 @@ def test_6_8_parent_takes_mda_fork_from_every_peer() -> None:
 def test_key_in_lka_answer_matches_the_model() -> None:
     """The data says lka serves the key (served_by) exactly where the model's lka puts the PEM in
     its SMTP_TLS_INIT answer: observed as the answer's length on a STARTTLS probe."""
-    from smtpd_sim.observe.metrics import probe_workload
+    from smtpd_sim.studies.probe import probe_workload
     from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.spec.scenario import scenario_of
 
     for era in ERAS:
         topo = load_topology(era)
         serves = any(h.served_by for h in topo.processes["lka"].secrets)
         w = probe_workload("local")
         w = w.model_copy(update={"mix": w.mix.model_copy(update={"tls_share": 1.0})})
-        sim = Simulation(topo, workload=w, seed=1)
+        sim = Simulation(scenario_of(topo, workload=w, seed=1))
         sim.startup()
         sim.start_clients()
         sim.run_until_quiet(max_time=600.0)
-        answers = [h for h in sim.kernel.recorder.hops
-                   if h[2] == "lka" and h[5] in ("SMTP_TLS_INIT", "CERT_INIT")]
+        answers = [h for h in sim.recorder.hops
+                   if h.from_proc == "lka" and h.kind in ("SMTP_TLS_INIT", "CERT_INIT")]
         assert answers
-        cert_only = min(h[6] for h in answers)
+        cert_only = min(h.len for h in answers)
         plain = load_topology("pony")  # no key in the answer (era-pony.md §1.1)
-        sim2 = Simulation(plain, workload=w, seed=1)
+        sim2 = Simulation(scenario_of(plain, workload=w, seed=1))
         sim2.startup()
         sim2.start_clients()
         sim2.run_until_quiet(max_time=600.0)
-        pony_len = min(h[6] for h in sim2.kernel.recorder.hops if h[2] == "lka" and h[5] == "SMTP_TLS_INIT")
+        pony_len = min(h.len for h in sim2.recorder.hops if h.from_proc == "lka" and h.kind == "SMTP_TLS_INIT")
         assert (cert_only > pony_len) is serves, era
 
 
@@ -348,7 +349,7 @@ def test_cli_bad_input_one_line_exit_2(args: list[str]) -> None:
 def test_every_effect_names_a_kind_its_role_handles() -> None:
     from smtpd_sim.imsg import KINDS
     from smtpd_sim.studies.privsep import DECLARED, EFFECTS
-    from smtpd_sim.sim.simulation import ROLE_CLASSES
+    from smtpd_sim.roles.registry import ROLE_CLASSES
 
     for (kind, role), eff in EFFECTS.items():
         assert kind in KINDS and kind in ROLE_CLASSES[role].handlers, (kind, role)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import smtpd_sim.figures.sweep as sweep_figures
 import smtpd_sim.studies.sweep as sweep
 from smtpd_sim.cli import app
 from smtpd_sim.studies.sweep import (
@@ -172,7 +173,7 @@ def test_tiny_sweep_in_process(tmp_path: Path) -> None:
     cfg = json.loads(df["config"].iloc[2])
     assert cfg["scenario"]["era"] == "pony-6.8" and cfg["varied"]["era"] == "pony-6.8"
     assert cfg["topology"]["name"] == "pony-6.8" and cfg["workload"]["duration_s"] == 1.0
-    paths = sweep.write_figures(summarize(df, plan.keys), plan.keys, tmp_path)
+    paths = sweep_figures.write_figures(summarize(df, plan.keys), plan.keys, tmp_path)
     assert [p.read_bytes()[:4] for p in paths] == [b"\x89PNG"] * 3
 
 

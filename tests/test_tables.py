@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from smtpd_sim.kernel.process import ModelError
-from smtpd_sim.spec.paths import scenario_dir
+from smtpd_sim.spec.files import scenario_dir
 from smtpd_sim.studies.run import run_scenario
-from smtpd_sim.spec.scenario import ScenarioError, ScenarioSpec, load_scenario
+from smtpd_sim.spec.scenario import ScenarioError, ScenarioSpec, load_scenario, scenario_of
 from smtpd_sim.sim.simulation import Simulation
-from smtpd_sim.tables import ENTRY_POINT_GROUP, TableSpec, backends, get_backend, merge_tables
+from smtpd_sim.spec.backends import ENTRY_POINT_GROUP, backends, get_backend
+from smtpd_sim.spec.tables import TableSpec, merge_tables
 from smtpd_sim.spec.workload import parse_workload
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "extras" / "smtpd-sim-table-example"
@@ -30,7 +31,8 @@ def _workload(users: list[str], rate: float = 20.0, duration: float = 2.0) -> ob
 
 def _sim(tables: dict[str, dict[str, object]] | None, users: list[str], **kw: object) -> Simulation:
     specs = {k: TableSpec.model_validate(v) for k, v in (tables or {}).items()}
-    sim = Simulation("pony-6.8", workload=_workload(users, **kw), tables=specs, rows=False)  # type: ignore[arg-type]
+    sim = Simulation(scenario_of("pony-6.8", workload=_workload(users, **kw), tables=specs),  # type: ignore[arg-type]
+                     rows=False)
     sim.startup()
     sim.start_clients()
     sim.run_until_quiet(max_time=120)
@@ -118,7 +120,7 @@ def test_no_table_and_static_table_give_the_same_run_static_counts_lookups() -> 
     a = _sim(None, ["staff", "alice"])
     b = _sim({"aliases": {"backend": "static"}}, ["staff", "alice"])
     assert a.ledger.summary(set()) == b.ledger.summary(set())
-    assert a.env.now == b.env.now and a.latency_samples == b.latency_samples
+    assert a.env.now == b.env.now and a.clients.latency == b.clients.latency
     assert a.tables == {}
     t = b.tables["aliases"]
     # aliases_get() for every non-sameuser username: staff (hit) -> alice, bob (two misses);
@@ -169,7 +171,7 @@ def test_deterministic_with_a_table_process() -> None:
     r1, s1 = run_scenario(spec)
     r2, s2 = run_scenario(spec)
     assert r1.summary() | {"wall_s": 0} == r2.summary() | {"wall_s": 0}
-    assert s1.tables["aliases"].stats() == s2.tables["aliases"].stats()
+    assert s1.tables["aliases"] == s2.tables["aliases"]
     assert "table-aliases" in r1.cpu_ms_per_msg
     assert r1.config["scenario"]["tables"]["aliases"]["backend"] == "ldap"
 
@@ -221,7 +223,7 @@ def test_backend_concurrency_cannot_matter_behind_a_synchronous_lka() -> None:
     same run as one with a single slot."""
     one = _sim({"aliases": {"backend": "ldap", "lookup_s": 0.01, "concurrency": 1}}, ["staff"], rate=40.0)
     eight = _sim({"aliases": {"backend": "ldap", "lookup_s": 0.01, "concurrency": 8}}, ["staff"], rate=40.0)
-    assert one.env.now == eight.env.now and one.latency_samples == eight.latency_samples
+    assert one.env.now == eight.env.now and one.clients.latency == eight.clients.latency
     assert one.tables["aliases"].server_queued == eight.tables["aliases"].server_queued == 0
 
 
@@ -238,15 +240,14 @@ def test_a_backend_that_errs_on_a_missing_key_tempfails_the_recipient() -> None:
 
 
 def test_table_processes_join_the_process_graph() -> None:
-    from smtpd_sim.tables.topology import graph_with_tables
     from smtpd_sim.spec.topology import load_topology
 
     topo = load_topology("pony-6.8")
-    g = graph_with_tables(topo, {"aliases": TableSpec(backend="ldap", lookup_s=0.001)})
+    g = topo.graph_with_tables({"aliases": TableSpec(backend="ldap", lookup_s=0.001)})
     assert g.number_of_nodes() == topo.graph.number_of_nodes() + 1
     assert set(g.neighbors("table-aliases")) == {topo.host["lka"]}
     assert g.nodes["table-aliases"]["user"] == topo.processes[topo.host["lka"]].user
-    static = graph_with_tables(topo, {"aliases": TableSpec(backend="static")})
+    static = topo.graph_with_tables({"aliases": TableSpec(backend="static")})
     assert static.number_of_nodes() == topo.graph.number_of_nodes()  # in the lka, no process
 
 
@@ -265,6 +266,6 @@ def test_what_if_asynchronous_lookups_let_the_server_concurrency_matter() -> Non
     assert one.tables["aliases"].blocked_s == many.tables["aliases"].blocked_s == 0.0
     # the lka is no longer the bottleneck: everything settles sooner than when it blocks
     assert many.env.now < blocking.env.now
-    assert sum(many.session_times) < sum(blocking.session_times)
+    assert sum(many.clients.sessions) < sum(blocking.clients.sessions)
     with pytest.raises(ValueError, match="table processes only"):
         TableSpec(backend="static", blocking=False)

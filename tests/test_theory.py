@@ -73,10 +73,10 @@ C = 2.0**-9  # 1.953125 ms
 def test_ping_pong_of_n_hops_over_latency_d_ends_at_n_times_d(hops: int, policy: str) -> None:
     """anchors.md §2.3: N hops over a channel of latency d, zero handler cost: end = N·d
     exactly, N hops recorded, hop k handled at k·d."""
-    k = M.ping_pong(hops, D, 0.0, policy=policy)
+    k, _procs = M.ping_pong(hops, D, 0.0, policy=policy)
     assert k.env.now == hops * D
-    assert sum(k.recorder.hop_counts.values()) == hops
-    assert [h[0] for h in k.recorder.hops] == [i * D for i in range(1, hops + 1)]
+    assert sum(k.observer.hop_counts.values()) == hops
+    assert [h.time for h in k.observer.hops] == [i * D for i in range(1, hops + 1)]
 
 
 @pytest.mark.parametrize("policy", ["fifo", "fair"])
@@ -87,19 +87,19 @@ def test_ping_pong_with_handler_cost_c_ends_at_n_times_d_plus_c(hops: int, polic
     the batch), so each hop costs the receiver's handler (c) and then the channel (d); the
     opening io event costs 0; every run holds exactly one imsg; hop k is handled at
     k·d + (k-1)·c and was composed at (k-1)·(d + c)."""
-    k = M.ping_pong(hops, D, C, policy=policy)
+    k, procs = M.ping_pong(hops, D, C, policy=policy)
     assert k.env.now == hops * (D + C)
-    assert sum(k.recorder.hop_counts.values()) == hops
-    assert [h[0] for h in k.recorder.hops] == [i * D + (i - 1) * C for i in range(1, hops + 1)]
-    assert [h[1] for h in k.recorder.hops] == [(i - 1) * (D + C) for i in range(1, hops + 1)]
-    assert k.processes["a"].cpu_time + k.processes["b"].cpu_time == hops * C
+    assert sum(k.observer.hop_counts.values()) == hops
+    assert [h.time for h in k.observer.hops] == [i * D + (i - 1) * C for i in range(1, hops + 1)]
+    assert [h.sent_time for h in k.observer.hops] == [(i - 1) * (D + C) for i in range(1, hops + 1)]
+    assert procs["a"].cpu_time + procs["b"].cpu_time == hops * C
 
 
 def test_ping_pong_with_calibrated_non_dyadic_figures() -> None:
     """Same anchor with research-6.8-like figures (15 us channel, 35 us handler)."""
-    k = M.ping_pong(1000, 15e-6, 35e-6)
+    k, _procs = M.ping_pong(1000, 15e-6, 35e-6)
     assert k.env.now == pytest.approx(1000 * 50e-6, rel=1e-12)
-    assert sum(k.recorder.hop_counts.values()) == 1000
+    assert sum(k.observer.hop_counts.values()) == 1000
 
 
 # ---- 2. M/M/1 -------------------------------------------------------------------------------
@@ -314,13 +314,14 @@ def test_closed_cycle_over_channels_loses_throughput_to_batching() -> None:
 # ---- 6. operational laws on a full model run ------------------------------------------------------
 
 
-def _model() -> tuple[Any, Any, Any]:
-    """The model's load runner: metrics, Simulation and the workload module."""
-    import smtpd_sim.observe.metrics as metrics
+def _model() -> tuple[Any, Any, Any, Any]:
+    """The model's load run: the load study, the runner module, Simulation, the workload module."""
+    import smtpd_sim.sim.runner as runner
+    import smtpd_sim.studies.load as load
     from smtpd_sim.sim.simulation import Simulation
     from smtpd_sim.spec import workload
 
-    return metrics, Simulation, workload
+    return load, runner, Simulation, workload
 
 
 ERA = "pony-6.8"
@@ -332,10 +333,15 @@ SAMPLE_S = 0.5e-3  # period of the open-sessions sampler
 def default_load() -> dict[str, Any]:
     """``run_load("pony-6.8", default)`` with a sampler of the number of open client
     sessions (``ClientFleet.open``) every 0.5 ms of the measured window."""
-    metrics, Simulation, workload = _model()
+    load, runner, Simulation, workload = _model()
     wl = workload.load_workload("default")
+    made: list[Any] = []
 
     class Sampled(Simulation):  # type: ignore[misc, valid-type]
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            made.append(self)
+
         def start_clients(self, at: float | None = None) -> None:
             super().start_clients(at)
             t0 = self.env.now if at is None else at
@@ -350,10 +356,9 @@ def default_load() -> dict[str, Any]:
             call_later(self.env, t0 - self.env.now + SAMPLE_S / 2, sample)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(metrics, "Simulation", Sampled)
-        m, sim = metrics.run_load(ERA, wl, seed=LOAD_SEED)
-    return {"m": m, "sim": sim, "wl": wl, "metrics": metrics, "workload": workload,
-            "Simulation": Simulation}
+        mp.setattr(runner, "Simulation", Sampled)
+        m, _res = load.run_load(ERA, wl, seed=LOAD_SEED)
+    return {"m": m, "sim": made[0], "wl": wl, "workload": workload, "Simulation": Simulation}
 
 
 def _isolated_demand(ctx: dict[str, Any], local_share: float, sessions: int = 40) -> dict[str, Any]:
@@ -367,7 +372,9 @@ def _isolated_demand(ctx: dict[str, Any], local_share: float, sessions: int = 40
         arrival=workload.Arrival(process="fixed", rate_per_s=wl.arrival.rate_per_s),
         mix=wl.mix.model_copy(update={"local_share": local_share}),
     )
-    sim = Simulation(ERA, workload=spec, seed=LOAD_SEED, rows=False)
+    from smtpd_sim.spec.scenario import scenario_of
+
+    sim = Simulation(scenario_of(ERA, workload=spec, seed=LOAD_SEED), rows=False)
     sim.startup()
     cpu0 = {n: p.cpu_time for n, p in sim.procs.items()}
     busy0 = {n: p.busy_time for n, p in sim.procs.items()}
@@ -428,10 +435,10 @@ def test_littles_law_on_client_sessions(default_load: dict[str, Any]) -> None:
     ctx = default_load
     m, sim = ctx["m"], ctx["sim"]
     fleet = sim.fleet
-    assert fleet.finished == fleet.started == len(sim.session_times)  # all closed after drain
+    assert fleet.finished == fleet.started == len(sim.clients.sessions)  # all closed after drain
     L = sum(sim.open_samples) / len(sim.open_samples)
     lam = fleet.started / m.duration_s
-    W = sum(sim.session_times) / len(sim.session_times)
+    W = sum(sim.clients.sessions) / len(sim.clients.sessions)
     print(f"Little: L {L:.4f} vs lambda·W {lam * W:.4f} (lambda {lam:.2f}/s, W {W * 1e3:.3f} ms)")
     assert len(sim.open_samples) == pytest.approx(m.duration_s / SAMPLE_S, abs=2)
     assert L == pytest.approx(lam * W, rel=0.03)

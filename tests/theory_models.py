@@ -40,6 +40,7 @@ from typing import Any
 
 from smtpd_sim.kernel.channel import Channel
 from smtpd_sim.kernel.process import Kernel, Process, ProcessCosts
+from smtpd_sim.observe.recorder import Recorder
 from smtpd_sim.kernel.sched import call_later
 
 # Student-t 0.975 quantiles by degrees of freedom
@@ -75,13 +76,15 @@ class _Bouncer:
             self.proc.send(self.peer, "pp", "pp", "PING", "IMSG_PING", n, 0, False)
 
 
-def ping_pong(hops: int, latency: float, cost: float, *, policy: str = "fifo") -> Kernel:
+def ping_pong(hops: int, latency: float, cost: float, *,
+              policy: str = "fifo") -> tuple[Kernel, dict[str, Process]]:
     """Two processes bounce one imsg ``hops`` times over a channel; each imsg handler costs
-    ``cost``; the opening io event (``key="start"``) costs nothing.  Runs to the end."""
-    k = Kernel(cores=2, policy=policy)  # type: ignore[arg-type]
+    ``cost``; the opening io event (``key="start"``) costs nothing.  Runs to the end;
+    returns the kernel and the two processes by name."""
+    k = Kernel(cores=2, policy=policy, observer=Recorder())  # type: ignore[arg-type]
     a = Process(k, "a", ProcessCosts(handler={"start": 0.0}, default=cost))
     b = Process(k, "b", ProcessCosts(handler={"start": 0.0}, default=cost))
-    ch = Channel(k.env, a, b, latency=latency)
+    ch = Channel(k.clock, a, b, latency=latency)
     a.channels[b] = ch
     b.channels[a] = ch
     ra, rb = _Bouncer(a, hops), _Bouncer(b, hops)
@@ -90,7 +93,7 @@ def ping_pong(hops: int, latency: float, cost: float, *, policy: str = "fifo") -
     b.add_role(rb)
     a.post(lambda _x: a.send(b, "pp", "pp", "PING", "IMSG_PING", 0, 0, False), None, "start")
     k.env.run()
-    return k
+    return k, {"a": a, "b": b}
 
 
 # ---- open networks of single-server stations --------------------------------------------------
@@ -174,7 +177,7 @@ class _OpenNet:
             raise ValueError(f"handoff must be 'handler' or 'channel', not {handoff!r}")
         self.handoff = handoff
         # a core per station: the stations are independent servers
-        self.k = Kernel(cores=len(mus), policy=policy, rows=False)  # type: ignore[arg-type]
+        self.k = Kernel(cores=len(mus), policy=policy, observer=Recorder(rows=False))  # type: ignore[arg-type]
         self.procs = [Process(self.k, nm, ProcessCosts()) for nm in names]
         self.roles = [_Station(self, nm, p, mu, seed)
                       for nm, p, mu in zip(names, self.procs, mus, strict=True)]
@@ -183,7 +186,7 @@ class _OpenNet:
             if trace:
                 r.trace = []
         for a, b, r in zip(self.procs, self.procs[1:], self.roles, strict=False):
-            ch = Channel(self.k.env, a, b, latency=0.0)
+            ch = Channel(self.k.clock, a, b, latency=0.0)
             a.channels[b] = ch
             b.channels[a] = ch
             r.next = b
@@ -258,8 +261,8 @@ class MmcResult:
 def mmc_on_cores(lam: float, mu: float, c: int, n: int, seed: int, *, policy: str = "fifo",
                  warmup: float = 0.1, trace: bool = False) -> MmcResult:
     """Each customer is a transient process with one item of Exp(mu) CPU on ``Cpu(cores=c)``;
-    it exits (leaves ``kernel.processes``) when its run is over."""
-    k = Kernel(cores=c, policy=policy, rows=False)  # type: ignore[arg-type]
+    it exits (leaves ``alive``) when its run is over."""
+    k = Kernel(cores=c, policy=policy, observer=Recorder(rows=False))  # type: ignore[arg-type]
     env = k.env
     arr = random.Random(f"{seed}:arrivals")
     svc = random.Random(f"{seed}:service")
@@ -267,14 +270,15 @@ def mmc_on_cores(lam: float, mu: float, c: int, n: int, seed: int, *, policy: st
     sojourn: list[float] = []
     rows: dict[int, tuple[float, float, float]] = {}
     cpu = [0.0]
+    alive: dict[str, Process] = {}
 
     def exit_(p: Process) -> None:
         cpu[0] += p.cpu_time  # the kernel's own accounting of the run that just ended
-        del k.processes[p.name]
+        del alive[p.name]
 
     def arrive(t: Any) -> None:
         idx = t.arg
-        p = Process(k, f"c{idx}", ProcessCosts())
+        p = alive[f"c{idx}"] = Process(k, f"c{idx}", ProcessCosts())
         t0 = env.now
 
         def serve(_x: Any) -> None:
@@ -294,7 +298,7 @@ def mmc_on_cores(lam: float, mu: float, c: int, n: int, seed: int, *, policy: st
     call_later(env, arr.expovariate(lam), arrive, 0)
     env.run()
     T = env.now
-    assert not k.processes, "every customer process has exited"
+    assert not alive, "every customer process has exited"
     return MmcResult(W=statistics.fmean(sojourn), util=cpu[0] / (c * T), T=T,
                      trace=[rows[i] for i in sorted(rows)])
 
@@ -324,14 +328,14 @@ class _ClosedNet:
         if handoff not in ("handler", "channel"):
             raise ValueError(f"handoff must be 'handler' or 'channel', not {handoff!r}")
         self.handoff = handoff
-        self.k = Kernel(cores=len(D), policy="fifo", rows=False)
+        self.k = Kernel(cores=len(D), policy="fifo", observer=Recorder(rows=False))
         self.procs = [Process(self.k, f"s{i}", ProcessCosts()) for i in range(len(D))]
         self.roles = [_ClosedStation(self, f"s{i}", p, 1.0 / d, seed)
                       for i, (p, d) in enumerate(zip(self.procs, D, strict=True))]
         for i, (p, r) in enumerate(zip(self.procs, self.roles, strict=True)):
             p.add_role(r)
             q = self.procs[(i + 1) % len(D)]
-            ch = Channel(self.k.env, p, q, latency=0.0)
+            ch = Channel(self.k.clock, p, q, latency=0.0)
             p.channels[q] = ch
             q.channels[p] = ch
             r.next = q

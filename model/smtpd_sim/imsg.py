@@ -1,4 +1,4 @@
-"""The imsg: one message on a socketpair, and the IMSG_* names of each era.
+"""The imsg vocabulary: the IMSG_* names of each era, and the payload sizes the real daemon logs.
 
 Roles speak one vocabulary of *kinds* (the 6.8 names without ``IMSG_`` where a 6.8 name
 exists, else the era's own name); each era's ``Vocabulary`` maps a kind to the real
@@ -10,11 +10,7 @@ opensmtpd-5.4.2 (IMSG_VERSION 9), opensmtpd-5.7.3 (IMSG_VERSION 14) and
 
 from __future__ import annotations
 
-from typing import Any
-
-# imsg.h: struct imsg_hdr is 16 bytes (type, len, flags, peerid, pid); `len=` in traces
-# is the payload only (era-pony.md §6.2).
-IMSG_HEADER_SIZE = 16
+from collections.abc import Mapping
 
 # One row per kind: (kind, 5.4.2 name, 5.7.3 name, 6.8 name); None = not in that era.
 _TABLE: tuple[tuple[str, str | None, str | None, str | None], ...] = (
@@ -152,11 +148,12 @@ KINDS = frozenset(row[0] for row in _TABLE)
 
 
 class Vocabulary:
-    """Maps a kind to the ``IMSG_*`` name of one era; unknown kinds are a model error."""
+    """Maps a kind to the ``IMSG_*`` name of one era; unknown kinds are a model error.
+    ``extra``: kinds the plugin roles declare, joined by the simulation."""
 
     __slots__ = ("version", "names")
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, extra: Mapping[str, str] | None = None) -> None:
         if version not in VOCABULARIES:
             raise ValueError(f"unknown imsg vocabulary {version!r} (expected one of {VOCABULARIES})")
         col = VOCABULARIES.index(version) + 1
@@ -166,9 +163,7 @@ class Vocabulary:
             name = row[col]
             if name is not None:
                 self.names[row[0]] = name
-        from smtpd_sim.spec.plugins import plugin_imsgs  # imsgs of roles other packages add
-
-        for kind, name in plugin_imsgs().items():
+        for kind, name in (extra or {}).items():  # imsgs of roles other packages add
             self.names.setdefault(kind, name)
 
     def name(self, kind: str) -> str:
@@ -214,46 +209,3 @@ REPLY_LEN: dict[str, int] = {
 }
 # stat_backend.c: struct stat_value + the key string and its NUL (6.8: 34 + len(key)).
 STAT_FIXED_LEN = 34
-
-class Imsg:
-    """One imsg in flight: kind, real name, endpoints, payload, size, fd flag, causality."""
-
-    __slots__ = (
-        "kind", "name", "src", "dst", "src_role", "dst_role", "payload", "length", "fd",
-        "stat", "id", "cause", "t_sent",
-    )
-    # ``id`` is given by the sending process from its simulation's counter, so ids (and
-    # everything derived from them) are identical for two runs with the same seed.
-
-    def __init__(
-        self,
-        kind: str,
-        name: str,
-        src: Any,
-        dst: Any,
-        src_role: str,
-        dst_role: str,
-        payload: Any,
-        length: int,
-        fd: bool,
-        stat: bool,
-        ident: int,
-        cause: int,
-        t_sent: float,
-    ) -> None:
-        self.kind = kind
-        self.name = name
-        self.src = src
-        self.dst = dst
-        self.src_role = src_role
-        self.dst_role = dst_role
-        self.payload = payload
-        self.length = length
-        self.fd = fd
-        self.stat = stat
-        self.id = ident
-        self.cause = cause
-        self.t_sent = t_sent
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"<Imsg {self.src.name}->{self.dst.name} {self.name} len={self.length}>"

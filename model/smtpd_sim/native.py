@@ -1,12 +1,14 @@
 """The simulator's hot path compiled with mypyc (optional): same code, same bytes out, faster.
 
-``python -m smtpd_sim.native_cli build`` compiles :data:`MODULES` in place (a C extension beside each
+``smtpd-sim native build`` compiles :data:`MODULES` in place (a C extension beside each
 ``.py``, which Python imports in preference to the source); ``clean`` removes them;
 ``status`` says which modules run compiled. ``make`` builds them when a C compiler and mypy
-are there and goes on in pure Python otherwise. A compiled module whose source changed
-after the build is stale: :func:`drop_stale` (run when ``model`` is imported) deletes the
-build, so an edited source is never shadowed by old machine code. ``SMTPD_SIM_PURE=1`` makes
-Python ignore the compiled modules (:func:`use_pure_python`), to compare the two.
+are there (and again when one of their sources changes) and goes on in pure Python
+otherwise. A compiled module whose source changed after the build is stale:
+:func:`drop_stale` deletes the build, so an edited source is never shadowed by old machine
+code; the command runs it before the model loads, and so does the test suite (importing
+the package does not). ``SMTPD_SIM_PURE=1`` makes Python ignore the compiled modules
+(:func:`use_pure_python`), to compare the two.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the directory holding the ``smtpd_sim`` package (model/)
-GROUP = "smtpd_sim_native"  # mypyc's shared library: <GROUP>__mypyc.<abi>.so beside ``model``
+GROUP = "smtpd_sim_native"  # mypyc's shared library: <GROUP>__mypyc.<abi>.so beside ``smtpd_sim``
 MANIFEST = Path(__file__).with_name("_native.json")  # source hashes of the last build
 
 # Modules on the per-imsg path, pure Python without pydantic (mypyc compiles them as typed):
@@ -28,12 +30,15 @@ MANIFEST = Path(__file__).with_name("_native.json")  # source hashes of the last
 # Not spec/workload.py, world.py, site.py: pydantic models, which mypyc cannot compile.
 MODULES = (
     "smtpd_sim/kernel/sched.py",
+    "smtpd_sim/kernel/message.py",
+    "smtpd_sim/kernel/observer.py",
     "smtpd_sim/kernel/channel.py",
     "smtpd_sim/kernel/cpu.py",
     "smtpd_sim/kernel/process.py",
     "smtpd_sim/observe/recorder.py",
     "smtpd_sim/imsg.py",
     "smtpd_sim/observe/ledger.py",
+    "smtpd_sim/observe/client_log.py",
     "smtpd_sim/fsm/envelope.py",
     "smtpd_sim/fsm/ramqueue.py",
     "smtpd_sim/fsm/mta_session.py",
@@ -56,6 +61,7 @@ MODULES = (
     "smtpd_sim/world/delivery_agent.py",
     "smtpd_sim/world/remote_mx.py",
     "smtpd_sim/world/filter_proc.py",
+    "smtpd_sim/world/faults.py",
     "smtpd_sim/world/clients.py",
 )
 

@@ -32,7 +32,7 @@ class Echo:
 def wire(kernel: Kernel, latency: float = 1e-3, cost: float = 0.0, wake: float = 0.0):
     a = Process(kernel, "a", ProcessCosts(wake=wake, default=cost))
     b = Process(kernel, "b", ProcessCosts(wake=wake, default=cost))
-    ch = Channel(kernel.env, a, b, latency=latency)
+    ch = Channel(kernel.clock, a, b, latency=latency)
     a.channels[b] = ch
     b.channels[a] = ch
     ra, rb = Echo(a, b), Echo(b, a)
@@ -53,9 +53,9 @@ def test_sends_leave_when_the_run_ends_not_when_composed(kernel: Kernel) -> None
     a, b, ra, rb = wire(kernel, latency=1e-3, cost=5e-3)
     a.post(lambda _x: a.send(b, "echo", "echo", "PING", "IMSG_PING", 1, 8, False), None, "io")
     kernel.env.run()
-    received = kernel.recorder.hops[0][0]  # when b dispatched it
+    received = kernel.observer.hops[0].time  # when b dispatched it
     assert received == pytest.approx(5e-3 + 1e-3)  # a's run ends at 5 ms, then 1 ms latency
-    assert kernel.recorder.hops[0][1] == pytest.approx(5e-3)  # composed at the end of a's handler
+    assert kernel.observer.hops[0].sent_time == pytest.approx(5e-3)  # composed at the end of a's handler
 
 
 def test_everything_read_at_wakeup_is_handled_in_one_run(kernel: Kernel) -> None:
@@ -77,7 +77,7 @@ def test_everything_read_at_wakeup_is_handled_in_one_run(kernel: Kernel) -> None
 def test_fifo_is_kept_when_a_small_write_follows_a_large_one(kernel: Kernel) -> None:
     a = Process(kernel, "a")
     b = Process(kernel, "b")
-    ch = Channel(kernel.env, a, b, latency=1e-3, per_byte=1e-6)
+    ch = Channel(kernel.clock, a, b, latency=1e-3, per_byte=1e-6)
     a.channels[b] = ch
     b.channels[a] = ch
     rb = Echo(b)
@@ -138,7 +138,7 @@ def test_a_synchronous_request_blocks_the_whole_process() -> None:
     ca = Process(k, "ca", ProcessCosts(default=1e-3))  # the private-key operation
     lka = Process(k, "lka")
     for x, y in ((pony, ca), (pony, lka)):
-        ch = Channel(k.env, x, y, latency=10e-6)
+        ch = Channel(k.clock, x, y, latency=10e-6)
         x.channels[y] = ch
         y.channels[x] = ch
     order: list[str] = []

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from smtpd_sim.spec.paths import scenario_dir
+from smtpd_sim.spec.files import scenario_dir
 from smtpd_sim.real import tables_bench as tb
 from smtpd_sim.real.harness import RealDaemon
 from smtpd_sim.sim.simulation import Simulation
-from smtpd_sim.tables import TableSpec
-from smtpd_sim.spec.site import Site, load_site
+from smtpd_sim.spec.scenario import scenario_of
+from smtpd_sim.spec.tables import TableSpec
+from smtpd_sim.spec.site import load_site
 from smtpd_sim.spec.workload import parse_workload
 
 pytestmark = pytest.mark.real
@@ -84,13 +85,13 @@ def test_the_calibration_file_holds_against_a_fresh_measurement(daemon: RealDaem
 
 def _model_lookups_per_msg(backend: str, messages: int) -> float:
     """The model with the bench's aliases (info -> alice) and the same recipients."""
-    base = load_site("common-case").spec
-    site = Site(base.model_copy(update={"aliases": {tb.ALIAS: [tb.TARGET]}}))
+    base = load_site("common-case")
+    site = base.model_copy(update={"aliases": {tb.ALIAS: [tb.TARGET]}})
     wl = parse_workload({"arrival": {"process": "fixed", "rate_per_s": 20.0}, "sessions": messages,
                          "duration_s": messages / 20.0 + 1,
                          "mix": {"local_share": 1.0, "local_users": [tb.ALIAS]}})
-    sim = Simulation("pony-6.8", site=site, workload=wl, rows=False,
-                     tables={"aliases": TableSpec(backend=backend)})
+    sim = Simulation(scenario_of("pony-6.8", site=site, workload=wl,
+                                 tables={"aliases": TableSpec(backend=backend)}), rows=False)
     sim.startup()
     sim.start_clients()
     sim.run_until_quiet(max_time=120)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.studies.probe import run_probe
 from smtpd_sim.spec.topology import TopologyError, load_topology
 
 
@@ -23,15 +23,16 @@ def test_filtered_session_adds_the_source_derived_55_imsgs() -> None:
 def test_only_lka_talks_to_filters_and_each_filter_is_two_processes() -> None:
     """Filter processors speak a text protocol with lka only (no imsgs), registered for
     connect, MAIL, RCPT and commit: 4 query lines per 1-recipient session, plus reports."""
-    from smtpd_sim.observe.metrics import probe_workload
+    from smtpd_sim.studies.probe import probe_workload
     from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.spec.scenario import scenario_of
 
     assert load_topology("pony-6.8-filters").n_processes == 7 + 2
-    sim = Simulation("pony-6.8-filters", workload=probe_workload("local"))
+    sim = Simulation(scenario_of("pony-6.8-filters", workload=probe_workload("local")))
     sim.startup()
     sim.start_clients()
     sim.run_until_quiet(60)
-    assert not [k for k in sim.kernel.recorder.hop_counts if "filter-example" in k[:2]]
+    assert not [k for k in sim.recorder.hop_counts if "filter-example" in k[:2]]
     fp = sim.filter_procs["example"]
     assert fp.queries == 4
     # every REPORT_SMTP_* of the session reached it: 7 filter responses, 6 client lines, 12

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.studies.probe import run_probe
 
 DATA = Path(__file__).parent.parent / "data"
 

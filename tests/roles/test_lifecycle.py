@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from smtpd_sim.sim.faults import Fault, Faults
 from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 REAL = Path(__file__).parent.parent / "data" / "real-traces" / "csv"
@@ -32,7 +33,7 @@ def test_local_tempfail_retries_like_the_real_daemon() -> None:
     at t+10, +40, +89.1 (creation + 10·n², whole seconds); at t+100 the maildir is fixed
     and `smtpctl schedule all` delivers at once. The imsgs (smtpctl's CTL_* left out:
     only their effect is modelled) equal the real trace's."""
-    sim = Simulation("pony-6.8", workload=_one("dave"), site="research", calibration="traced-6.8")
+    sim = Simulation(scenario_of("pony-6.8", workload=_one("dave"), site="research", calibration="traced-6.8"))
     sim.startup()
     t0 = sim.env.now
     sim.start_clients()
@@ -40,9 +41,9 @@ def test_local_tempfail_retries_like_the_real_daemon() -> None:
     sim.site.broken["dave"] = "ok"
     sim.roles["scheduler"].schedule_all()
     sim.run_until_quiet(t0 + 200.0)
-    hops = [(h[2], h[3], h[4]) for h in sim.kernel.recorder.hops if not h[8]]
+    hops = [(h[2], h[3], h[4]) for h in sim.recorder.hops if not h[8]]
     assert Counter(hops) == Counter(_real("local-tempfail-retry"))
-    tries = [h[0] for h in sim.kernel.recorder.hops if h[4] == "IMSG_SCHED_ENVELOPE_DELIVER"]
+    tries = [h[0] for h in sim.recorder.hops if h[4] == "IMSG_SCHED_ENVELOPE_DELIVER"]
     assert len(tries) == 5
     first = tries[0]  # the immediate first attempt, right after acceptance
     for got, want in zip(tries[1:4], (10.0, 40.0, 90.0), strict=True):
@@ -56,7 +57,7 @@ def _stuck_relay(era: str, hours: float) -> Simulation:
     """One relayed message whose MX never answers, run for ``hours``."""
     wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
                       mix=Mix(local_share=0.0, sender="alice@local.test"))
-    sim = Simulation(era, workload=wl, site="common-case", rows=False)
+    sim = Simulation(scenario_of(era, workload=wl, site="common-case"), rows=False)
     sim.remote_mx.down = True
     sim.ledger.keep_delays = True
     sim.startup()
@@ -105,7 +106,7 @@ def test_any_fault_schedule_loses_nothing(faults: list[tuple[str, float, float, 
     in the queue, and the counts balance."""
     wl = WorkloadSpec(duration_s=300, arrival=Arrival(rate_per_s=2.0),
                       mix=Mix(local_share=0.6, sender="alice@local.test"))
-    sim = Simulation("pony-6.8", workload=wl, seed=seed, rows=False)
+    sim = Simulation(scenario_of("pony-6.8", workload=wl, seed=seed), rows=False)
     sim.startup()
     t0 = sim.env.now
     specs = []

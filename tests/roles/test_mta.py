@@ -31,7 +31,8 @@ import pytest
 
 from smtpd_sim.sim.faults import Fault, Faults
 from smtpd_sim.sim.simulation import Simulation
-from smtpd_sim.spec.site import Site, SiteSpec
+from smtpd_sim.spec.scenario import scenario_of
+from smtpd_sim.spec.site import SiteSpec
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 DATA = Path(__file__).parent.parent / "data" / "real-traces"
@@ -78,7 +79,7 @@ def _workload(sessions: int = 1, *, sender: str = "sender@local.test", rate: flo
 
 def _sim(era: str, site: Any, workload: WorkloadSpec, faults: list[Fault] | None = None,
          **kw: Any) -> tuple[Simulation, float]:
-    sim = Simulation(era, workload=workload, site=site, calibration="research-6.8", **kw)
+    sim = Simulation(scenario_of(era, workload=workload, site=site, calibration="research-6.8"), **kw)
     sim.startup()
     t0 = sim.env.now
     if faults:
@@ -87,16 +88,16 @@ def _sim(era: str, site: Any, workload: WorkloadSpec, faults: list[Fault] | None
 
 
 def _hops(sim: Simulation, t0: float = 0.0) -> list[Hop]:
-    return [(h[2], h[3], h[4]) for h in sim.kernel.recorder.hops if not h[8] and h[0] >= t0]
+    return [(h[2], h[3], h[4]) for h in sim.recorder.hops if not h[8] and h[0] >= t0]
 
 
 def _times(sim: Simulation, name: str, src: str | None = None) -> list[float]:
-    return [h[0] for h in sim.kernel.recorder.hops
+    return [h[0] for h in sim.recorder.hops
             if h[4] == name and (src is None or h[2] == src)]
 
 
 def _events(sim: Simulation, event: str) -> list[tuple[float, Any]]:
-    return [(e[0], e[4]) for e in sim.kernel.recorder.events if e[1] == event]
+    return [(e[0], e[4]) for e in sim.recorder.events if e[1] == event]
 
 
 class _StatTap:
@@ -186,7 +187,7 @@ def test_unreachable_relay_timeline(unreachable: dict[str, Any]) -> None:
         pytest.approx(15.0, abs=0.01)] * 2
     assert [d for _t, d in _events(sim, "mta.flush")] == ["Network error on destination MXs"] * 2
     # len=46 in the real trace: 14 + the status text
-    tf = [h for h in sim.kernel.recorder.hops if h[4] == "IMSG_MTA_DELIVERY_TEMPFAIL"]
+    tf = [h for h in sim.recorder.hops if h[4] == "IMSG_MTA_DELIVERY_TEMPFAIL"]
     assert {h[6] for h in tf} == {46}
     # delivered about 42 ms after the message fd came (Nagle + delayed ACK; real 42.0 ms)
     t_fd = _times(sim, "IMSG_MTA_OPEN_MESSAGE", src="queue")[-1]
@@ -223,7 +224,7 @@ def test_5_4_2_disables_a_failed_new_route_for_800_s() -> None:
     sim.start_clients()
     sim.run(t0 + 30.0)
     assert [d for _t, d in _events(sim, "mta.route_disabled")] == [("192.0.2.25", 800)]
-    fails = [h for h in sim.kernel.recorder.hops if h[4] == "IMSG_DELIVERY_TEMPFAIL" and h[2] == "mta"]
+    fails = [h for h in sim.recorder.hops if h[4] == "IMSG_DELIVERY_TEMPFAIL" and h[2] == "mta"]
     assert len(fails) == 1
     assert fails[0][0] - _times(sim, "IMSG_MTA_TRANSFER", src="queue")[0] == pytest.approx(11.0, abs=0.5)
 
@@ -242,7 +243,7 @@ def _permfail_run() -> tuple[Simulation, float]:
 def test_permfail_at_rcpt_reports_permfail_and_bounces() -> None:
     sim, t0 = _permfail_run()
     hops = _hops(sim, t0)
-    pf = [h for h in sim.kernel.recorder.hops if h[4] == "IMSG_MTA_DELIVERY_PERMFAIL"]
+    pf = [h for h in sim.recorder.hops if h[4] == "IMSG_MTA_DELIVERY_PERMFAIL"]
     assert len(pf) == 1 and pf[0][6] == 14 + len("550 5.0.0 simulated failure at rcpt")
     assert sim.ledger.summary()["bounced"] == 1
     assert sim.ledger.bounces_created == 1
@@ -270,7 +271,7 @@ def test_reply_faults_map_to_delivery_results(phase: str, code: int, kind: str) 
                    [Fault(kind="mx_reply", phase=phase, code=code, duration_s=5.0)])
     sim.start_clients()
     sim.run(t0 + 20.0)
-    results = [h[4] for h in sim.kernel.recorder.hops
+    results = [h[4] for h in sim.recorder.hops
                if h[4].startswith("IMSG_MTA_DELIVERY_") and h[2] == "pony"]
     assert results == [kind]
 
@@ -322,7 +323,7 @@ def test_drain_runs_one_session_at_a_time_of_100_messages(drain: dict[str, Any])
 def test_drain_holds_above_hiwat_and_releases_at_lowat(drain: dict[str, Any]) -> None:
     sim = drain["sim"]
     mta = sim.roles["mta"]
-    hops = sim.kernel.recorder.hops
+    hops = sim.recorder.hops
     held = [h for h in hops if h[4] == "IMSG_MTA_DELIVERY_HOLD"]
     released = [h for h in hops if h[4] == "IMSG_MTA_HOLDQ_RELEASE"]
     assert len(held) == mta.holds > 0
@@ -342,12 +343,12 @@ def test_drain_holds_above_hiwat_and_releases_at_lowat(drain: dict[str, Any]) ->
 # ---- MX preference, several addresses ------------------------------------------------------
 
 
-def _mx_site(mx: list[str], a: dict[str, list[str]]) -> Site:
-    return Site(SiteSpec(
+def _mx_site(mx: list[str], a: dict[str, list[str]]) -> SiteSpec:
+    return SiteSpec(
         hostname="mx.local.test",
         domain=[{"name": "relay.test", "action": "relay", "via": "mx"}],
         dns={"ptr": {"127.0.0.1": "localhost"}, "a": {"localhost": ["127.0.0.1"], **a},
-             "mx": {"relay.test": mx}}))
+             "mx": {"relay.test": mx}})
 
 
 def test_mx_preference_order_and_failover_to_the_backup_mx() -> None:
@@ -399,7 +400,7 @@ def test_hoststat_reschedules_an_envelope_deferred_on_a_dead_domain(tmp_path: Pa
                    [Fault(kind="mx_down", start_s=20.0, duration_s=40.0)])
     sim.start_clients()
     sim.run(t0 + 120.0)
-    schedules = [h for h in sim.kernel.recorder.hops if h[4] == "IMSG_MTA_SCHEDULE"]
+    schedules = [h for h in sim.recorder.hops if h[4] == "IMSG_MTA_SCHEDULE"]
     assert len(schedules) == 1 and 70.0 < schedules[0][0] - t0 < 71.0
     assert _times(sim, "IMSG_QUEUE_ENVELOPE_SCHEDULE")
     assert sim.ledger.summary()["delivered"] == 3

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from smtpd_sim.spec.calibration import load_calibration
-from smtpd_sim.observe.metrics import run_probe
+from smtpd_sim.studies.probe import run_probe
 from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 
 def _tls_run(era: str, calibration: str = "research-6.8", site: str = "common-case") -> Simulation:
     wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
                       mix=Mix(local_share=1.0, local_users=["alice"], tls_share=1.0))
-    sim = Simulation(era, workload=wl, calibration=calibration, site=site)
+    sim = Simulation(scenario_of(era, workload=wl, calibration=calibration, site=site))
     sim.startup()
     sim.start_clients()
     sim.run_until_quiet(60)
@@ -33,13 +34,13 @@ TLS_ADDS = {"with-mfa": 4, "without-mfa": 2, "pony": 4, "pony-6.8": 4}
 def test_starttls_adds_the_researchs_hops(era: str) -> None:
     sim = _tls_run(era)
     plain = run_probe(era, "local").hops
-    assert sum(sim.kernel.recorder.hop_counts.values()) - plain == TLS_ADDS[era]
+    assert sum(sim.recorder.hop_counts.values()) - plain == TLS_ADDS[era]
     assert sim.ledger.summary()["delivered"] == 1
 
 
 def test_klondike_round_trip_is_synchronous_in_pony() -> None:
     sim = _tls_run("pony-6.8")
-    counts = sim.kernel.recorder.hop_counts
+    counts = sim.recorder.hop_counts
     assert counts[("pony", "ca", "IMSG_CA_RSA_PRIVENC")] == 1
     assert counts[("ca", "pony", "IMSG_CA_RSA_PRIVENC")] == 1
     pony = sim.procs["pony"]
@@ -50,15 +51,15 @@ def test_klondike_round_trip_is_synchronous_in_pony() -> None:
 
 def test_5_4_2_keeps_the_key_in_smtp() -> None:
     sim = _tls_run("with-mfa")
-    assert not any("CA_" in k[2] for k in sim.kernel.recorder.hop_counts)
-    assert ("lka", "smtp", "IMSG_LKA_SSL_INIT") in sim.kernel.recorder.hop_counts
+    assert not any("CA_" in k[2] for k in sim.recorder.hop_counts)
+    assert ("lka", "smtp", "IMSG_LKA_SSL_INIT") in sim.recorder.hop_counts
 
 
 def test_debian_openssl3_engine_fails_the_handshake_without_ca_traffic() -> None:
     """real-daemon.md §6: the traced Debian daemon logged CERT_INIT both ways, no IMSG_CA_*,
     and the session was dropped (starttls-local-1rcpt: 7 non-stat imsgs)."""
     sim = _tls_run("pony-6.8", calibration="traced-6.8", site="research")
-    counts = sim.kernel.recorder.hop_counts
+    counts = sim.recorder.hop_counts
     assert not any("CA_" in k[2] for k in counts)
     assert counts[("pony", "lka", "IMSG_CERT_INIT")] == 1
     assert sum(counts.values()) == 7
@@ -79,7 +80,7 @@ def _outbound(era: str, starttls: bool, chain: int) -> Simulation:
 
     wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
                       mix=Mix(local_share=0.0), remote=Remote(starttls=starttls, cert_chain=chain))
-    sim = Simulation(era, workload=wl)
+    sim = Simulation(scenario_of(era, workload=wl))
     sim.startup()
     sim.start_clients()
     sim.run_until_quiet(60)
@@ -90,7 +91,7 @@ def _outbound(era: str, starttls: bool, chain: int) -> Simulation:
 @pytest.mark.parametrize(("era", "base"), [("with-mfa", 5), ("without-mfa", 5), ("pony", 4), ("pony-6.8", 4)])
 def test_outbound_starttls_adds_the_researchs_hops(era: str, base: int, chain: int) -> None:
     plain, tls = _outbound(era, False, chain), _outbound(era, True, chain)
-    hops = lambda s: s.kernel.recorder.hop_counts  # noqa: E731
+    hops = lambda s: s.recorder.hop_counts  # noqa: E731
     assert sum(hops(tls).values()) - sum(hops(plain).values()) == base + chain
     assert tls.remote_mx.tls_sessions == 1 and plain.remote_mx.tls_sessions == 0
     assert tls.ledger.summary()["delivered"] == 1
@@ -98,7 +99,7 @@ def test_outbound_starttls_adds_the_researchs_hops(era: str, base: int, chain: i
 
 
 def test_outbound_starttls_names_per_era() -> None:
-    names = lambda s: {n for (_a, _b, n) in s.kernel.recorder.hop_counts}  # noqa: E731
+    names = lambda s: {n for (_a, _b, n) in s.recorder.hop_counts}  # noqa: E731
     assert {"IMSG_CERT_INIT", "IMSG_CERT_CERTIFICATE", "IMSG_CERT_VERIFY"} <= names(_outbound("pony-6.8", True, 2))
     assert {"IMSG_MTA_TLS_INIT", "IMSG_MTA_TLS_VERIFY_CERT", "IMSG_MTA_TLS_VERIFY"} <= names(_outbound("pony", True, 2))
     assert {"IMSG_LKA_SSL_INIT", "IMSG_LKA_SSL_VERIFY_CHAIN"} <= names(_outbound("with-mfa", True, 2))

@@ -1,5 +1,50 @@
-"""The smtpd-sim command."""
+"""The ``smtpd-sim`` command: one Typer app, a module per command (parse, call a study, print).
 
-from smtpd_sim.cli.app import app, main
+Commands import their studies lazily, so ``smtpd-sim --help`` starts fast and
+``SMTPD_SIM_PURE=1`` can still choose the pure-Python hot path before the model loads.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from smtpd_sim.cli import (
+    bench,
+    calibrate,
+    compare,
+    native,
+    plugins,
+    privsep,
+    run,
+    serve,
+    sweep,
+    topology,
+    trace,
+)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate the OpenSMTPD daemon as privilege-separated processes exchanging imsgs.",
+)
+for command in (compare.compare, topology.topology, privsep.privsep, serve.serve, run.run, bench.bench,
+                sweep.sweep, calibrate.calibrate, trace.trace, plugins.plugins):
+    app.command()(command)
+app.add_typer(native.app, name="native")
+
+
+def main() -> None:
+    """Console-script entry point: the compiled hot path unless it is stale (a source
+    edited since the build) or ``SMTPD_SIM_PURE=1`` asks for pure Python."""
+    from smtpd_sim.native import drop_stale, use_pure_python
+
+    drop_stale()  # before any compiled module is imported: an edit is never shadowed
+    if os.environ.get("SMTPD_SIM_PURE"):
+        use_pure_python()
+    app()
+
 
 __all__ = ["app", "main"]

@@ -8,32 +8,28 @@ from typing import Annotated
 
 import typer
 
+from smtpd_sim.cli.common import err_console, fail, user_errors
 
-def register(app: typer.Typer) -> None:
-    from smtpd_sim.cli.app import err_console, user_errors
 
-    @app.command()
-    @user_errors
-    def bench(
-        sizes: Annotated[str, typer.Option(help="Message counts for the scaling runs")] = "1000,10000,100000",
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    ) -> None:
-        """Bare SimPy ping-pong hops/s vs the model's imsgs/s (pony-6.8, load workload)."""
-        from smtpd_sim.studies.bench import report_lines, run_bench
+@user_errors
+def bench(
+    sizes: Annotated[str, typer.Option(help="Message counts for the scaling runs")] = "1000,10000,100000",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Bare SimPy ping-pong hops/s vs the model's imsgs/s (pony-6.8, load workload)."""
+    from smtpd_sim.studies.bench import report_lines, run_bench
 
-        try:
-            scaling = tuple(int(x) for x in sizes.split(",") if x)
-        except ValueError:
-            from smtpd_sim.cli.app import fail
+    try:
+        scaling = tuple(int(x) for x in sizes.split(",") if x)
+    except ValueError:
+        fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
+        return
 
-            fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
-            return
+    def progress(what: str, r: dict) -> None:
+        err_console.print(f"  {what}: {r['imsgs_per_s']:,.0f} imsgs per CPU second ({r['cpu_s']:.2f} s)")
 
-        def progress(what: str, r: dict) -> None:
-            err_console.print(f"  {what}: {r['imsgs_per_s']:,.0f} imsgs per CPU second ({r['cpu_s']:.2f} s)")
-
-        res = run_bench(scaling, progress=None if as_json else progress)
-        if as_json:
-            sys.stdout.write(json.dumps(res) + "\n")
-            return
-        sys.stdout.write("\n".join(report_lines(res)) + "\n")
+    res = run_bench(scaling, progress=None if as_json else progress)
+    if as_json:
+        sys.stdout.write(json.dumps(res) + "\n")
+        return
+    sys.stdout.write("\n".join(report_lines(res)) + "\n")

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
+from smtpd_sim.cli.common import console, err_console, fail, user_errors
+
 DEFAULT_NAME = "fitted-6.8"
 
 
 def _need_real() -> None:
     """Root and the opensmtpd package, else one line and exit 2 (no install from here)."""
-    from smtpd_sim.cli.app import fail
     from smtpd_sim.real.harness import SMTPD_VERSION, smtpd_version
 
     if not sys.platform.startswith("linux"):
@@ -74,107 +75,102 @@ def _print_rows(rows: list[dict[str, Any]], title: str, console: Any) -> None:
     console.print(t)
 
 
-def register(app: typer.Typer) -> None:
-    from smtpd_sim.cli.app import console, err_console, user_errors
+@user_errors
+def calibrate(
+    name: Annotated[str, typer.Option(help="Write scenarios/calibration/<name>.toml")] = DEFAULT_NAME,
+    duration: Annotated[float, typer.Option(help="Seconds of load per run")] = 10.0,
+    repeats: Annotated[int, typer.Option(help="Runs of each (workload, concurrency); medians are fitted")] = 3,
+    base: Annotated[str, typer.Option(help="Calibration whose disk and world latencies are kept")] = "research-6.8",
+    from_file: Annotated[Path | None, typer.Option("--from", help="Fit recorded load results (JSON lines of "
+                                                   "smtpd_sim.real.load) instead of measuring; no root needed")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Predict concurrency 4 and 16 with a calibration "
+                                        "and compare with its measurements")] = False,
+    calibration: Annotated[str, typer.Option(help="Calibration for --check")] = DEFAULT_NAME,
+    measure: Annotated[bool, typer.Option("--measure", help="With --check: measure afresh (root)")] = False,
+    out: Annotated[Path | None, typer.Option(help="Directory for <name>.toml (default: scenarios/calibration)")] = None,
+    sim_seconds: Annotated[float, typer.Option(help="Simulated seconds per model run")] = 1.0,
+    max_other_load: Annotated[float, typer.Option(help="Leave out runs during which other programs used more "
+                                                  "than this many cores (if a quieter run of the same kind "
+                                                  "exists); negative: keep all")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Model seed")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Fit the model's costs on the real OpenSMTPD at concurrency 1; --check predicts 4 and 16."""
+    from smtpd_sim.studies.calibrate import (
+        CHECK_CONCURRENCY,
+        FIT_CONCURRENCY,
+        CalibrateError,
+        aggregate,
+        calibration_toml,
+        fit,
+        measured_from_calibration,
+        write_calibration,
+    )
+    from smtpd_sim.studies.calibrate import (
+        check as run_check,
+    )
+    from smtpd_sim.spec.calibration import load_calibration
+    from smtpd_sim.real.harness import RealDaemonError
+    from smtpd_sim.real.load import LoadError
 
-    @app.command()
-    @user_errors
-    def calibrate(
-        name: Annotated[str, typer.Option(help="Write scenarios/calibration/<name>.toml")] = DEFAULT_NAME,
-        duration: Annotated[float, typer.Option(help="Seconds of load per run")] = 10.0,
-        repeats: Annotated[int, typer.Option(help="Runs of each (workload, concurrency); medians are fitted")] = 3,
-        base: Annotated[str, typer.Option(help="Calibration whose disk and world latencies are kept")] = "research-6.8",
-        from_file: Annotated[Path | None, typer.Option("--from", help="Fit recorded load results (JSON lines of "
-                                                       "smtpd_sim.real.load) instead of measuring; no root needed")] = None,
-        check: Annotated[bool, typer.Option("--check", help="Predict concurrency 4 and 16 with a calibration "
-                                            "and compare with its measurements")] = False,
-        calibration: Annotated[str, typer.Option(help="Calibration for --check")] = DEFAULT_NAME,
-        measure: Annotated[bool, typer.Option("--measure", help="With --check: measure afresh (root)")] = False,
-        out: Annotated[Path | None, typer.Option(help="Directory for <name>.toml (default: scenarios/calibration)")] = None,
-        sim_seconds: Annotated[float, typer.Option(help="Simulated seconds per model run")] = 1.0,
-        max_other_load: Annotated[float, typer.Option(help="Leave out runs during which other programs used more "
-                                                      "than this many cores (if a quieter run of the same kind "
-                                                      "exists); negative: keep all")] = 0.25,
-        seed: Annotated[int, typer.Option(help="Model seed")] = 1,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    ) -> None:
-        """Fit the model's costs on the real OpenSMTPD at concurrency 1; --check predicts 4 and 16."""
-        from smtpd_sim.studies.calibrate import (
-            CHECK_CONCURRENCY,
-            FIT_CONCURRENCY,
-            CalibrateError,
-            aggregate,
-            calibration_toml,
-            fit,
-            measured_from_calibration,
-            write_calibration,
-        )
-        from smtpd_sim.studies.calibrate import (
-            check as run_check,
-        )
-        from smtpd_sim.spec.calibration import load_calibration
-        from smtpd_sim.cli.app import fail
-        from smtpd_sim.real.harness import RealDaemonError
-        from smtpd_sim.real.load import LoadError
-
-        say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))
-        if duration <= 0 or repeats < 1 or sim_seconds <= 0:
-            fail("--duration and --sim-seconds must be > 0 and --repeats >= 1")
-        keep = max_other_load if max_other_load >= 0 else None
-        if measure and not check:
-            fail("--measure goes with --check (plain calibrate always measures)")
-        try:
-            if check:
-                cal = load_calibration(calibration)
-                if measure:
-                    raw, _how = _measure(duration, repeats, list(CHECK_CONCURRENCY), say)
-                    measured = aggregate(raw, max_other_cores=keep)
-                else:
-                    measured = measured_from_calibration(cal)
-                rows = run_check(cal, measured, seed=seed, duration_s=2 * sim_seconds)
-                if as_json:
-                    sys.stdout.write(json.dumps({"calibration": cal.name, "predictions": rows}) + "\n")
-                else:
-                    _print_rows(rows, f"{cal.name}: model (pony-6.8) vs the real daemon", console)
-                return
-            if from_file is not None:
-                try:
-                    lines = from_file.read_text().splitlines()
-                    raw = [json.loads(ln) for ln in lines if ln.strip()]
-                    hows = [r["how"] for r in raw if isinstance(r, dict) and "how" in r]
-                    raw = [r for r in raw if not (isinstance(r, dict) and "how" in r)]
-                except OSError as e:
-                    fail(f"{from_file}: {e.strerror or e}")
-                    return
-                except json.JSONDecodeError as e:
-                    fail(f"{from_file}: not JSON lines of smtpd_sim.real.load results: {e}")
-                    return
-                how: dict[str, Any] = {**(hows[0] if hows else {}), "fitted_from": from_file.name}
-                if raw and all("other_cores" in r for r in raw):
-                    how["other_cores_max"] = max(r["other_cores"] for r in raw)
+    say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))
+    if duration <= 0 or repeats < 1 or sim_seconds <= 0:
+        fail("--duration and --sim-seconds must be > 0 and --repeats >= 1")
+    keep = max_other_load if max_other_load >= 0 else None
+    if measure and not check:
+        fail("--measure goes with --check (plain calibrate always measures)")
+    try:
+        if check:
+            cal = load_calibration(calibration)
+            if measure:
+                raw, _how = _measure(duration, repeats, list(CHECK_CONCURRENCY), say)
+                measured = aggregate(raw, max_other_cores=keep)
             else:
-                raw, how = _measure(duration, repeats, [FIT_CONCURRENCY, *CHECK_CONCURRENCY], say)
-            measured = aggregate(raw, max_other_cores=keep)
-            how["max_other_cores"] = keep if keep is not None else -1.0
-            basecal = load_calibration(base)
-            basecal = basecal.model_copy(update={
-                "description": "OpenSMTPD 6.8.0p2, costs fitted on concurrency-1 runs of the real daemon",
-                "source": (str(how.get("source") or "smtpd-sim calibrate: model/real/load.py against the real daemon")
-                           + f"; [disk] and world latencies from {basecal.name}")})
-            cal, rep = fit(measured, basecal, name=name, seed=seed, duration_s=sim_seconds,
-                           progress=None if as_json else say)
-            path = write_calibration(calibration_toml(cal, rep, measured, how), name, out)
-            result = {"calibration": name, "path": str(path), "fit": {
-                "wake_s": rep.wake_s, "item_s": rep.item_s, "fork_s": rep.fork_s, "agent_s": rep.agent_s,
-                "client_event_s": rep.client_event_s, "channel_latency_s": rep.latency_s, "notes": rep.notes},
-                "c1": rep.c1}
+                measured = measured_from_calibration(cal)
+            rows = run_check(cal, measured, seed=seed, duration_s=2 * sim_seconds)
             if as_json:
-                sys.stdout.write(json.dumps(result) + "\n")
+                sys.stdout.write(json.dumps({"calibration": cal.name, "predictions": rows}) + "\n")
             else:
-                _print_rows(rep.c1, f"{name}: concurrency-1 fit (model vs real)", console)
-                for n in rep.notes:
-                    console.print(f"note: {n}")
-                ref = name if out is None else str(path)
-                console.print(f"written to {path}; check with: smtpd-sim calibrate --check --calibration {ref}")
-        except (CalibrateError, RealDaemonError, LoadError) as e:
-            fail(str(e))
+                _print_rows(rows, f"{cal.name}: model (pony-6.8) vs the real daemon", console)
+            return
+        if from_file is not None:
+            try:
+                lines = from_file.read_text().splitlines()
+                raw = [json.loads(ln) for ln in lines if ln.strip()]
+                hows = [r["how"] for r in raw if isinstance(r, dict) and "how" in r]
+                raw = [r for r in raw if not (isinstance(r, dict) and "how" in r)]
+            except OSError as e:
+                fail(f"{from_file}: {e.strerror or e}")
+                return
+            except json.JSONDecodeError as e:
+                fail(f"{from_file}: not JSON lines of smtpd_sim.real.load results: {e}")
+                return
+            how: dict[str, Any] = {**(hows[0] if hows else {}), "fitted_from": from_file.name}
+            if raw and all("other_cores" in r for r in raw):
+                how["other_cores_max"] = max(r["other_cores"] for r in raw)
+        else:
+            raw, how = _measure(duration, repeats, [FIT_CONCURRENCY, *CHECK_CONCURRENCY], say)
+        measured = aggregate(raw, max_other_cores=keep)
+        how["max_other_cores"] = keep if keep is not None else -1.0
+        basecal = load_calibration(base)
+        basecal = basecal.model_copy(update={
+            "description": "OpenSMTPD 6.8.0p2, costs fitted on concurrency-1 runs of the real daemon",
+            "source": (str(how.get("source") or "smtpd-sim calibrate: model/real/load.py against the real daemon")
+                       + f"; [disk] and world latencies from {basecal.name}")})
+        cal, rep = fit(measured, basecal, name=name, seed=seed, duration_s=sim_seconds,
+                       progress=None if as_json else say)
+        path = write_calibration(calibration_toml(cal, rep, measured, how), name, out)
+        result = {"calibration": name, "path": str(path), "fit": {
+            "wake_s": rep.wake_s, "item_s": rep.item_s, "fork_s": rep.fork_s, "agent_s": rep.agent_s,
+            "client_event_s": rep.client_event_s, "channel_latency_s": rep.latency_s, "notes": rep.notes},
+            "c1": rep.c1}
+        if as_json:
+            sys.stdout.write(json.dumps(result) + "\n")
+        else:
+            _print_rows(rep.c1, f"{name}: concurrency-1 fit (model vs real)", console)
+            for n in rep.notes:
+                console.print(f"note: {n}")
+            ref = name if out is None else str(path)
+            console.print(f"written to {path}; check with: smtpd-sim calibrate --check --calibration {ref}")
+    except (CalibrateError, RealDaemonError, LoadError) as e:
+        fail(str(e))

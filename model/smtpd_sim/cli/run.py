@@ -9,74 +9,70 @@ from typing import Annotated
 
 import typer
 
+from smtpd_sim.cli.common import console, err_console, fail, user_errors
 
-def register(app: typer.Typer) -> None:
-    from smtpd_sim.cli.app import console, err_console, user_errors
-    from smtpd_sim.spec.scenario import ScenarioError
 
-    @app.command()
-    @user_errors
-    def run(
-        scenario: Annotated[str, typer.Argument(help="Scenario name (scenarios/<name>.toml) or file")],
-        seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
-        out: Annotated[Path | None, typer.Option(help="Results directory (default results/<name>-<seed>)")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-        hop_rows: Annotated[bool, typer.Option("--hop-rows", help="Also record one row per hop")] = False,
-        trace: Annotated[bool, typer.Option("--trace", help="Also write imsg.log (-T imsg format) and "
-                                            "trace.json (Chrome/Perfetto); implies --hop-rows")] = False,
-        stream: Annotated[bool, typer.Option(
-            "--stream", help="Keep no per-message history, so memory follows what is in flight, not "
-            "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
-    ) -> None:
-        """Run a scenario (workload, faults) to the end and account for every message."""
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+@user_errors
+def run(
+    scenario: Annotated[str, typer.Argument(help="Scenario name (scenarios/<name>.toml) or file")],
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory (default results/<name>-<seed>)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    hop_rows: Annotated[bool, typer.Option("--hop-rows", help="Also record one row per hop")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="Also write imsg.log (-T imsg format) and "
+                                        "trace.json (Chrome/Perfetto); implies --hop-rows")] = False,
+    stream: Annotated[bool, typer.Option(
+        "--stream", help="Keep no per-message history, so memory follows what is in flight, not "
+        "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
+) -> None:
+    """Run a scenario (workload, faults) to the end and account for every message."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from smtpd_sim.studies.run import run_scenario, write_results
-        from smtpd_sim.spec.scenario import load_scenario
+    from smtpd_sim.figures.run import run_figure
+    from smtpd_sim.figures.style import save
+    from smtpd_sim.observe.sketch import Sketch
+    from smtpd_sim.spec.scenario import load_scenario, resolve_scenario
+    from smtpd_sim.studies.run import messages_frame, run_scenario, samples_frame, write_results
 
-        try:
-            spec = load_scenario(scenario)
-        except ScenarioError as e:
-            from smtpd_sim.cli.app import fail
+    spec = load_scenario(scenario)
+    if seed is not None:
+        spec = spec.model_copy(update={"seed": seed})
+    scen = resolve_scenario(spec)
+    hop_rows = hop_rows or trace
+    if stream and hop_rows:
+        fail("--stream keeps no per-message history; it cannot be combined with --hop-rows or --trace")
+        return
+    if as_json:
+        summary, res = run_scenario(scen, rows=hop_rows, stream=stream)
+    else:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[simt]}"), TimeElapsedColumn(),
+                      console=err_console, transient=True) as prog:
+            task = prog.add_task(f"simulating {spec.name}", total=1.0, simt="")
+            summary, res = run_scenario(
+                scen, rows=hop_rows, stream=stream,
+                progress=lambda t, total: prog.update(task, completed=min(1.0, t / total),
+                                                      simt=f"{t / 3600:.2f} h simulated"))
+    dest = out or Path("results") / f"{spec.name}-{spec.seed}"
+    write_results(summary, res, dest)
+    delays = res.delivery_delays
+    save(run_figure(summary, samples_frame(summary), messages_frame(res),
+                    delays if isinstance(delays, Sketch) else None), dest / "run.png")
+    if trace:
+        from smtpd_sim.observe.traces import write_traces
 
-            fail(str(e))
-            return
-        if seed is not None:
-            spec = spec.model_copy(update={"seed": seed})
-        hop_rows = hop_rows or trace
-        if stream and hop_rows:
-            from smtpd_sim.cli.app import fail
-
-            fail("--stream keeps no per-message history; it cannot be combined with --hop-rows or --trace")
-            return
-        if as_json:
-            res, sim = run_scenario(spec, rows=hop_rows, stream=stream)
-        else:
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          TextColumn("{task.fields[simt]}"), TimeElapsedColumn(),
-                          console=err_console, transient=True) as prog:
-                task = prog.add_task(f"simulating {spec.name}", total=1.0, simt="")
-                res, sim = run_scenario(
-                    spec, rows=hop_rows, stream=stream,
-                    progress=lambda t, total: prog.update(task, completed=min(1.0, t / total),
-                                                          simt=f"{t / 3600:.2f} h simulated"))
-        dest = out or Path("results") / f"{spec.name}-{spec.seed}"
-        write_results(res, sim, dest)
-        if trace:
-            from smtpd_sim.cli.trace import write_traces
-
-            write_traces(sim, dest / "imsg.log", dest / "trace.json", scenario=spec.name)
-        if as_json:
-            sys.stdout.write(json.dumps({**res.summary(), "results": str(dest)}, default=str) + "\n")
-            return
-        led = res.ledger
-        console.print(f"[bold]{spec.name}[/bold] ({spec.era}, seed {spec.seed}): "
-                      f"{res.simulated_s / 3600:.2f} h simulated in {res.wall_s:.1f} s")
-        console.print(f"  accepted {led['accepted']}  delivered {led['delivered']}  bounced {led['bounced']}  "
-                      f"expired {led['expired']}  still queued {led['queued']}  "
-                      f"[{'green' if led['lost'] == 0 else 'red'}]lost {led['lost']}[/]  duplicated {led['duplicated']}")
-        console.print(f"  tempfails {res.tempfails}, delay warnings {res.warnings}, bounces {res.bounces}, "
-                      f"crashes {res.crashes}, refused sessions {res.refused_sessions}, "
-                      f"vanished clients {res.vanished_clients}")
-        files = "config.json, summary.json, " + ("" if stream else "messages.csv, ") + "hops.csv, samples.csv, run.png"
-        console.print(f"  results in {dest}/ ({files})")
+        write_traces(res.hops, res.runs, dest / "imsg.log", dest / "trace.json", scenario=spec.name)
+    if as_json:
+        sys.stdout.write(json.dumps({**summary.summary(), "results": str(dest)}, default=str) + "\n")
+        return
+    led = summary.ledger
+    console.print(f"[bold]{spec.name}[/bold] ({spec.era}, seed {spec.seed}): "
+                  f"{summary.simulated_s / 3600:.2f} h simulated in {summary.wall_s:.1f} s")
+    console.print(f"  accepted {led['accepted']}  delivered {led['delivered']}  bounced {led['bounced']}  "
+                  f"expired {led['expired']}  still queued {led['queued']}  "
+                  f"[{'green' if led['lost'] == 0 else 'red'}]lost {led['lost']}[/]  duplicated {led['duplicated']}")
+    console.print(f"  tempfails {summary.tempfails}, delay warnings {summary.warnings}, "
+                  f"bounces {summary.bounces}, crashes {summary.crashes}, "
+                  f"refused sessions {summary.refused_sessions}, vanished clients {summary.vanished_clients}")
+    files = "config.json, summary.json, " + ("" if stream else "messages.csv, ") + "hops.csv, samples.csv, run.png"
+    console.print(f"  results in {dest}/ ({files})")

@@ -10,117 +10,114 @@ from typing import Annotated, Any
 
 import typer
 
+from smtpd_sim.cli.common import console, err_console, fail, user_errors
 
-def register(app: typer.Typer) -> None:
-    from smtpd_sim.cli.app import console, err_console, user_errors
 
-    @app.command()
-    @user_errors
-    def sweep(
-        scenario: Annotated[str, typer.Argument(
-            help="Scenario name (scenarios/<name>.toml), file, or 'default' (the embedded default)")],
-        vary: Annotated[list[str] | None, typer.Option(
-            "--vary", help="key=v1,v2,... (dotted path into the resolved scenario: era, cores, "
-                           "calibration, workload.arrival.rate_per_s, calibration.roles.queue.default_s, "
-                           "tables.aliases.lookup_s...); "
-                           "repeat for a factorial design")] = None,
-        replications: Annotated[int, typer.Option(help="Runs per point, seeds seed..seed+N-1")] = 1,
-        seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's)")] = None,
-        scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler")] = None,
-        workers: Annotated[int | None, typer.Option(
-            help="LocalCluster worker processes (default: one per core; 0: run in this process)")] = None,
-        out: Annotated[Path | None, typer.Option(help="Results directory (default results/sweep-<name>)")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-        stream: Annotated[bool, typer.Option(
-            "--stream", help="Runs keep no per-message history, so memory follows what is in flight "
-            "(for big points): p99 latency within 0.1 %")] = False,
-    ) -> None:
-        """Run a factorial sweep with replications: a Parquet table, a summary with 95 % CIs, plots."""
-        from smtpd_sim.cli.app import fail
-        from smtpd_sim.spec.scenario import ScenarioError, load_scenario, resolve_scenario_path
-        from smtpd_sim.studies.sweep import (
-            SweepError,
-            default_scenario,
-            parse_vary,
-            plan_sweep,
-            run_sweep,
-            summarize,
-            write_figures,
-            write_table,
-        )
+@user_errors
+def sweep(
+    scenario: Annotated[str, typer.Argument(
+        help="Scenario name (scenarios/<name>.toml), file, or 'default' (the embedded default)")],
+    vary: Annotated[list[str] | None, typer.Option(
+        "--vary", help="key=v1,v2,... (dotted path into the resolved scenario: era, cores, "
+                       "calibration, workload.arrival.rate_per_s, calibration.roles.queue.default_s, "
+                       "tables.aliases.lookup_s...); "
+                       "repeat for a factorial design")] = None,
+    replications: Annotated[int, typer.Option(help="Runs per point, seeds seed..seed+N-1")] = 1,
+    seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's)")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="LocalCluster worker processes (default: one per core; 0: run in this process)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results directory (default results/sweep-<name>)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    stream: Annotated[bool, typer.Option(
+        "--stream", help="Runs keep no per-message history, so memory follows what is in flight "
+        "(for big points): p99 latency within 0.1 %")] = False,
+) -> None:
+    """Run a factorial sweep with replications: a Parquet table, a summary with 95 % CIs, plots."""
+    from smtpd_sim.figures.sweep import write_figures
+    from smtpd_sim.spec.scenario import ScenarioError, load_scenario, scenario_path
+    from smtpd_sim.studies.sweep import (
+        SweepError,
+        default_scenario,
+        parse_vary,
+        plan_sweep,
+        run_sweep,
+        summarize,
+        write_table,
+    )
 
+    try:
         try:
-            try:
-                path: Path | None = resolve_scenario_path(scenario)
-            except ScenarioError:
-                if scenario != "default":
-                    raise
-                path = None  # no default.toml: the embedded default scenario
-            spec = load_scenario(path) if path is not None else default_scenario()
-            factors = [parse_vary(v) for v in vary or []]
-            if not factors:
-                raise SweepError("nothing to sweep: give at least one --vary key=v1,v2,...")
-            plan = plan_sweep(spec, factors, replications=replications, seed=seed, stream=stream)
-            if workers is not None and workers < 0:
-                raise SweepError(f"--workers: must be 0 or more, got {workers}")
-            if scheduler is not None and workers is not None:
-                raise SweepError("--workers and --scheduler exclude each other (the cluster has its workers)")
-            n = len(plan.points) * plan.replications
-            if as_json:
-                run = run_sweep(plan, workers=workers, scheduler=scheduler)
-            else:
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TextColumn,
-                    TimeElapsedColumn,
-                    TimeRemainingColumn,
-                )
-
-                with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-                              transient=True) as prog:
-                    task = prog.add_task(f"sweep {plan.name}: {len(plan.points)} points x "
-                                         f"{plan.replications}", total=n)
-                    run = run_sweep(plan, workers=workers, scheduler=scheduler,
-                                    progress=lambda done, total: prog.update(task, completed=done))
-        except SweepError as e:
-            fail(str(e))
-            return
-        dest = out or Path("results") / f"sweep-{plan.name}"
-        table_path = write_table(run.table, dest / "sweep.parquet")
-        summary = summarize(run.table, plan.keys)
-        summary.to_csv(dest / "summary.csv", index=False)
-        figures = write_figures(summary, plan.keys, dest)
-        info = {
-            "scenario": plan.name,
-            "factors": {f.key: list(f.values) for f in plan.factors},
-            "points": len(plan.points),
-            "replications": plan.replications,
-            "seeds": [plan.seed + r for r in range(plan.replications)],
-            "runs": len(run.table),
-            "where": run.where,
-            "workers": run.workers,
-            "wall_s": round(run.wall_s, 3),
-            "points_per_s": round(run.points_per_s, 3),
-            "runs_per_s": round(run.runs_per_s, 3),
-            "table": str(table_path),
-            "figures": [str(p) for p in figures],
-        }
-        (dest / "sweep.json").write_text(json.dumps(info, indent=2) + "\n")
+            path: Path | None = scenario_path(scenario)
+        except ScenarioError:
+            if scenario != "default":
+                raise
+            path = None  # no default.toml: the embedded default scenario
+        spec = load_scenario(path) if path is not None else default_scenario()
+        factors = [parse_vary(v) for v in vary or []]
+        if not factors:
+            raise SweepError("nothing to sweep: give at least one --vary key=v1,v2,...")
+        plan = plan_sweep(spec, factors, replications=replications, seed=seed, stream=stream)
+        if workers is not None and workers < 0:
+            raise SweepError(f"--workers: must be 0 or more, got {workers}")
+        if scheduler is not None and workers is not None:
+            raise SweepError("--workers and --scheduler exclude each other (the cluster has its workers)")
+        n = len(plan.points) * plan.replications
         if as_json:
-            records = json.loads(summary.to_json(orient="records"))
-            sys.stdout.write(json.dumps({**info, "summary": records}) + "\n")
-            return
-        print_summary(summary, plan.keys, console)
-        where = ("in this process" if run.where == "in-process"
-                 else f"on {run.where} ({run.workers} workers)")
-        console.print(f"{info['runs']} runs ({info['points']} points x {info['replications']}) in "
-                      f"{run.wall_s:.1f} s {where}: "
-                      f"{run.points_per_s:.2f} points/s, {run.runs_per_s:.2f} runs/s")
-        console.print(f"table {table_path}; summary.csv, sweep.json and "
-                      f"{', '.join(p.name for p in figures)} in {dest}/")
+            run = run_sweep(plan, workers=workers, scheduler=scheduler)
+        else:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                          transient=True) as prog:
+                task = prog.add_task(f"sweep {plan.name}: {len(plan.points)} points x "
+                                     f"{plan.replications}", total=n)
+                run = run_sweep(plan, workers=workers, scheduler=scheduler,
+                                progress=lambda done, total: prog.update(task, completed=done))
+    except SweepError as e:
+        fail(str(e))
+        return
+    dest = out or Path("results") / f"sweep-{plan.name}"
+    table_path = write_table(run.table, dest / "sweep.parquet")
+    summary = summarize(run.table, plan.keys)
+    summary.to_csv(dest / "summary.csv", index=False)
+    figures = write_figures(summary, plan.keys, dest)
+    info = {
+        "scenario": plan.name,
+        "factors": {f.key: list(f.values) for f in plan.factors},
+        "points": len(plan.points),
+        "replications": plan.replications,
+        "seeds": [plan.seed + r for r in range(plan.replications)],
+        "runs": len(run.table),
+        "where": run.where,
+        "workers": run.workers,
+        "wall_s": round(run.wall_s, 3),
+        "points_per_s": round(run.points_per_s, 3),
+        "runs_per_s": round(run.runs_per_s, 3),
+        "table": str(table_path),
+        "figures": [str(p) for p in figures],
+    }
+    (dest / "sweep.json").write_text(json.dumps(info, indent=2) + "\n")
+    if as_json:
+        records = json.loads(summary.to_json(orient="records"))
+        sys.stdout.write(json.dumps({**info, "summary": records}) + "\n")
+        return
+    print_summary(summary, plan.keys, console)
+    where = ("in this process" if run.where == "in-process"
+             else f"on {run.where} ({run.workers} workers)")
+    console.print(f"{info['runs']} runs ({info['points']} points x {info['replications']}) in "
+                  f"{run.wall_s:.1f} s {where}: "
+                  f"{run.points_per_s:.2f} points/s, {run.runs_per_s:.2f} runs/s")
+    console.print(f"table {table_path}; summary.csv, sweep.json and "
+                  f"{', '.join(p.name for p in figures)} in {dest}/")
 
 
 def _pm(mean: float, half: float, scale: float = 1.0, fmt: str = "{:.1f}") -> str:

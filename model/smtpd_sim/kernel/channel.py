@@ -8,27 +8,24 @@ A passed file descriptor (SCM_RIGHTS) adds ``fd_cost``.
 
 from __future__ import annotations
 
-import heapq
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import simpy
-
-from smtpd_sim.imsg import IMSG_HEADER_SIZE
-from smtpd_sim.kernel.sched import NORMAL, Timer
+from smtpd_sim.kernel.message import HEADER_SIZE
+from smtpd_sim.kernel.sched import Clock, Timer
 
 if TYPE_CHECKING:
-    from smtpd_sim.imsg import Imsg
+    from smtpd_sim.kernel.message import Imsg
     from smtpd_sim.kernel.process import Process
 
 
 class Channel:
     """Bidirectional socketpair with per-direction FIFO delivery."""
 
-    __slots__ = ("env", "a", "b", "latency", "per_byte", "fd_cost", "_last", "sent", "bytes")
+    __slots__ = ("clock", "a", "b", "latency", "per_byte", "fd_cost", "_last", "sent", "bytes")
 
     def __init__(
         self,
-        env: simpy.Environment,
+        clock: Clock,
         a: Process,
         b: Process,
         *,
@@ -36,7 +33,7 @@ class Channel:
         per_byte: float = 0.0,
         fd_cost: float = 0.0,
     ) -> None:
-        self.env = env
+        self.clock = clock
         self.a = a
         self.b = b
         self.latency = latency
@@ -52,7 +49,7 @@ class Channel:
     def transmit(self, dst: Process, imsgs: list[Imsg]) -> None:
         """Write a batch of imsgs (one buffer flush) towards ``dst``."""
         n = len(imsgs)
-        nbytes = IMSG_HEADER_SIZE * n
+        nbytes = HEADER_SIZE * n
         fds = 0
         for m in imsgs:
             nbytes += m.length
@@ -60,9 +57,7 @@ class Channel:
                 fds += 1
         self.sent += n
         self.bytes += nbytes
-        env = self.env
-        now = env._now
-        t = now + self.latency
+        t = self.clock.now + self.latency
         if self.per_byte:
             t += self.per_byte * nbytes
         if fds:
@@ -71,5 +66,4 @@ class Channel:
         if t < last:
             t = last
         self._last[dst] = t
-        queue: list[Any] = env._queue
-        heapq.heappush(queue, (t, NORMAL, next(env._eid), Timer(dst._on_delivery_cb, imsgs)))
+        self.clock.at(t, Timer(dst._on_delivery_cb, imsgs))

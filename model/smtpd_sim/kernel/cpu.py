@@ -18,11 +18,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import simpy
-
-from smtpd_sim.kernel.sched import Timer, schedule
+from smtpd_sim.kernel.sched import Clock, Timer
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
@@ -35,19 +33,18 @@ _AFTER_NORMAL = 2  # SimPy priority that sorts after NORMAL (1) at the same time
 class Cpu:
     """N identical cores shared by all simulated processes."""
 
-    __slots__ = ("env", "cores", "free", "policy", "_is_fifo", "_fifo", "_heap", "_seq", "_pending", "_queue")
+    __slots__ = ("clock", "cores", "free", "policy", "_is_fifo", "_fifo", "_heap", "_seq", "_pending")
 
-    def __init__(self, env: simpy.Environment, cores: int, policy: Policy = "fifo") -> None:
+    def __init__(self, clock: Clock, cores: int, policy: Policy = "fifo") -> None:
         if cores < 1:
             raise ValueError(f"cores must be >= 1, got {cores}")
         if policy not in POLICIES:
             raise ValueError(f"unknown CPU policy {policy!r} (expected one of {POLICIES})")
-        self.env = env
+        self.clock = clock
         self.cores = cores
         self.free = cores
         self.policy = policy
         self._is_fifo = policy == "fifo"
-        self._queue: list[Any] = env._queue  # SimPy's heap: is another event due at this instant?
         self._fifo: deque[Process] = deque()
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
@@ -66,15 +63,14 @@ class Cpu:
         if self.free and not heap and not self._pending:
             # nobody else can become runnable at this instant unless another event is
             # due now: then the choice is trivial and needs no deferred dispatch
-            queue = self._queue
-            if not queue or queue[0][0] > self.env._now:
+            if self.clock.idle_now():
                 self.free -= 1
                 proc.run()
                 return
         heapq.heappush(heap, (proc.vruntime, next(self._seq), proc))
         if self.free and not self._pending:
             self._pending = True
-            schedule(self.env, Timer(self._dispatch), _AFTER_NORMAL, 0.0)
+            self.clock.later(0.0, Timer(self._dispatch), _AFTER_NORMAL)
 
     def _dispatch(self, _timer: Timer) -> None:
         self._pending = False
@@ -94,7 +90,7 @@ class Cpu:
         self.free += 1
         if self._heap and not self._pending:
             self._pending = True
-            schedule(self.env, Timer(self._dispatch), _AFTER_NORMAL, 0.0)
+            self.clock.later(0.0, Timer(self._dispatch), _AFTER_NORMAL)
 
     @property
     def waiting(self) -> int:

@@ -19,38 +19,41 @@ What the model reproduces (era-5.4.2-mfa.md §1.4, era-pony.md §1.1):
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from smtpd_sim.imsg import STAT_KINDS, Imsg
+from smtpd_sim.errors import ModelError
 from smtpd_sim.kernel.cpu import Cpu, Policy
-from smtpd_sim.observe.recorder import Recorder
-from smtpd_sim.kernel.sched import NORMAL, Environment, Timer, call_later, schedule
+from smtpd_sim.kernel.message import Imsg
+from smtpd_sim.kernel.observer import Observer
+from smtpd_sim.kernel.sched import Clock, Environment, Timer, call_later
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.channel import Channel
 
+__all__ = ["DEAD", "IDLE", "IOWAIT", "READY", "RUNNING", "Io", "Kernel", "ModelError", "Process",
+           "ProcessCosts"]
+
 IDLE, READY, RUNNING, IOWAIT, DEAD = "idle", "ready", "running", "iowait", "dead"
 
 
-class ModelError(Exception):
-    """The model was asked to do something the topology does not allow (one line)."""
-
-
 class Kernel:
-    """The SimPy environment, the CPU cores, the recorder and the id counter of one run."""
+    """The SimPy environment, the CPU cores, the observer and the id counter of one run.
 
-    __slots__ = ("env", "cpu", "recorder", "_ids", "processes")
+    ``apart``: imsg kinds counted apart from the others (the daemon's statistics)."""
 
-    def __init__(self, cores: int, *, policy: Policy = "fifo", rows: bool = True) -> None:
+    __slots__ = ("env", "clock", "cpu", "observer", "apart", "_ids")
+
+    def __init__(self, cores: int, *, policy: Policy = "fifo", observer: Observer | None = None,
+                 apart: frozenset[str] = frozenset()) -> None:
         self.env = Environment()
-        self.cpu = Cpu(self.env, cores, policy)
-        self.recorder = Recorder(rows=rows)
+        self.clock = Clock(self.env)
+        self.cpu = Cpu(self.clock, cores, policy)
+        self.observer = observer if observer is not None else Observer()
+        self.apart = apart
         self._ids = itertools.count(1)
-        self.processes: dict[str, Process] = {}
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -99,8 +102,10 @@ class Process:
                  counted: bool = True) -> None:
         self.kernel = kernel
         self.env = kernel.env
+        self.clock = kernel.clock
         self.cpu = kernel.cpu
-        self.rec = kernel.recorder
+        self.rec = kernel.observer
+        self._apart = kernel.apart
         self.name = name
         self.costs = costs or ProcessCosts()
         self.roles: dict[str, Any] = {}
@@ -125,13 +130,11 @@ class Process:
         self._cpu_done_cb = self._cpu_done
         self._on_delivery_cb = self.on_delivery
         self._finish_cb = self._finish
-        self._queue: list[Any] = kernel.env._queue  # SimPy's heap (see _loop)
         # a transient process (a delivery agent) receives no imsgs: no counters kept for it,
-        # so the recorder does not grow with every fork
-        self._counts, self._stat_counts = kernel.recorder.counters(name) if counted else ({}, {})
-        self._rows = kernel.recorder.rows
+        # so the observer does not grow with every fork
+        self._counts, self._stat_counts = self.rec.counters(name) if counted else ({}, {})
+        self._rows = self.rec.rows
         self._next_id = kernel._ids.__next__
-        kernel.processes[name] = self
 
     def __repr__(self) -> str:
         return f"<Process {self.name} {self.state}>"
@@ -183,7 +186,7 @@ class Process:
         if self.state is DEAD:
             self.cpu.release()
             return
-        now = self.env._now
+        now = self.clock.now
         self.state = RUNNING
         self.run_start = now
         self.runs += 1
@@ -204,9 +207,7 @@ class Process:
                     dispatch(local.popleft())
             if self.sync is not None:
                 return  # spinning on the CPU until the synchronous reply arrives
-        env = self.env
-        # env.schedule(Timer(self._cpu_done), NORMAL, cursor - now), inlined
-        heapq.heappush(self._queue, (self.cursor, NORMAL, next(env._eid), Timer(self._cpu_done_cb)))
+        self.clock.at(self.cursor, Timer(self._cpu_done_cb))
 
     def _dispatch(self, item: Imsg | Io) -> None:
         costs = self.costs
@@ -226,10 +227,10 @@ class Process:
                     names = by_src[src] = {}
                 names[item.name] = names.get(item.name, 0) + 1
                 if self._rows:
-                    self.rec.hops.append((t, item.t_sent, src, self.name, item.name, key,
-                                          item.length, item.fd, item.stat, item.id, item.cause))
+                    self.rec.hop(t, item.t_sent, src, self.name, item.name, key, item.length, item.fd,
+                                 item.stat, item.id, item.cause)
             if self._rows:
-                self.rec.runs.append((self.name, t, cost, key, item.id, item.cause, src_proc is not self))
+                self.rec.run(self.name, t, cost, key, item.id, item.cause, src_proc is not self)
             self.cursor = t + cost
             self.cause = item.id
             role = self.roles[item.dst_role]
@@ -245,7 +246,7 @@ class Process:
             key = item.key
             cost = costs.handler.get(key, costs.default)
             if self._rows:
-                self.rec.runs.append((self.name, t, cost, key, item.id, item.cause, False))
+                self.rec.run(self.name, t, cost, key, item.id, item.cause, False)
             self.cursor = t + cost
             self.cause = item.id
             item.fn(item.arg)
@@ -304,7 +305,7 @@ class Process:
              payload: Any, length: int, fd: bool) -> Imsg:
         """Queue an imsg for ``dst`` (``m_compose()``): it leaves when this run ends."""
         m = Imsg(kind, name, self, dst, src_role, dst_role, payload, length, fd,
-                 kind in STAT_KINDS, self._next_id(), self.cause, self.cursor)
+                 kind in self._apart, self._next_id(), self.cause, self.cursor)
         if dst is self:
             # roles hosted by the same process call each other directly: no channel, no hop
             self._local.append(m)
@@ -338,8 +339,8 @@ class Process:
                  False, self._next_id(), self.cause, self.cursor)
         channel = self.channels[dst]
         self.sync = (reply_kind, continuation)
-        schedule(self.env, Timer(lambda _t: channel.transmit(dst, [m])), NORMAL,
-                 self.cursor - self.env.now)
+        clock = self.clock
+        clock.later(self.cursor - clock.now, Timer(lambda _t: channel.transmit(dst, [m])))
 
     def _sync_delivery(self, imsgs: list[Imsg]) -> None:
         assert self.sync is not None
@@ -360,10 +361,10 @@ class Process:
         rec = self.rec
         names = self._counts.setdefault(reply.src.name, {})
         names[reply.name] = names.get(reply.name, 0) + 1
-        if rec.rows:
-            rec.hops.append((self.cursor, reply.t_sent, reply.src.name, self.name, reply.name,
-                             reply.kind, reply.length, reply.fd, reply.stat, reply.id, reply.cause))
-            rec.runs.append((self.name, self.cursor, cost, reply.kind, reply.id, reply.cause, True))
+        if self._rows:
+            rec.hop(self.cursor, reply.t_sent, reply.src.name, self.name, reply.name, reply.kind,
+                    reply.length, reply.fd, reply.stat, reply.id, reply.cause)
+            rec.run(self.name, self.cursor, cost, reply.kind, reply.id, reply.cause, True)
         self.cursor += cost
         self.cause = reply.id
         continuation(reply)

@@ -1,8 +1,10 @@
-"""The one scheduling primitive the kernel uses on top of SimPy: call ``fn(timer)`` later.
+"""The kernel's one door to SimPy's internals: call ``fn(timer)`` later, on SimPy's heap.
 
 Generator processes cost SimPy several events per wake-up; the daemon model only needs
 "run this callback at t + delay", so a tiny event object goes straight onto SimPy's
-heap (``Environment.schedule``) and its single callback fires when popped.
+heap (``Environment.schedule``) and its single callback fires when popped. Nothing else
+in the package touches SimPy's private attributes (``_now``, ``_queue``, ``_eid``): the
+channel, the CPU and the processes go through :class:`Clock`.
 """
 
 from __future__ import annotations
@@ -61,6 +63,36 @@ def schedule(env: simpy.Environment, event: Timer, priority: int, delay: float) 
     """``env.schedule(event, priority, delay)`` for a :class:`Timer` (the same heap entry)."""
     queue: list[Any] = env._queue
     heappush(queue, (env._now + delay, priority, next(env._eid), event))
+
+
+class Clock:
+    """SimPy's time and event heap, as the channel, the CPU and the processes use them:
+    ``at()`` pushes the same heap entry ``env.schedule()`` would (one eid each), without
+    the call layers, because it runs once or twice per imsg."""
+
+    __slots__ = ("env", "_queue", "_eid")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._queue: list[Any] = env._queue
+        self._eid: Any = env._eid
+
+    @property
+    def now(self) -> float:
+        return self.env._now  # type: ignore[no-any-return]
+
+    def at(self, t: float, timer: Timer, priority: int = NORMAL) -> None:
+        """Fire ``timer`` at absolute time ``t`` (not before now)."""
+        heappush(self._queue, (t, priority, next(self._eid), timer))
+
+    def later(self, delay: float, timer: Timer, priority: int = NORMAL) -> None:
+        """Fire ``timer`` ``delay`` seconds from now."""
+        heappush(self._queue, (self.env._now + delay, priority, next(self._eid), timer))
+
+    def idle_now(self) -> bool:
+        """No other event is due at this instant (so nothing else can become runnable)."""
+        queue = self._queue
+        return not queue or queue[0][0] > self.env._now
 
 
 class Environment(simpy.Environment):

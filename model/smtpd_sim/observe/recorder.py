@@ -1,33 +1,72 @@
-"""The recorder: one row per hop and per handler run, plus always-on counters.
+"""The recorder: one named row per hop and per handler run, world events, and the counters.
 
-Rows are plain tuples appended to lists (cheap on the hot path) and become pandas
-DataFrames in ``smtpd_sim.observe.metrics``. With ``rows=False`` only counters are kept, so memory
-stays bounded by what is in flight, not by what has passed (long runs, benchmarks).
+The kernel reports to it (``smtpd_sim.kernel.observer``): counters always (cheap on the
+hot path: a process bumps the dicts it was handed once), rows only with ``rows=True``.
+Rows become pandas DataFrames in ``smtpd_sim.observe.metrics``. With ``rows=False`` only
+counters are kept, so memory stays bounded by what is in flight, not by what has passed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
-HOP_COLUMNS = (
-    "time", "sent_time", "from_proc", "to_proc", "imsg_name", "kind", "len", "fd", "stat",
-    "id", "cause",
-)
-RUN_COLUMNS = ("process", "start", "cost", "key", "id", "cause", "is_hop")
-EVENT_COLUMNS = ("time", "event", "process", "session", "detail", "cause")
+from smtpd_sim.kernel.observer import Observer
 
 
-class Recorder:
+class HopRow(NamedTuple):
+    """An imsg received from another process: when it was dispatched and when composed."""
+
+    time: float
+    sent_time: float
+    from_proc: str
+    to_proc: str
+    imsg_name: str
+    kind: str
+    len: int
+    fd: bool
+    stat: bool
+    id: int
+    cause: int
+
+
+class RunRow(NamedTuple):
+    """One handler run: its process, start, CPU cost, what it handled and what caused it."""
+
+    process: str
+    start: float
+    cost: float
+    key: str
+    id: int
+    cause: int
+    is_hop: bool
+
+
+class EventRow(NamedTuple):
+    """A world-visible event: an SMTP reply sent, a crash, a restart, an mta log line..."""
+
+    time: float
+    event: str
+    process: str
+    session: int
+    detail: Any
+    cause: int
+
+
+HOP_COLUMNS = HopRow._fields
+RUN_COLUMNS = RunRow._fields
+EVENT_COLUMNS = EventRow._fields
+
+
+class Recorder(Observer):
     """Collects hops, handler runs and world events of one simulation."""
 
-    __slots__ = ("rows", "hops", "runs", "events", "background", "_counts", "_stats")
-
     def __init__(self, *, rows: bool = True) -> None:
+        super().__init__()
         self.rows = rows
-        self.hops: list[tuple[Any, ...]] = []
-        self.runs: list[tuple[Any, ...]] = []
-        self.events: list[tuple[Any, ...]] = []
+        self.hops: list[HopRow] = []
+        self.runs: list[RunRow] = []
+        self.events: list[EventRow] = []
         # per receiving process: {from: {imsg name: count}} (filled on the hot path without
         # building a key tuple per imsg; aggregated by hop_counts / stat_counts)
         self._counts: list[tuple[str, dict[str, dict[str, int]]]] = []
@@ -42,6 +81,14 @@ class Recorder:
         self._counts.append((dst, c))
         self._stats.append((dst, st))
         return c, st
+
+    def hop(self, t: float, sent: float, src: str, dst: str, name: str, kind: str, length: int,
+            fd: bool, stat: bool, ident: int, cause: int) -> None:
+        self.hops.append(HopRow(t, sent, src, dst, name, kind, length, fd, stat, ident, cause))
+
+    def run(self, proc: str, start: float, cost: float, key: str, ident: int, cause: int,
+            is_hop: bool) -> None:
+        self.runs.append(RunRow(proc, start, cost, key, ident, cause, is_hop))
 
     @staticmethod
     def _merge(parts: list[tuple[str, dict[str, dict[str, int]]]]) -> dict[tuple[str, str, str], int]:
@@ -65,7 +112,7 @@ class Recorder:
     def event(self, t: float, event: str, process: str, session: int, detail: Any, cause: int) -> None:
         """A world-visible event (SMTP reply sent, message accepted, delivery done...)."""
         if self.rows:
-            self.events.append((t, event, process, session, detail, cause))
+            self.events.append(EventRow(t, event, process, session, detail, cause))
 
     def reset_counts(self) -> None:
         """Forget everything recorded so far (end of a warm-up period)."""

@@ -26,6 +26,7 @@ the BEGIN marker; ``phase`` is startup (before BEGIN), scenario (up to END) or s
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from collections import Counter, defaultdict, deque
@@ -35,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from smtpd_sim.observe.metrics import runs_frame, trace_hops
+from smtpd_sim.observe.recorder import HopRow, RunRow
 
 # Columns of the research CSVs (real-daemon.md §4), in order.
 HOP_COLUMNS: tuple[str, ...] = (
@@ -513,3 +517,20 @@ def compare_replies(
         if (a[k] if k < len(a) else None) != (b[k] if k < len(b) else None)
     ]
     return {"equal": not diffs, "n_real": len(a), "n_sim": len(b), "differences": diffs}
+
+
+def write_traces(hops: Sequence[HopRow], runs: Sequence[RunRow], imsg_log: Path | None, chrome: Path | None, *,
+                 scenario: str = "sim", begin: float | None = 0.0) -> list[str]:
+    """Write a run's recorded hops as a ``-T imsg``-style log and/or Chrome trace JSON
+    (Perfetto); the paths written."""
+    frame = trace_hops(hops)
+    written: list[str] = []
+    if imsg_log is not None:
+        imsg_log.parent.mkdir(parents=True, exist_ok=True)
+        imsg_log.write_text("\n".join(write_imsg_trace(frame, scenario=scenario, begin=begin)) + "\n")
+        written.append(str(imsg_log))
+    if chrome is not None:
+        chrome.parent.mkdir(parents=True, exist_ok=True)
+        chrome.write_text(json.dumps(to_chrome_trace(frame, runs_frame(runs))) + "\n")
+        written.append(str(chrome))
+    return written

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from smtpd_sim.imsg import PAYLOAD_LEN, REPLY_LEN, STAT_FIXED_LEN, Imsg
+from smtpd_sim.imsg import PAYLOAD_LEN, REPLY_LEN, STAT_FIXED_LEN
+from smtpd_sim.kernel.message import Imsg
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,13 +64,14 @@ class Role:
                     table[kind] = attr
         cls.handlers = table
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        self.sim = sim
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        """``proc``: the process hosting the role; ``ports``: the services on offer (a
+        subclass takes the ones it uses, see :mod:`smtpd_sim.roles.ports`)."""
         self.proc = proc
-        self.behaviour = sim.topology.behaviour
-        self._name_of = sim.vocab.name
-        self._names = sim.vocab.names  # the fast path of _name_of
-        self._hosts = sim.hosts
+        self.behaviour = ports.behaviour
+        self._name_of = ports.vocab.name
+        self._names = ports.vocab.names  # the fast path of _name_of
+        self._hosts = ports.hosts
 
     # ---- sending -------------------------------------------------------------------
 
@@ -115,3 +117,8 @@ class Role:
 
     def start(self) -> None:
         """Called once when the simulation is built (before any imsg)."""
+
+    def counters(self) -> dict[str, float]:
+        """What the role counted (forks, double bounces, queue gauges...), for reports:
+        the one way analysis code reads a role."""
+        return {}

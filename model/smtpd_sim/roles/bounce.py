@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from smtpd_sim.kernel.sched import call_later
 
 if TYPE_CHECKING:
+    from smtpd_sim.kernel.process import Process
     from smtpd_sim.roles.queue import QueueRole
 
 BOUNCE_MAXRUN = 2  # bounce.c
@@ -40,9 +41,10 @@ class BounceMessage:
 
 class SocketPair:
     """The enqueue socketpair ``smtp.c:smtp_enqueue()`` makes: bytes written on one end are
-    read (as io events) by the other process after the socketpair latency."""
+    read (as io events) by the other process after the socketpair latency. ``queue``: the
+    process at the queue's end (its timers deliver what smtp wrote)."""
 
-    def __init__(self, queue: QueueRole, latency: float) -> None:
+    def __init__(self, queue: Process, latency: float) -> None:
         self.queue = queue
         self.latency = latency
         self.addr = "local"
@@ -64,14 +66,14 @@ class SocketPair:
             self._early.append(("reply", text))
             return
         for line in text.split("\n"):
-            self.queue.proc.timer(self.latency, s.on_line, line, key="bounce.io")
+            self.queue.timer(self.latency, s.on_line, line, key="bounce.io")
 
     def server_close(self, reason: str) -> None:
         s = self.session
         if s is None:
             self._early.append(("close", reason))
             return
-        self.queue.proc.timer(self.latency, s.on_close, None, key="bounce.io")
+        self.queue.timer(self.latency, s.on_close, None, key="bounce.io")
 
     def bind(self, session: BounceSession) -> None:
         """The queue's bounce session starts reading: hand it what was buffered."""
@@ -86,7 +88,7 @@ class SocketPair:
     # the queue side
     def write(self, data: bytes) -> None:
         smtp, sid = self.smtp, self.sid
-        call_later(self.queue.sim.env, self.latency, lambda _t: smtp.client_data(sid, data))
+        call_later(self.queue.env, self.latency, lambda _t: smtp.client_data(sid, data))
 
 
 class BounceSession:
@@ -190,7 +192,7 @@ class BounceEngine:
         waits for its 1-second aggregation timeout (``msg->timeout = time(NULL) + 1``)."""
         q = self.queue
         kind = evp.get("bounce_kind", "failed")
-        key = (evp["msgid"], kind, evp.get("smtpname", q.sim.site.hostname))
+        key = (evp["msgid"], kind, evp.get("smtpname", q.hostname))
         msg = self.messages.get(key)
         if msg is None:
             msg = BounceMessage(evp["msgid"], evp.get("sender", ""), key[2], kind)
@@ -252,7 +254,7 @@ class BounceEngine:
         q = self.queue
         reports = "".join(f"   {e.get('dest', e.get('rcpt', ''))}: {e.get('errorline', '')}\r\n"
                           for e in msg.envelopes)
-        original = q.sim.spool.get(msg.msgid, b"")
+        original = q.disk.bodies.get(msg.msgid, b"")
         head = (f"Subject: Delivery status notification: error\r\nFrom: Mailer Daemon <MAILER-DAEMON@{msg.smtpname}>\r\n"
                 f"To: {msg.to}\r\n\r\n"
                 f"Hi!\r\n\r\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\r\n\r\n"

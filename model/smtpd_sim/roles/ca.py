@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 
 
@@ -19,5 +19,4 @@ class CaRole(Role):
     def on_private_op(self, m: Imsg) -> None:
         """``ca.c:ca_imsg()`` IMSG_CA_*: RSA_private_encrypt/decrypt or ECDSA_do_sign with the
         key named in the request, answered with the same imsg type."""
-        self.proc.charge(self.sim.world_costs.get("ca.private_op_s", 0.0))
         self.reply(m, m.kind, {"id": m.payload["id"]}, length=m.length)

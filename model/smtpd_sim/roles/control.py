@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 
 class ControlRole(Role):
@@ -17,9 +17,13 @@ class ControlRole(Role):
 
     name = "control"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
         self.stats: dict[str, int] = {}
+
+    def counters(self) -> dict[str, float]:
+        """The ram stat backend's values (``smtpctl show stats``)."""
+        return dict(self.stats)
 
     @handles("STAT_INCREMENT")
     def on_stat_increment(self, m: Imsg) -> None:

@@ -13,12 +13,13 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm.envelope_text import envelope_len
-from smtpd_sim.imsg import PAYLOAD_LEN, Imsg
+from smtpd_sim.imsg import PAYLOAD_LEN
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 LKA_OK, LKA_TEMPFAIL, LKA_PERMFAIL = "ok", "tempfail", "permfail"
 EXPAND_DEPTH = 10  # lka_session.c: EXPAND_DEPTH
@@ -47,15 +48,16 @@ class LkaRole(Role):
 
     name = "lka"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
         self._certs: dict[tuple[str, int], int] = {}  # peer certificates stored per TLS session
-        self.site = self.sim.site
-        self.dns = self.sim.resolver
+        self.site = ports.site
+        self.dns = ports.resolver
+        self.filters = ports.filters
         self.sessions: dict[int, _Session] = {}
         self.forward_requests = 0
         # the dispatcher's `alias <aliases>` table, if the site/scenario configures one
-        self.alias_table = getattr(self.sim, "tables", {}).get("aliases")
+        self.alias_table = ports.tables.get("aliases")
 
     @handles("CONF_START", "CONF_END")
     def on_conf(self, m: Imsg) -> None:
@@ -170,7 +172,7 @@ class LkaRole(Role):
         ``filter-result`` decides; with nobody registered the answer is immediate
         (``filter_result_proceed()``)."""
         p = m.payload
-        chain = [fp for fp in self.sim.filter_procs.values() if p["phase"] in fp.spec.phases]
+        chain = [fp for fp in self.filters.values() if p["phase"] in fp.spec.phases]
 
         def step(i: int, decision: str) -> None:
             if decision != "proceed" or i == len(chain):
@@ -189,7 +191,7 @@ class LkaRole(Role):
     def on_report(self, m: Imsg) -> None:
         """``lka.c:lka_imsg()`` IMSG_REPORT_SMTP_* → ``lka_report_smtp_*()``: a
         ``report|0.6|...`` line to every processor that registered for reports."""
-        for fp in self.sim.filter_procs.values():
+        for fp in self.filters.values():
             if fp.spec.reports:
                 fp.report(f"report|0.6|smtp-in|{m.kind}")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 # smtpd.h / config.c defaults
 MDA_MAX_SESSION = 50  # sc_mda_max_session
@@ -61,9 +61,9 @@ class MdaRole(Role):
 
     name = "mda"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
-        self.rng = self.sim.rng("mda-ids")
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
+        self.rng = ports.rng("mda-ids")
         self.users: dict[str, _User] = {}
         self.users_by_id: dict[int, _User] = {}
         self.runnable: deque[_User] = deque()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 MFA_OK = 0  # smtpd.h: enum { MFA_OK, MFA_FAIL, MFA_CLOSE }
 
@@ -25,11 +25,14 @@ class MfaRole(Role):
 
     name = "mfa"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
         self.sessions: set[int] = set()
         self.queries = 0
         self.events = 0
+
+    def counters(self) -> dict[str, float]:
+        return {"queries": self.queries, "events": self.events, "sessions": len(self.sessions)}
 
     @handles("CONF_START", "CONF_END")
     def on_conf(self, m: Imsg) -> None:

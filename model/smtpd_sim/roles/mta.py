@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import mta_session as mfsm
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.kernel.sched import Timer, cancel
 from smtpd_sim.roles.base import Role, handles
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,9 +401,13 @@ class MtaRole(Role):
 
     name = "mta"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
-        self.rng = self.sim.rng("mta-ids")
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
+        self.rng = ports.rng("mta-ids")
+        self.recorder = ports.recorder
+        self.hostname = ports.site.hostname  # the HELO name (smtpd.conf hostname)
+        self.remote_mx = ports.remote_mx
+        self.world = ports.world
         self.era = self.behaviour.smtp_variant
         self.default_limits = LIMITS[self.era]  # sc_limits_dict "default"
         self.relays: dict[tuple[Any, ...], _Relay] = {}
@@ -430,6 +434,14 @@ class MtaRole(Role):
         self.holds = 0  # envelopes sent back with IMSG_MTA_DELIVERY_HOLD
         self.releases: list[tuple[float, int]] = []  # IMSG_MTA_HOLDQ_RELEASE (time, n)
 
+    def counters(self) -> dict[str, float]:
+        """Outbound sessions and relays alive now, envelopes held back at the limits."""
+        return {"sessions": len(self.sessions), "relays": len(self.relays), "holds": self.holds}
+
+    def idle(self) -> bool:
+        """No outbound session open and no relay alive (nothing left to deliver)."""
+        return not self.sessions and not self.relays
+
     def _uid(self) -> int:
         """``util.c:generate_uid()``."""
         return self.rng.getrandbits(64)
@@ -440,7 +452,7 @@ class MtaRole(Role):
 
     def _log(self, event: str, detail: Any, session: int = 0) -> None:
         """``log_info("smtp-out: ...")`` and the delivery log, as recorder events."""
-        self.sim.kernel.recorder.event(self.now, event, self.proc.name, session, detail,
+        self.recorder.event(self.now, event, self.proc.name, session, detail,
                                        self.proc.cause)
 
     # ---- envelopes in ---------------------------------------------------------------------
@@ -1166,7 +1178,7 @@ class MtaRole(Role):
         lim = r.limits
         assert lim is not None
         s.fsm = mfsm.MtaSession(mfsm.MtaSessionConfig(
-            helo=self.sim.site.hostname, tls=_TLS[r.tls], era=self.era, port=r.port,
+            helo=self.hostname, tls=_TLS[r.tls], era=self.era, port=r.port,
             max_mail_per_session=lim.max_mail_per_session,
             max_failures_per_session=lim.max_failures_per_session,
             sessdelay_transaction=lim.sessdelay_transaction,
@@ -1187,7 +1199,7 @@ class MtaRole(Role):
         def connected(_arg: object) -> None:
             if s.id not in self.sessions or s.io != token or s.fsm is None:
                 return
-            conn = self.sim.remote_mx.connect(proc, lambda line: self._io_datain(s, token, line),
+            conn = self.remote_mx.connect(proc, lambda line: self._io_datain(s, token, line),
                                               addr=addr)
             if conn is None:
                 self._run(s, s.fsm.error("Connection refused"))  # IO_ERROR ECONNREFUSED
@@ -1195,7 +1207,7 @@ class MtaRole(Role):
             s.conn = conn
             self._run(s, s.fsm.connected())
 
-        proc.timer(self.sim.world.remote_latency_s * 2, connected, None, key="mta.io")
+        proc.timer(self.world.remote_latency_s * 2, connected, None, key="mta.io")
 
     def _io_datain(self, s: _Session, token: int, line: str) -> None:
         """``mta_session.c:mta_io()`` IO_DATAIN → ``mta_response()``; for a RCPT reply,
@@ -1271,7 +1283,7 @@ class MtaRole(Role):
         configured, so the answer is a failure and the handshake goes on without one —
         no ca traffic (era-pony.md §3.4, era-5.4.2-mfa.md §3 outbound variants)."""
         kind = "CERT_INIT" if self.era == "6.8" else "MTA_TLS_INIT"
-        self.send("lka", kind, {"session": s.id, "io": s.io, "name": self.sim.site.hostname, "client": True})
+        self.send("lka", kind, {"session": s.id, "io": s.io, "name": self.hostname, "client": True})
 
     @handles("MTA_TLS_INIT", "CERT_INIT")
     def on_tls_init(self, m: Imsg) -> None:
@@ -1282,7 +1294,7 @@ class MtaRole(Role):
         s = self.sessions.get(m.payload["session"])
         if s is None or s.fsm is None or s.io != m.payload["io"]:
             return
-        rtt = 2 * self.sim.world.remote_latency_s
+        rtt = 2 * self.world.remote_latency_s
         self.proc.timer(rtt, self._tls_handshake, s, key="mta.tls")
 
     def _tls_handshake(self, s: _Session) -> None:
@@ -1293,8 +1305,8 @@ class MtaRole(Role):
         then VERIFY (6.8 CERT_VERIFY) and wait for the answer."""
         if s.fsm is None or s.id not in self.sessions:
             return
-        self.proc.charge(self.sim.world.tls_handshake_cpu_s)
-        c = self.sim.remote_mx.cert_chain
+        self.proc.charge(self.world.tls_handshake_cpu_s)
+        c = self.remote_mx.cert_chain
         ref = {"session": s.id, "io": s.io}
         if self.era == "6.8":
             for _ in range(c):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.world.delivery_agent import EXIT_CODES, DeliveryAgent
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 
 class ParentRole(Role):
@@ -18,12 +18,23 @@ class ParentRole(Role):
 
     name = "parent"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
         self.children: dict[int, tuple[Imsg, DeliveryAgent]] = {}
         self.forks = 0
         self.max_children = 0
         self.children_cpu = 0.0  # what the real parent sees as cutime + cstime
+        self.filters = tuple(ports.filters)  # processor names (forked at start)
+        self.disk = ports.disk
+        self.site = ports.site
+        self.world = ports.world
+        self.faults = ports.faults
+        self.ledger = ports.ledger
+        self.hooks = ports.hooks
+
+    def counters(self) -> dict[str, float]:
+        """Delivery agents forked, the most alive at once, their CPU (cutime + cstime)."""
+        return {"forks": self.forks, "max_children": self.max_children, "children_cpu_s": self.children_cpu}
 
     def start(self) -> None:
         """``smtpd.c:parent_send_config()`` on an evtimer 0 after start-up: CONF_START and
@@ -33,7 +44,7 @@ class ParentRole(Role):
 
     def _send_config(self, _arg: object) -> None:
         # smtpd.c:fork_filter_processes(): each processor's stdin/stdout to lka
-        for name in self.sim.filter_procs:
+        for name in self.filters:
             self.send("lka", "LKA_PROCESSOR_FORK", {"name": name}, length=len(name) + 1, fd=True)
         order = ["lka", "mfa", "smtp"] if self.behaviour.filters == "mfa" else ["lka", "smtp", "ca"]
         # parent_send_config_lka(), parent_send_config_mfa()/_pony(), parent_send_config_smtp()/_ca()
@@ -53,8 +64,8 @@ class ParentRole(Role):
         """``smtpd.c:parent_imsg()`` IMSG_LKA_OPEN_FORWARD → ``parent_forward_open()``:
         stat the home directory and open ``~user/.forward`` as root; pass the fd (or -1)."""
         req = m.payload
-        self.sim.disk.op(self.proc, "open")
-        user = self.sim.site.userinfo(req["user"])
+        self.disk.op(self.proc, "open")
+        user = self.site.userinfo(req["user"])
         has_file = bool(user and user.forward)
         self.reply(m, "LKA_OPEN_FORWARD", {**req, "status": 1, "forward": has_file}, fd=has_file)
 
@@ -63,10 +74,10 @@ class ParentRole(Role):
         """``smtpd.c:forkmda()``: pipe, capture file, fork; the child becomes the user and
         execs the delivery method; the parent answers with the pipe's write end."""
         deliver = m.payload
-        self.proc.charge(self.sim.world.fork_cpu_s)
+        self.proc.charge(self.world.fork_cpu_s)
         self.forks += 1
-        status = self.sim.site.mailbox(deliver["user"])
-        faults = self.sim.faults
+        status = self.site.mailbox(deliver["user"])
+        faults = self.faults.armed
         if status == "ok" and faults is not None and faults.active("agent_tempfail", user=deliver["user"]):
             status = "tempfail"  # mail.maildir exits EX_TEMPFAIL (a full or broken mailbox)
         evpid = deliver["evpid"]
@@ -75,9 +86,9 @@ class ParentRole(Role):
             # the mailbox is written before the child exits: a delivery the world sees even
             # if the daemon dies before it learns about it
             def on_exit(agent: DeliveryAgent, evpid: int = evpid) -> None:
-                self.sim.ledger.world_delivery(evpid)
+                self.ledger.world_delivery(evpid)
                 self._child_exited(agent)
-        agent = DeliveryAgent(self.sim.kernel, self.forks, self.sim.world, status, on_exit,
+        agent = DeliveryAgent(self.proc.kernel, self.forks, self.world, status, on_exit,
                               self.proc.vruntime + (self.proc.cursor - self.proc.run_start))
         self.children[deliver["session"]] = (m, agent)
         self.max_children = max(self.max_children, len(self.children))
@@ -96,10 +107,10 @@ class ParentRole(Role):
                 self.children_cpu += agent.proc.cpu_time
                 status = agent.status
                 cause = "exited okay" if status == "ok" else "exited abnormally"
-                hook = self.sim.delivery_hook
+                hook = self.hooks.delivered
                 if status == "ok" and hook is not None:
                     d = req.payload
-                    body = self.sim.spool.get(d["evpid"] >> 32, b"")
+                    body = self.disk.bodies.get(d["evpid"] >> 32, b"")
                     # mda.c: "Return-Path: <sender>" and "Delivered-To: rcpt" lead the message
                     hook(d["user"], f"Return-Path: <{d['sender']}>\nDelivered-To: {d['rcpt']}\n".encode() + body)
                 self.reply(req, "MDA_DONE", {"session": session, "status": status,

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm.envelope_text import envelope_len
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
-from smtpd_sim.roles.bounce import BounceEngine, SocketPair
+from smtpd_sim.roles.bounce import BounceEngine
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 BOUNCE_TTL = 7 * 24 * 3600  # queue.c:queue_bounce(): b.ttl = 3600 * 24 * 7
 
@@ -40,14 +40,20 @@ class QueueRole(Role):
 
     name = "queue"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
-        self.disk = self.sim.disk
-        self.rng = self.sim.rng("queue-ids")
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
+        self.disk = ports.disk
+        self.rng = ports.rng("queue-ids")
+        self.ledger = ports.ledger
+        self.hostname = ports.site.hostname  # bounce.c: the default smtpname
         self.messages: dict[int, _Message] = {}
         self.evpcache: set[int] = set()  # queue_backend.c envelope cache (QUEUE_EVPCACHE 1024)
         self.bounces = BounceEngine(self)
         self.double_bounces = 0
+
+    def counters(self) -> dict[str, float]:
+        """``log_warnx("warn: queue: double bounce!")``s: bounces of bounces, dropped."""
+        return {"double_bounces": self.double_bounces}
 
     # ---- queue_backend.c ---------------------------------------------------------------
 
@@ -105,7 +111,7 @@ class QueueRole(Role):
         if not msg.envelopes:
             self.disk.op(self.proc, "unlink", "unlink")
             del self.messages[msg.msgid]
-            self.sim.spool.pop(msg.msgid, None)
+            self.disk.bodies.pop(msg.msgid, None)
 
     # ---- restart -------------------------------------------------------------------------
 
@@ -139,6 +145,10 @@ class QueueRole(Role):
 
         if items:
             self.proc.timer(10e-6, tick, 0, key="queue.timeout")
+
+    def committed_envelopes(self) -> set[int]:
+        """Every envelope in /queue (committed messages), as a restart would find them."""
+        return {e for m in self.messages.values() if m.committed for e in m.envelopes}
 
     # ---- smtp side -----------------------------------------------------------------------
 
@@ -196,7 +206,7 @@ class QueueRole(Role):
             self.disk.op(self.proc, "rename", "rename")
             msg.committed = True
             msg.size = m.payload.get("size", 0)
-            self.sim.ledger.committed(msgid, list(msg.envelopes), self.now)
+            self.ledger.committed(msgid, list(msg.envelopes), self.now)
         self.reply(m, "SMTP_MESSAGE_COMMIT", {"session": m.payload["session"], "ok": ok})
         if ok:
             self.send("scheduler", "QUEUE_MESSAGE_COMMIT", {"msgid": msgid})
@@ -207,7 +217,7 @@ class QueueRole(Role):
         dir and the temporary file), then the scheduler drops the update queue."""
         msgid = m.payload["msgid"]
         msg = self.messages.pop(msgid, None)
-        self.sim.spool.pop(msgid, None)
+        self.disk.bodies.pop(msgid, None)
         if msg is not None:
             for evpid in msg.envelopes:
                 if evpid in self.evpcache:
@@ -254,7 +264,7 @@ class QueueRole(Role):
         if evp is None:
             return
         self._envelope_delete(evpid)
-        self.sim.ledger.delivered(evpid, self.now)
+        self.ledger.delivered(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_OK", {"evpid": evpid})
 
     @handles("MDA_DELIVERY_TEMPFAIL", "MTA_DELIVERY_TEMPFAIL")
@@ -269,7 +279,7 @@ class QueueRole(Role):
         evp["errorline"] = m.payload.get("reason", "")
         evp["retry"] = evp.get("retry", 0) + 1
         self.disk.op(self.proc, "open", "fsync", "rename")
-        self.sim.ledger.tempfailed(evpid, self.now)
+        self.ledger.tempfailed(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + envelope_len(evp))
 
     @handles("MDA_DELIVERY_PERMFAIL", "MTA_DELIVERY_PERMFAIL", "MDA_DELIVERY_LOOP", "MTA_DELIVERY_LOOP")
@@ -285,7 +295,7 @@ class QueueRole(Role):
         evp["errorline"] = "Loop detected" if loop else m.payload.get("reason", "")
         self._bounce(evp, "failed")
         self._envelope_delete(evpid)
-        self.sim.ledger.failed(evpid, self.now)
+        self.ledger.failed(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_LOOP" if loop else "QUEUE_DELIVERY_PERMFAIL", {"evpid": evpid})
 
     @handles("MDA_DELIVERY_HOLD", "MTA_DELIVERY_HOLD")
@@ -312,7 +322,7 @@ class QueueRole(Role):
         if self._envelope_load(evpid) is None:
             return
         self._envelope_delete(evpid)
-        self.sim.ledger.removed(evpid, self.now)
+        self.ledger.removed(evpid, self.now)
 
     @handles("SCHED_ENVELOPE_EXPIRE")
     def on_sched_expire(self, m: Imsg) -> None:
@@ -326,9 +336,9 @@ class QueueRole(Role):
         self._bounce(evp, "failed")
         self._envelope_delete(evpid)
         if evp["type"] == "bounce":
-            self.sim.ledger.bounce_finished(evpid, "expired", self.now)
+            self.ledger.bounce_finished(evpid, "expired", self.now)
         else:
-            self.sim.ledger.expired(evpid, self.now)
+            self.ledger.expired(evpid, self.now)
 
     @handles("SCHED_ENVELOPE_BOUNCE")
     def on_sched_bounce(self, m: Imsg) -> None:
@@ -342,7 +352,7 @@ class QueueRole(Role):
         self._bounce(evp, "delayed")
         evp["lastbounce"] = p["timestamp"]
         self.disk.op(self.proc, "open", "fsync", "rename")
-        self.sim.ledger.warned(p["evpid"], self.now)
+        self.ledger.warned(p["evpid"], self.now)
 
     # ---- bounces ------------------------------------------------------------------------
 
@@ -367,7 +377,7 @@ class QueueRole(Role):
         self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": b}, length=10 + envelope_len(b))
         self.send("scheduler", "QUEUE_MESSAGE_COMMIT", {"msgid": msg.msgid})
         self.stat_increment("queue.bounce")
-        self.sim.ledger.bounce_created(b["id"], self.now)
+        self.ledger.bounce_created(b["id"], self.now)
 
     @handles("SCHED_ENVELOPE_INJECT")
     def on_inject(self, m: Imsg) -> None:
@@ -384,15 +394,12 @@ class QueueRole(Role):
         """IMSG_QUEUE_SMTP_SESSION [fd] from smtp → ``bounce.c:bounce_fd()``."""
         self.bounces.fd(m.payload.get("pair") if m.payload else None)
 
-    def new_socketpair(self) -> SocketPair:
-        return SocketPair(self, self.sim.calibration.channel.latency_s)
-
     def bounce_done(self, evp: dict[str, Any], result: str) -> None:
         """``bounce_delivery()`` for OK/PERMFAIL: tell the scheduler, delete the envelope."""
         kind = "QUEUE_DELIVERY_OK" if result == "ok" else "QUEUE_DELIVERY_PERMFAIL"
         self.send("scheduler", kind, {"evpid": evp["id"]})
         self._envelope_delete(evp["id"])
-        self.sim.ledger.bounce_finished(evp["id"], result, self.now)
+        self.ledger.bounce_finished(evp["id"], result, self.now)
 
     def bounce_tempfail(self, evp: dict[str, Any], status: str) -> None:
         """``bounce_delivery()`` for TEMPFAIL: retry++, rewrite, whole envelope to the scheduler."""

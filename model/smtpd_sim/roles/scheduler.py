@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.kernel.sched import cancel
 from smtpd_sim.roles.base import Role, handles
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 _DISPATCH = {
     "mda": "SCHED_ENVELOPE_DELIVER",
@@ -33,14 +33,28 @@ class SchedulerRole(Role):
 
     name = "scheduler"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
         self.era = self.behaviour.retry
         self.backend = RamQueue(RetryPolicy(self.era))
         self.ninflight = 0
         self.mda_paused = False
         self.mta_paused = False
         self._timer: Any = None
+        self.ledger = ports.ledger
+
+    def counters(self) -> dict[str, float]:
+        """The ramqueue's gauges: pending, inflight, held... (``smtpctl show queue``)."""
+        return dict(self.backend.counts())
+
+    def pause(self, agent: str) -> None:
+        """``smtpd -P mta|mda`` / ``smtpctl pause``: that agent gets no envelope until resumed."""
+        if agent == "mta":
+            self.mta_paused = True
+        elif agent == "mda":
+            self.mda_paused = True
+        else:
+            raise ValueError(f"pause: no agent {agent!r} (mta or mda)")
 
     # ---- ramqueue gauges -> stat imsgs in the order scheduler_ramqueue.c sends them --------
 
@@ -155,7 +169,7 @@ class SchedulerRole(Role):
             self.reply(m, "SCHED_ENVELOPE_BOUNCE",
                        {"evpid": warning.evpid, "timestamp": warning.timestamp,
                         "delay": warning.delay, "expire": warning.expire}, length=48)
-        self.sim.ledger.next_try(evp["id"], info.nexttry)
+        self.ledger.next_try(evp["id"], info.nexttry)
         self._reset_events()
 
     @handles("QUEUE_ENVELOPE_ACK")

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm.envelope_text import envelope_len
 from smtpd_sim.fsm import smtp_session as fsm
-from smtpd_sim.imsg import Imsg
+from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
+from smtpd_sim.roles.bounce import SocketPair
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
-    from smtpd_sim.sim.simulation import Simulation
+    from smtpd_sim.roles.ports import Ports
 
 _MFA_QUERY = {
     "connect": "MFA_REQ_CONNECT", "helo": "MFA_REQ_HELO", "mail": "MFA_REQ_MAIL",
@@ -60,21 +61,27 @@ class SmtpRole(Role):
 
     name = "smtp"
 
-    def __init__(self, sim: Simulation, proc: Process) -> None:
-        super().__init__(sim, proc)
+    def __init__(self, proc: Process, ports: Ports) -> None:
+        super().__init__(proc, ports)
         b = self.behaviour
         # a 6.8 listener with `filter` (F_FILTERED): every phase through lka, reports to lka
-        self.filtered = bool(self.sim.topology.spec.filter)
+        self.filtered = bool(ports.filters)
+        self.hostname = ports.site.hostname
+        self.world = ports.world
+        self.ledger = ports.ledger
+        self.recorder = ports.recorder
+        self.disk = ports.disk
+        self.socketpair_latency = ports.socketpair_latency_s
         common: dict[str, Any] = {
             "variant": b.smtp_variant,
-            "hostname": self.sim.site.hostname,
+            "hostname": self.hostname,
             "filter_mode": "mfa" if b.filters == "mfa" else ("lka" if self.filtered else "none"),
-            "keep_body": self.sim.keep_body,
+            "keep_body": ports.keep_body,
         }
         # listeners (smtpd.conf `listen on`): a plain one, and one offering STARTTLS
         self.config = fsm.SessionConfig(**common)
         self.config_tls = fsm.SessionConfig(**common, tls=True)
-        self.rng = self.sim.rng("smtp-ids")
+        self.rng = ports.rng("smtp-ids")
         self.sessions: dict[int, _Session] = {}
         self.accepted = 0
         self._act = {
@@ -89,6 +96,15 @@ class SmtpRole(Role):
             fsm.RollbackMessage: self._a_rollback,
             fsm.StartTls: self._a_starttls,
         }
+
+    def counters(self) -> dict[str, float]:
+        """Messages accepted (``250 ... Message accepted``) and sessions open now."""
+        return {"accepted": self.accepted, "sessions": len(self.sessions)}
+
+    def reset_all(self, reason: str) -> None:
+        """The daemon died (``fatalx()``): every client connection is reset."""
+        for s in list(self.sessions.values()):
+            s.conn.server_close(reason)
 
     @handles("CONF_START", "CONF_END")
     def on_conf(self, m: Imsg) -> None:
@@ -130,15 +146,14 @@ class SmtpRole(Role):
     def on_enqueue(self, m: Imsg) -> None:
         """``smtp.c:smtp_imsg()`` IMSG_QUEUE_SMTP_SESSION → ``smtp_enqueue()``: a socketpair
         and a local session on it (hostname preset: no DNS), the other end back to queue."""
-        queue = self.sim.roles["queue"]
-        pair = queue.new_socketpair()
+        pair = SocketPair(self._hosts["queue"], self.socketpair_latency)
         sid = self.rng.getrandbits(64)
         s = _Session(sid, pair)
         s.bounce = True
         s.t_connect = self.now
         self.sessions[sid] = s
         pair.attach(self, sid)
-        s.rdns, s.fcrdns = self.sim.site.hostname, 1
+        s.rdns, s.fcrdns = self.hostname, 1
         self.stat_increment("smtp.session")
         self.stat_increment("smtp.session.local")
         self.reply(m, "QUEUE_SMTP_SESSION", {"pair": pair}, length=0, fd=True)
@@ -295,8 +310,8 @@ class SmtpRole(Role):
             self._report_reply(s, a.text)
         if a.text.startswith("250") and "Message accepted" in a.text:
             self.accepted += 1
-            self.sim.ledger.accepted(s.msgid, self.now, internal=s.bounce)
-        self.sim.kernel.recorder.event(self.now, "reply", self.proc.name, s.id, a.text[:3], self.proc.cause)
+            self.ledger.accepted(s.msgid, self.now, internal=s.bounce)
+        self.recorder.event(self.now, "reply", self.proc.name, s.id, a.text[:3], self.proc.cause)
         self.proc.emit(s.conn.server_reply, a.text)
 
     def _a_disconnect(self, s: _Session, a: Any) -> None:
@@ -407,7 +422,7 @@ class SmtpRole(Role):
     def _a_commit(self, s: _Session, a: Any) -> None:
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
         if a.body is not None:
-            self.sim.spool[a.msgid] = a.body  # what smtp wrote through the queue's fd
+            self.disk.bodies[a.msgid] = a.body  # what smtp wrote through the queue's fd
         self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid, "size": a.size})
         if self.filtered:
             self.send("lka", "FILTER_SMTP_DATA_END", {"session": s.id}, length=8)  # smtp_filter_data_end()
@@ -439,7 +454,7 @@ class SmtpRole(Role):
         """After the ``220``: the certificate from lka (6.8 ``smtp_cert_init()`` IMSG_CERT_INIT,
         5.7.3 IMSG_SMTP_TLS_INIT, 5.4.2 IMSG_LKA_SSL_INIT in ``smtp_io()`` IO_LOWAT)."""
         kind = "CERT_INIT" if self.behaviour.smtp_variant == "6.8" else "SMTP_TLS_INIT"
-        self.send("lka", kind, {"session": s.id, "name": self.sim.site.hostname}, length=19)
+        self.send("lka", kind, {"session": s.id, "name": self.hostname}, length=19)
 
     @handles("CERT_INIT", "SMTP_TLS_INIT")
     def on_cert_init(self, m: Imsg) -> None:
@@ -448,7 +463,7 @@ class SmtpRole(Role):
         s = self._session_of(m)
         if s is None:
             return
-        self.proc.timer(2 * self.sim.world.net_latency_s, self._tls_handshake, s, key="smtp.tls")
+        self.proc.timer(2 * self.world.net_latency_s, self._tls_handshake, s, key="smtp.tls")
 
     def _tls_handshake(self, s: _Session) -> None:
         """The server side of a full handshake (``ssl.c``: no session cache, no tickets):
@@ -456,7 +471,7 @@ class SmtpRole(Role):
         sent with ``m_flush()`` and a busy wait for the answer — all of pony stalls."""
         if s.closed or s.fsm is None:
             return
-        w = self.sim.world
+        w = self.world
         self.proc.charge(w.tls_handshake_cpu_s)
         if self.behaviour.key_engine == "ca":
             if w.tls_key_engine_broken:
@@ -482,7 +497,7 @@ class SmtpRole(Role):
             tls_ready = getattr(s.conn, "tls_ready", None)
             if tls_ready is not None:
                 self.proc.emit(lambda _a: tls_ready(), None)
-        self.proc.timer(2 * self.sim.world.net_latency_s, ready, None, key="smtp.tls")
+        self.proc.timer(2 * self.world.net_latency_s, ready, None, key="smtp.tls")
 
     def _handle(self, s: _Session, event: object) -> None:
         """The session's FSM takes an answer (``smtp_session_imsg()`` and the callbacks);

@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import write_imsg_trace
+from smtpd_sim.sim.runner import Runner
+from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, scenario_of
 
 MAX_BUFFERED = 1 << 20  # bytes kept for a client before its session has been attached
 LINGER_S = 2.0  # how long a closed session still drains client input before the socket closes
@@ -92,7 +94,7 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
         self.conn = LiveConnection(self.server, transport, peer[0])  # type: ignore[arg-type]
-        self.server.event(lambda: self.server.sim.roles["smtp"].connect(self.conn, self.tls_listener))
+        self.server.event(lambda: self.server.sim.listener().connect(self.conn, self.tls_listener))
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -113,22 +115,23 @@ class LiveServer:
         era: str = "pony-6.8",
         *,
         site: str = "research",
-        calibration: str = "research-6.8",
+        calibration: str = DEFAULT_CALIBRATION,
         maildir: Path | None = None,
         spool: Path | None = None,
         trace: Any = None,
         seed: int = 1,
         rows: bool = False,
     ) -> None:
-        self.sim = Simulation(era, calibration=calibration, site=site, seed=seed, keep_body=True,
-                              rows=rows or trace is not None)
+        runner = Runner(scenario_of(era, calibration=calibration, site=site, seed=seed),
+                        rows=rows or trace is not None, keep_body=True)
+        self.sim = runner.sim
         self.maildir = maildir
         self.spool = spool
         self.trace = trace
         self._traced = 0
-        self.sim.delivery_hook = self._delivered
-        self.sim.relay_hook = self._relayed
-        self.sim.startup()
+        self.sim.hooks.delivered = self._delivered
+        self.sim.hooks.relayed = self._relayed
+        runner.start(clients=False)
         self._t0_wall = time.monotonic()
         self._t0_sim = self.sim.env.now
         self._wake: asyncio.Event | None = None
@@ -173,11 +176,9 @@ class LiveServer:
     def _emit_trace(self) -> None:
         if self.trace is None:
             return
-        hops = self.sim.kernel.recorder.hops
+        hops = self.sim.recorder.hops
         if self._traced >= len(hops):
             return
-        from smtpd_sim.observe.metrics import trace_hops
-
         df = trace_hops(hops[self._traced:])
         self._traced = len(hops)
         for line in write_imsg_trace(df, epoch=time.time() - self.now()):

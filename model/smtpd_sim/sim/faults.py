@@ -1,66 +1,17 @@
-"""Faults declared in a scenario: at times (windows) or with rates.
-
-Kinds (issue 5):
-
-* ``mx_down``: the remote MX refuses connections during the window.
-* ``mx_reply``: the remote MX answers ``code`` (4xx/5xx) at ``phase`` (connect, ehlo,
-  mail, rcpt, data, eom) with probability ``rate`` during the window.
-* ``mx_slow``: every reply of the remote MX takes ``delay_s`` longer during the window.
-* ``dns_failure``: the resolver fails (lookups answer nothing) during the window.
-* ``disk_full``: the queue's file system is full during the window (``fsqueue_check_space()``
-  fails: 4xx to clients).
-* ``agent_tempfail``: local delivery agents exit EX_TEMPFAIL (for ``user`` or everyone),
-  with probability ``rate`` during the window.
-* ``crash``: a child process dies at ``start_s``; the real parent then exits
-  (``parent_imsg(NULL)`` → fatalx): the daemon stops and restarts ``restart_after_s``
-  later from its on-disk queue.
-* ``client_vanish``: a client disconnects in the middle of DATA with probability ``rate``.
-"""
+"""Faults armed on a running simulation (the kinds: ``smtpd_sim.spec.faults``): windows open
+and close on the world's ports (the remote MX, the resolver, the disk), crashes stop the
+daemon, and the world asks ``active()`` when a rate-driven fault may hit."""
 
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import TYPE_CHECKING
 
 from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.spec.faults import Fault
 
 if TYPE_CHECKING:
     from smtpd_sim.sim.simulation import Simulation
-
-FaultKind = Literal["mx_down", "mx_reply", "mx_slow", "dns_failure", "disk_full",
-                    "agent_tempfail", "crash", "client_vanish"]
-PHASES = ("connect", "ehlo", "mail", "rcpt", "data", "eom")
-
-
-class Fault(BaseModel):
-    """One fault of a scenario (``[[fault]]`` tables)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: FaultKind
-    start_s: float = Field(default=0.0, ge=0)
-    duration_s: float = Field(default=float("inf"), gt=0)
-    rate: float = Field(default=1.0, ge=0, le=1)
-    phase: Literal["connect", "ehlo", "mail", "rcpt", "data", "eom"] = "rcpt"
-    code: int = Field(default=451, ge=400, le=599)
-    delay_s: float = Field(default=0.0, ge=0)
-    user: str = ""
-    process: str = ""
-    restart_after_s: float = Field(default=10.0, ge=0)
-
-    @model_validator(mode="after")
-    def _needs(self) -> Fault:
-        if self.kind == "crash" and not self.process:
-            raise ValueError("a crash fault needs `process` (the child that dies)")
-        if self.kind == "crash" and self.process in ("parent",):
-            raise ValueError("crash: name a child process (the parent is the daemon itself)")
-        return self
-
-    @property
-    def end_s(self) -> float:
-        return self.start_s + self.duration_s
 
 
 class Faults:
@@ -84,7 +35,7 @@ class Faults:
                 call_later(env, t0 + f.start_s - env.now, lambda _t, f=f: self._toggle(f, True))
                 if f.end_s != float("inf"):
                     call_later(env, t0 + f.end_s - env.now, lambda _t, f=f: self._toggle(f, False))
-        sim.faults = self
+        sim.faults.armed = self  # the parent and the clients ask it
         sim.remote_mx.faults = self
 
     def _window(self, f: Fault) -> bool:

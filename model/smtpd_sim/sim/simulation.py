@@ -1,7 +1,10 @@
-"""Build one run from a topology, a calibration, a site and a workload; run it.
+"""One simulated daemon with its world, built from a resolved scenario.
 
-Scenario data flows one way: TOML → validated config → topology graph → this
-Simulation (SimPy environment, processes, channels, roles, world) → Recorder → metrics.
+Data flows one way: scenario (``smtpd_sim.spec.scenario.Scenario``) → topology graph →
+this Simulation (SimPy environment, processes, channels, roles, world) → the recorder,
+the ledger and the client log (``smtpd_sim.observe``) → results. Roles get ports
+(``smtpd_sim.roles.ports``), never this object. Runs are driven by
+``smtpd_sim.sim.runner``.
 """
 
 from __future__ import annotations
@@ -9,83 +12,54 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from smtpd_sim.spec.calibration import Calibration, load_calibration
-from smtpd_sim.imsg import STAT_FIXED_LEN, Vocabulary
+from smtpd_sim.imsg import STAT_FIXED_LEN, STAT_KINDS, Vocabulary
 from smtpd_sim.kernel.channel import Channel
 from smtpd_sim.kernel.process import DEAD, IDLE, Kernel, Process, ProcessCosts
 from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.observe.client_log import ClientLog
 from smtpd_sim.observe.ledger import Ledger
-from smtpd_sim.roles.base import Role
-from smtpd_sim.roles.ca import CaRole
-from smtpd_sim.roles.control import ControlRole
-from smtpd_sim.roles.lka import LkaRole
-from smtpd_sim.roles.mda import MdaRole
-from smtpd_sim.roles.mfa import MfaRole
-from smtpd_sim.roles.mta import MtaRole
-from smtpd_sim.roles.parent import ParentRole
-from smtpd_sim.roles.queue import QueueRole
-from smtpd_sim.roles.scheduler import SchedulerRole
-from smtpd_sim.roles.smtp import SmtpRole
+from smtpd_sim.observe.recorder import Recorder
 from smtpd_sim.observe.sketch import Sketch
-from smtpd_sim.tables import Table, TableSpec, merge_tables, open_tables
-from smtpd_sim.spec.topology import Topology, load_topology
+from smtpd_sim.roles.base import Role
+from smtpd_sim.roles.ports import Hooks, Ports
+from smtpd_sim.roles.registry import role_class
+from smtpd_sim.spec.plugins import plugin_imsgs
+from smtpd_sim.spec.scenario import Scenario
 from smtpd_sim.world.clients import ClientFleet
 from smtpd_sim.world.disk import Disk
 from smtpd_sim.world.dns import Resolver
+from smtpd_sim.world.faults import FaultPort
+from smtpd_sim.world.filter_proc import FilterProcessor
 from smtpd_sim.world.remote_mx import RemoteMx
-from smtpd_sim.spec.site import Site, load_site
-from smtpd_sim.spec.workload import WorkloadSpec
-
-ROLE_CLASSES: dict[str, type[Role]] = {
-    "parent": ParentRole, "smtp": SmtpRole, "mta": MtaRole, "mda": MdaRole, "mfa": MfaRole,
-    "lka": LkaRole, "queue": QueueRole, "scheduler": SchedulerRole, "control": ControlRole,
-    "ca": CaRole,
-}
-
-
-
-def role_class(name: str) -> type[Role]:
-    """The class of a role: the daemon's, or one an installed package adds (smtpd_sim.spec.plugins)."""
-    cls = ROLE_CLASSES.get(name)
-    if cls is None:
-        from smtpd_sim.spec.plugins import plugin_roles
-
-        cls = plugin_roles()[name]
-    return cls
-
+from smtpd_sim.world.site import Site
+from smtpd_sim.world.tables import Table, open_tables
 
 STAT_PERIOD_S = 1.0  # config.c:config_done(): process_stat_event() every second (5.4.2)
 
 
 class Simulation:
-    """One simulated daemon with its world; deterministic for a given seed."""
+    """One simulated daemon with its world; deterministic for a given seed.
 
-    def __init__(
-        self,
-        topology: Topology | str,
-        *,
-        calibration: Calibration | str = "research-6.8",
-        site: Site | str = "common-case",
-        workload: WorkloadSpec | None = None,
-        seed: int = 1,
-        rows: bool = True,
-        keep_body: bool = False,
-        cores: int | None = None,
-        cpu_policy: str | None = None,
-        channel_latency_s: float | None = None,
-        tables: dict[str, TableSpec] | None = None,
-        stream: bool = False,
-    ) -> None:
-        self.topology = load_topology(topology) if isinstance(topology, str) else topology
-        self.calibration = load_calibration(calibration) if isinstance(calibration, str) else calibration
-        self.site = load_site(site) if isinstance(site, str) else site
-        self.workload = workload
-        self.seed = seed
+    ``rows``: record one row per hop and per handler run (traces, critical paths);
+    ``stream``: keep no per-message history, so memory follows what is in flight
+    (latencies go into sketches); ``keep_body``: keep the message bytes (a live server
+    writes them out)."""
+
+    def __init__(self, scenario: Scenario, *, rows: bool = True, stream: bool = False,
+                 keep_body: bool = False) -> None:
+        self.scenario = scenario
+        self.topology = scenario.topology
+        self.calibration = cal = scenario.calibration
+        self.site = Site(scenario.site)
+        self.workload = workload = scenario.workload
+        self.seed = scenario.seed
         self.keep_body = keep_body
-        cal = self.calibration
-        self.kernel = Kernel(cores or cal.cores, policy=cpu_policy or cal.cpu_policy, rows=rows)  # type: ignore[arg-type]
+        self.stream = stream
+        self.recorder = Recorder(rows=rows)
+        self.kernel = Kernel(scenario.cores or cal.cores, policy=cal.cpu_policy, observer=self.recorder,
+                             apart=STAT_KINDS)
         self.env = self.kernel.env
-        self.vocab = Vocabulary(self.topology.spec.vocabulary)
+        self.vocab = Vocabulary(self.topology.spec.vocabulary, plugin_imsgs())
         self.world = cal.world
         self.resolver = Resolver(self.site, self.world.dns_latency_s)
         self.disk = Disk(cal.disk.cpu_s, cal.disk.wait_s)
@@ -96,37 +70,27 @@ class Simulation:
             self.remote_mx.starttls = workload.remote.starttls
             self.remote_mx.cert_chain = workload.remote.cert_chain
         self.ledger = Ledger()
-        # ``stream``: keep no per-message history, so memory follows what is in flight;
-        # latencies go into sketches (percentiles within 0.1 %) instead of lists
-        self.stream = stream
-        self.latency_samples: list[float] | Sketch = Sketch() if stream else []
-        self.session_times: list[float] | Sketch = Sketch() if stream else []
+        self.clients = ClientLog(stream=stream)
         if stream:
             self.ledger.keep_delays = False
             self.ledger.delivery_delays = Sketch()
             self.remote_mx.keep_log = False
-        self.world_costs: dict[str, float] = {}
-        # contents of the queue's message files, by msgid (bodies kept only with keep_body)
-        self.spool: dict[int, bytes] = {}
-        # live server hooks: a delivery agent exited okay / the remote MX accepted a message
-        self.delivery_hook: Any = None
-        self.relay_hook: Any = None
-        self._channel_latency = cal.channel.latency_s if channel_latency_s is None else channel_latency_s
+        self.faults = FaultPort()  # armed by smtpd_sim.sim.faults
+        self.hooks = Hooks()  # a live server's listeners (smtpd_sim.serve)
+        self._channel_latency = cal.channel.latency_s
         self.down = False  # between a crash and the restart
         self.restarts = 0
-        self.refused_sessions = 0
         self.history: dict[str, dict[str, float]] = {}  # cpu/busy of dead incarnations
-        self.faults: Any = None
         self.disk_snapshot: dict[int, list[dict[str, Any]]] | None = None
-        # the lka's tables: the site's `table` lines, the scenario's [tables] on top
-        self.table_specs = merge_tables(self.site.spec.tables, dict(tables or {}))
         self.tables: dict[str, Table] = {}
         self._build_daemon()
-        # a load generator on the daemon's own cores, if the workload says so
+        # a load generator on the daemon's own cores, if the workload says so: its CPU per
+        # reply is the workload's client_cpu_s, its wake-up the calibration's [roles.client]
+        # (measured with smtpd_sim.real.load, which is not a daemon role)
         self.client_proc: Process | None = None
         if workload is not None and workload.client_cpu_s > 0:
-            self.client_proc = Process(self.kernel, "client", ProcessCosts())
-            del self.kernel.processes["client"]
+            client = cal.roles.get("client")
+            self.client_proc = Process(self.kernel, "client", ProcessCosts(wake=client.wake_s if client else 0.0))
         self.fleet: ClientFleet | None = None
 
     def _build_daemon(self, disk: Any = None) -> None:
@@ -140,29 +104,33 @@ class Simulation:
         self.channels: list[Channel] = []
         for a, b in spec.channels:
             pa, pb = self.procs[a], self.procs[b]
-            ch = Channel(self.env, pa, pb, latency=self._channel_latency, per_byte=cal.channel.per_byte_s,
+            ch = Channel(self.kernel.clock, pa, pb, latency=self._channel_latency, per_byte=cal.channel.per_byte_s,
                          fd_cost=cal.channel.fd_s)
             pa.channels[pb] = ch
             pb.channels[pa] = ch
             self.channels.append(ch)
         self.hosts: dict[str, Process] = {r: self.procs[p] for r, p in self.topology.host.items()}
         # lka's table_open_all() at CONF_END: in-process tables, or forked table processes
-        self.tables = open_tables(self, self.table_specs)
+        self.tables = open_tables(self.kernel, self._channel_latency, dict(self.scenario.tables))
         for t in self.tables.values():
             if t.proc is not None:
                 self.procs[t.proc.name] = t.proc
+        # 6.8 filter processors (forked by the parent at start; only lka talks to them)
+        self.filter_procs = {f.name: FilterProcessor(self.kernel, f, self._channel_latency)
+                             for f in spec.filter}
+        ports = Ports(
+            behaviour=self.topology.behaviour, vocab=self.vocab, hosts=self.hosts, site=self.site,
+            world=self.world, ledger=self.ledger, recorder=self.recorder, disk=self.disk,
+            resolver=self.resolver, remote_mx=self.remote_mx, faults=self.faults, hooks=self.hooks,
+            rng=self.rng, tables=self.tables, filters=self.filter_procs,
+            socketpair_latency_s=cal.channel.latency_s, keep_body=self.keep_body)
         self.roles: dict[str, Any] = {}
         for p in spec.process:
             proc = self.procs[p.name]
             for r in p.roles:
-                role = role_class(r)(self, proc)
+                role = role_class(r)(proc, ports)
                 proc.add_role(role)
                 self.roles[r] = role
-        # 6.8 filter processors (forked by the parent at start; only lka talks to them)
-        from smtpd_sim.world.filter_proc import FilterProcessor
-
-        self.filter_procs = {f.name: FilterProcessor(self.kernel, f, self._channel_latency)
-                             for f in spec.filter}
         for fp in self.filter_procs.values():
             self.procs[fp.proc.name] = fp.proc
         for role in self.roles.values():
@@ -173,51 +141,6 @@ class Simulation:
             for proc in self.procs.values():
                 if "control" not in proc.roles:
                     proc.timer(STAT_PERIOD_S, self._stat_buffers, proc, key="stat.buffers")
-
-    # ---- a crash and the restart -------------------------------------------------------------
-
-    def crash(self, process: str, restart_after_s: float) -> None:
-        """A child dies; the parent's ``parent_imsg(NULL)`` → ``fatalx("process %s socket
-        closed")``: every process of the daemon is gone, connections reset, what was not
-        committed to /queue is lost for good; ``restart_after_s`` later the daemon starts
-        again from its on-disk queue."""
-        if self.down:
-            return
-        self.down = True
-        for name, proc in self.procs.items():
-            h = self.history.setdefault(name, {"cpu": 0.0, "busy": 0.0})
-            h["cpu"] += proc.cpu_time
-            h["busy"] += proc.busy_time
-        smtp = self.roles["smtp"]
-        for s in list(smtp.sessions.values()):
-            s.conn.server_close("daemon stopped")
-        for proc in self.procs.values():
-            proc.kill()
-        disk = self.roles["queue"].disk_state()
-        self.disk_snapshot = disk
-        self.kernel.recorder.event(self.env.now, "crash", process, 0, restart_after_s, 0)
-        call_later(self.env, restart_after_s, lambda _t: self._restart(disk))
-
-    def _restart(self, disk: Any) -> None:
-        self.restarts += 1
-        self.down = False
-        self._build_daemon(disk)
-        self.kernel.recorder.event(self.env.now, "restart", "parent", 0, self.restarts, 0)
-
-    def queued_on_disk(self) -> set[int]:
-        """Every envelope id in /queue right now (the snapshot while the daemon is down)."""
-        if self.down and self.disk_snapshot is not None:
-            return {e["id"] for evps in self.disk_snapshot.values() for e in evps}
-        q = self.roles["queue"]
-        return {e for m in q.messages.values() if m.committed for e in m.envelopes}
-
-    def process_totals(self) -> dict[str, dict[str, float]]:
-        """CPU and busy time per process name, over every incarnation."""
-        out = {}
-        for name, proc in self.procs.items():
-            h = self.history.get(name, {"cpu": 0.0, "busy": 0.0})
-            out[name] = {"cpu": h["cpu"] + proc.cpu_time, "busy": h["busy"] + proc.busy_time}
-        return out
 
     def _costs(self, roles: list[str]) -> ProcessCosts:
         """Each kind a role handles costs that role's figure (or its default); io keys too."""
@@ -237,16 +160,71 @@ class Simulation:
                 handler.setdefault(key, v)
         return ProcessCosts(wake=wake, handler=handler, default=default, per_byte=per_byte)
 
-    def _remote_accepted(self, sender: str, rcpts: list[str], msgid: int) -> None:
-        if self.relay_hook is not None:
-            self.relay_hook(sender, rcpts, self.spool.get(msgid, b""))
-
     def rng(self, purpose: str) -> random.Random:
         """An independent, reproducible random stream per purpose (a restarted daemon
         draws fresh ids, as arc4random would: a new stream per incarnation)."""
         if self.restarts:
             return random.Random(f"{self.seed}:{purpose}:restart{self.restarts}")
         return random.Random(f"{self.seed}:{purpose}")
+
+    def _remote_accepted(self, sender: str, rcpts: list[str], msgid: int) -> None:
+        relayed = self.hooks.relayed
+        if relayed is not None:
+            relayed(sender, rcpts, self.disk.bodies.get(msgid, b""))
+
+    # ---- what the clients see (world.clients.Server) -------------------------------------
+
+    def listener(self) -> Any:
+        """The smtp role of the running daemon (it changes at a restart)."""
+        return self.roles["smtp"]
+
+    # ---- a crash and the restart -------------------------------------------------------------
+
+    def crash(self, process: str, restart_after_s: float) -> None:
+        """A child dies; the parent's ``parent_imsg(NULL)`` → ``fatalx("process %s socket
+        closed")``: every process of the daemon is gone, connections reset, what was not
+        committed to /queue is lost for good; ``restart_after_s`` later the daemon starts
+        again from its on-disk queue."""
+        if self.down:
+            return
+        self.down = True
+        for name, proc in self.procs.items():
+            h = self.history.setdefault(name, {"cpu": 0.0, "busy": 0.0})
+            h["cpu"] += proc.cpu_time
+            h["busy"] += proc.busy_time
+        self.roles["smtp"].reset_all("daemon stopped")
+        for proc in self.procs.values():
+            proc.kill()
+        disk = self.roles["queue"].disk_state()
+        self.disk_snapshot = disk
+        self.recorder.event(self.env.now, "crash", process, 0, restart_after_s, 0)
+        call_later(self.env, restart_after_s, lambda _t: self._restart(disk))
+
+    def _restart(self, disk: Any) -> None:
+        self.restarts += 1
+        self.down = False
+        self._build_daemon(disk)
+        self.recorder.event(self.env.now, "restart", "parent", 0, self.restarts, 0)
+
+    def queued_on_disk(self) -> set[int]:
+        """Every envelope id in /queue right now (the snapshot while the daemon is down)."""
+        if self.down and self.disk_snapshot is not None:
+            return {e["id"] for evps in self.disk_snapshot.values() for e in evps}
+        return self.roles["queue"].committed_envelopes()
+
+    # ---- what a run measured -----------------------------------------------------------------
+
+    def process_totals(self) -> dict[str, dict[str, float]]:
+        """CPU and busy time per process name, over every incarnation."""
+        out = {}
+        for name, proc in self.procs.items():
+            h = self.history.get(name, {"cpu": 0.0, "busy": 0.0})
+            out[name] = {"cpu": h["cpu"] + proc.cpu_time, "busy": h["busy"] + proc.busy_time}
+        return out
+
+    def counters(self) -> dict[str, dict[str, float]]:
+        """What each role of the running daemon counted (``Role.counters()``), by role."""
+        return {name: role.counters() for name, role in self.roles.items()}
 
     # ---- 5.4.2 background statistics -----------------------------------------------------------
 
@@ -264,10 +242,10 @@ class Simulation:
             key = f"buffer.{proc.name}.{peer}"
             proc.send(control, "control", "config", "STAT_SET", name, (key, 0),
                       STAT_FIXED_LEN + len(key), False)
-            self.kernel.recorder.background += 1
+            self.recorder.background += 1
         proc.timer(STAT_PERIOD_S, self._stat_buffers, proc, key="stat.buffers")
 
-    # ---- running ---------------------------------------------------------------------------------
+    # ---- the steps a runner takes --------------------------------------------------------------
 
     def startup(self) -> None:
         """Run the configuration exchange (CONF_START/CONF_END) and forget its counts."""
@@ -275,13 +253,15 @@ class Simulation:
         env.run(until=env.now + 1e-4)
         while not all(p.state is IDLE and not p.inbox for p in self.procs.values()):
             env.run(until=env.now + 1e-3)
-        self.startup_hops = dict(self.kernel.recorder.hop_counts)
-        self.kernel.recorder.reset_counts()
+        self.startup_hops = dict(self.recorder.hop_counts)
+        self.recorder.reset_counts()
 
     def start_clients(self, at: float | None = None) -> None:
+        """The workload's clients start arriving (at ``at``, default now)."""
         if self.workload is None:
             return
-        self.fleet = ClientFleet(self, self.workload, self.seed)
+        self.fleet = ClientFleet(self.env, self.workload, self.seed, server=self, world=self.world,
+                                 log=self.clients, faults=self.faults, cpu_proc=self.client_proc)
         self.fleet.start(self.env.now if at is None else at)
 
     def quiet(self) -> bool:
@@ -292,7 +272,7 @@ class Simulation:
         if self.down or not self.ledger.settled():
             return False
         mta = self.roles.get("mta")
-        if mta is not None and (mta.sessions or mta.relays):
+        if mta is not None and not mta.idle():
             return False
         return all(p.state is IDLE and not p.inbox for p in self.procs.values())
 

@@ -11,24 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from smtpd_sim.spec.files import load_model
-from smtpd_sim.tables.spec import TableSpec, check_table_names
+from smtpd_sim.errors import SmtpdSimError
+from smtpd_sim.spec.files import Strict, load_model
+from smtpd_sim.spec.tables import TableSpec, check_table_names
 
 # what the delivery agent does for a user (smtpd_sim.world.delivery_agent.Status)
 Mailbox = Literal["ok", "tempfail", "permfail"]
 
 
-class SiteError(ValueError):
+class SiteError(SmtpdSimError):
     """An invalid site file (one line)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Domain(_Strict):
+class Domain(Strict):
     """A `match ... for domain X action Y` rule."""
 
     name: str
@@ -39,7 +36,7 @@ class Domain(_Strict):
     tls: Literal["optional", "plain", "required"] = "optional"  # opportunistic by default for MX relays
 
 
-class User(_Strict):
+class User(Strict):
     """A system user (getpwnam) with an optional ~/.forward and a mailbox state."""
 
     name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
@@ -48,7 +45,7 @@ class User(_Strict):
     mailbox: Mailbox = "ok"  # what the delivery agent will do
 
 
-class DnsRecords(_Strict):
+class DnsRecords(Strict):
     """Answers of the resolver (a hosts file or a DNS zone)."""
 
     ptr: dict[str, str] = Field(default_factory=lambda: {"127.0.0.1": "localhost"})
@@ -56,7 +53,7 @@ class DnsRecords(_Strict):
     mx: dict[str, list[str]] = Field(default_factory=dict)  # domain -> MX host names (by preference)
 
 
-class SiteSpec(_Strict):
+class SiteSpec(Strict):
     hostname: str = "mx.local.test"
     domain: list[Domain] = Field(default_factory=list)
     user: list[User] = Field(default_factory=list)
@@ -71,42 +68,6 @@ class SiteSpec(_Strict):
         return check_table_names(v)
 
 
-class Site:
-    """Lookups the lka and parent roles make against the site's tables."""
-
-    def __init__(self, spec: SiteSpec, path: Path | None = None) -> None:
-        self.spec = spec
-        self.path = path
-        self.hostname = spec.hostname
-        self.domains = {d.name.lower(): d for d in spec.domain}
-        self.users = {u.name: u for u in spec.user}
-        self.aliases = {k.lower(): v for k, v in spec.aliases.items()}
-        self.dns = spec.dns
-        self.broken: dict[str, Mailbox] = {}  # user -> "ok" | "tempfail" | "permfail" overrides
-
-    def match(self, domain: str) -> Domain | None:
-        """``ruleset.c:ruleset_match()`` reduced to `for domain` rules; None = no rule."""
-        return self.domains.get(domain.lower())
-
-    def local_user(self, local: str) -> str | None:
-        """Strip the sub-address (`alice+tag` → `alice`) as ``lka_expand()`` does."""
-        user = local.split(self.spec.subaddress_delimiter, 1)[0].lower() if local else local
-        return user
-
-    def mailbox(self, name: str) -> Mailbox:
-        """What the delivery agent will do for this user now (an operator may break or
-        repair a maildir during a run: ``broken``)."""
-        if name in self.broken:
-            return self.broken[name]
-        u = self.users.get(name)
-        return u.mailbox if u is not None else "permfail"
-
-    def userinfo(self, name: str) -> User | None:
-        """``table_getpwnam`` K_USERINFO lookup."""
-        return self.users.get(name)
-
-
-def load_site(ref: str | Path = "research") -> Site:
+def load_site(ref: str | Path = "research") -> SiteSpec:
     """Load a site by name (``scenarios/sites/<name>.toml``) or path."""
-    p, spec = load_model(ref, "sites", "site", SiteSpec, SiteError)
-    return Site(spec, p)
+    return load_model(ref, "site", SiteSpec, SiteError)[1]

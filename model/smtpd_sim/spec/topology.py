@@ -10,13 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import TYPE_CHECKING
 
-from smtpd_sim.spec.files import read_toml, validate
+import networkx as nx
+from pydantic import Field, field_validator, model_validator
+
+from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.imsg import KINDS as IMSG_KINDS
 from smtpd_sim.imsg import VOCABULARIES
-from smtpd_sim.spec.paths import scenario_dir
+from smtpd_sim.spec.backends import get_backend
+from smtpd_sim.spec.files import Strict, read_toml, resolve, validate
+from smtpd_sim.spec.plugins import plugin_errors, role_names
+
+if TYPE_CHECKING:
+    from smtpd_sim.spec.tables import TableSpec
 
 # Every role talks to these roles in the common flows; a topology must give each pair a
 # channel unless both roles live in the same process (checked in Topology validation).
@@ -31,12 +38,8 @@ ROLE_PEERS: dict[str, tuple[str, ...]] = {
 }
 
 
-class TopologyError(ValueError):
+class TopologyError(SmtpdSimError):
     """A topology file is invalid; the message is one line."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # Privsep model (issue 8): what a process may hold or open. Items are a closed vocabulary so
@@ -45,7 +48,7 @@ SECRET_ITEMS = ("tls-private-key", "queue-encryption-key")
 FILE_ITEMS = ("queue", "~/.forward", "maildirs", "private-key-files", "tables", "control-socket")
 
 
-class Holding(_Strict):
+class Holding(Strict):
     """A secret a process holds, or a kind of file it can open, and when.
 
     ``when``: "startup" = only before it serves traffic (purged or dropped before the first
@@ -70,7 +73,7 @@ class Holding(_Strict):
         return v
 
 
-class ProcessSpec(_Strict):
+class ProcessSpec(Strict):
     """One long-lived process of the daemon and its privileges."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
@@ -91,8 +94,6 @@ class ProcessSpec(_Strict):
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, roles: list[str]) -> list[str]:
-        from smtpd_sim.spec.plugins import plugin_errors, role_names
-
         known = role_names()
         for r in roles:
             if r in plugin_errors():
@@ -126,7 +127,7 @@ FILTER_PHASES = ("connect", "helo", "ehlo", "starttls", "auth", "mail", "rcpt", 
                  "quit", "noop", "commit")
 
 
-class FilterSpec(_Strict):
+class FilterSpec(Strict):
     """A 6.8 filter processor (``filter NAME proc-exec "cmd"``): forked by the parent, run as
     ``user`` (default the smtpd user), spoken to by lka only, over a text protocol."""
 
@@ -148,7 +149,7 @@ class FilterSpec(_Strict):
         return v
 
 
-class Behaviour(_Strict):
+class Behaviour(Strict):
     """Switches the era's code had (they select code paths in the roles, never counts)."""
 
     resolver: Literal["ptr", "fcrdns"]
@@ -161,7 +162,7 @@ class Behaviour(_Strict):
     smarthost_lookup: bool = False  # 6.8 mta_handle_envelope(): IMSG_MTA_LOOKUP_SMARTHOST
 
 
-class TopologySpec(_Strict):
+class TopologySpec(Strict):
     """The whole file."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
@@ -265,6 +266,24 @@ class Topology:
     def n_channels(self) -> int:
         return self.graph.number_of_edges()
 
+    def graph_with_tables(self, tables: dict[str, TableSpec]) -> nx.Graph:
+        """What ``ps`` shows once the lka has run ``table_open_all()``: a copy of the graph
+        plus a ``table-<name>`` node per table process, forked by and talking only to the
+        lka's process, running as the lka's user (``fork_proc_backend()`` execs the program
+        without changing user or root)."""
+        g = self.graph.copy()
+        lka = self.host["lka"]
+        user = self.processes[lka].user
+        for name in sorted(tables):
+            backend = get_backend(tables[name].backend)
+            if not backend.external:
+                continue
+            node = f"table-{name}"
+            g.add_node(node, roles=[], user=user, chroot="", root=False, network_facing=False,
+                       title=f"table-{backend.name} {name}", table=name, backend=backend.name)
+            g.add_edge(lka, node)
+        return g
+
     def to_dot(self) -> str:
         """Graphviz DOT: processes (roles, user, chroot) and live channels."""
         lines = [f'graph "{self.name}" {{', "  node [shape=box, fontname=Helvetica];"]
@@ -280,28 +299,12 @@ class Topology:
         return "\n".join(lines) + "\n"
 
 
+ERAS = ("with-mfa", "without-mfa", "pony", "pony-6.8")  # the four built-in eras, oldest first
+
+
 def load_topology(ref: str | Path) -> Topology:
     """Load a topology by era name (``with-mfa``) or by path to a TOML file."""
-    path = resolve_topology_path(ref)
+    path = resolve(ref, "topology", TopologyError, lambda r, _c: (
+        f"{r}: unknown era (expected one of {', '.join(ERAS)} or a .toml file)"))
     spec = validate(TopologySpec, read_toml(path, "topology", TopologyError), path, TopologyError)
     return Topology(spec, path)
-
-
-def resolve_topology_path(ref: str | Path) -> Path:
-    p = Path(ref)
-    if p.suffix == ".toml" or p.exists():
-        if not p.exists():
-            raise TopologyError(f"{p}: no such topology file")
-        return p
-    candidate = scenario_dir() / "topologies" / f"{ref}.toml"
-    if not candidate.exists():
-        raise TopologyError(f"{ref}: unknown era (expected one of {', '.join(list_eras())} or a .toml file)")
-    return candidate
-
-
-def list_eras() -> list[str]:
-    """The four built-in eras, oldest first."""
-    return list(ERAS)
-
-
-ERAS = ("with-mfa", "without-mfa", "pony", "pony-6.8")

@@ -8,20 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from smtpd_sim.spec.files import load_model, validate
+from smtpd_sim.errors import SmtpdSimError
+from smtpd_sim.spec.files import Strict, load_model, validate
 
 
-class WorkloadError(ValueError):
+class WorkloadError(SmtpdSimError):
     """An invalid workload file (one line)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Arrival(_Strict):
+class Arrival(Strict):
     """When sessions start."""
 
     process: Literal["poisson", "fixed", "replay", "closed"] = "poisson"
@@ -37,7 +34,7 @@ class Arrival(_Strict):
         return self
 
 
-class Mix(_Strict):
+class Mix(Strict):
     """What each session sends."""
 
     messages: int = Field(default=1, ge=1, le=1000)  # per session
@@ -57,7 +54,7 @@ class Mix(_Strict):
     sender: str = "sender@client.test"
 
 
-class Remote(_Strict):
+class Remote(Strict):
     """The remote MX the relayed mail goes to (``smtpd_sim.world.remote_mx``)."""
 
     # offers STARTTLS: the mta's opportunistic TLS (mta_relay() sets RELAY_TLS_OPTIONAL for
@@ -67,7 +64,7 @@ class Remote(_Strict):
     cert_chain: int = Field(default=2, ge=1, le=10)
 
 
-class WorkloadSpec(_Strict):
+class WorkloadSpec(Strict):
     name: str = "workload"
     description: str = ""
     arrival: Arrival = Field(default_factory=Arrival)
@@ -82,7 +79,7 @@ class WorkloadSpec(_Strict):
 
 def load_workload(ref: str | Path) -> WorkloadSpec:
     """A workload by name (``scenarios/workloads/<name>.toml``) or path."""
-    return load_model(ref, "workloads", "workload", WorkloadSpec, WorkloadError)[1]
+    return load_model(ref, "workload", WorkloadSpec, WorkloadError)[1]
 
 
 def parse_workload(data: dict[str, Any], where: str = "workload") -> WorkloadSpec:

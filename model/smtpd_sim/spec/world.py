@@ -5,13 +5,13 @@ Every default names where it was measured; a calibration file overrides them.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from smtpd_sim.spec.files import Strict
 
 
-class WorldParams(BaseModel):
+class WorldParams(Strict):
     """Latencies and CPU costs of what the daemon talks to (seconds)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # loopback TCP one way, client <-> daemon (research/real-traces/traces/*.dialog.json
     # timelines: ~30 us between a server line and the client's next line, both ways)

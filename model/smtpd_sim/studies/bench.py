@@ -17,7 +17,8 @@ from typing import Any
 
 import simpy
 
-from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.sim.runner import Runner
+from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 
@@ -97,41 +98,41 @@ def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bo
     if memory:
         tracemalloc.start()
     gc_in_simpy = _GcClock() if pingpong is not None else None
-    sim = Simulation(era, workload=bench_workload(messages), seed=seed, rows=False, stream=True,
-                     calibration="research-6.8", site="common-case")
-    sim.startup()
-    env = sim.env
+    runner = Runner(scenario_of(era, workload=bench_workload(messages), seed=seed), stream=True)
+    runner.start(clients=False)
+    sim = runner.sim
     led = sim.ledger
     # what memory follows: allocated blocks (cheap to read, unlike tracemalloc) and the
     # envelopes in flight, sampled after every slice
     blocks0 = sys.getallocatedblocks()
-    blocks_peak = in_flight_peak = 0
+    m = {"blocks_peak": 0, "in_flight_peak": 0, "model_cpu": 0.0, "simpy_cpu": 0.0,
+         "rate": 100_000.0}  # SimPy hops per CPU second, refined as it runs
     clock = time.process_time
-    model_cpu = simpy_cpu = 0.0
     hops0 = pingpong.hops if pingpong else 0
-    rate = 100_000.0  # SimPy hops per CPU second, refined as it runs
     t0 = clock()
-    sim.start_clients()
-    max_time = env.now + messages / 50.0 + 120.0
-    while env.now < max_time:
-        env.run(until=env.now + slice_s)
-        quiet = sim.quiet()
+
+    def slice_done(_quiet: bool) -> None:
+        """After each slice of the model: its CPU, memory, then as much bare SimPy."""
+        nonlocal t0
         t1 = clock()
-        model_cpu += t1 - t0
-        blocks_peak = max(blocks_peak, sys.getallocatedblocks() - blocks0)
-        in_flight_peak = max(in_flight_peak, led.in_flight)
+        m["model_cpu"] += t1 - t0
+        m["blocks_peak"] = max(m["blocks_peak"], sys.getallocatedblocks() - blocks0)
+        m["in_flight_peak"] = max(m["in_flight_peak"], led.in_flight)
         if pingpong is not None:
             assert gc_in_simpy is not None
             gc_in_simpy.on = True
-            pingpong.advance(max(100, int(rate * (t1 - t0))))
+            pingpong.advance(max(100, int(m["rate"] * (t1 - t0))))
             gc_in_simpy.on = False
             t0 = clock()
-            simpy_cpu += t0 - t1
-            rate = (pingpong.hops - hops0) / simpy_cpu
+            m["simpy_cpu"] += t0 - t1
+            m["rate"] = (pingpong.hops - hops0) / m["simpy_cpu"]
         else:
             t0 = t1
-        if quiet:
-            break
+
+    runner.start_clients()
+    runner.drain(runner.now + messages / 50.0 + 120.0, step=slice_s, on_step=slice_done)
+    model_cpu, simpy_cpu = m["model_cpu"], m["simpy_cpu"]
+    blocks_peak, in_flight_peak = m["blocks_peak"], m["in_flight_peak"]
     if gc_in_simpy is not None:
         # a collection that runs during a SimPy slice mostly walks the model's objects:
         # its time is the model's
@@ -142,7 +143,7 @@ def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bo
     if memory:
         _cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    rec = sim.kernel.recorder
+    rec = sim.recorder
     imsgs = sum(rec.hop_counts.values()) + sum(rec.stat_counts.values())
     out: dict[str, Any] = {
         "messages": messages,

@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smtpd_sim.spec.calibration import PROCESS_ROLES_68, Calibration, ChannelCosts, RoleCosts
-from smtpd_sim.kernel.process import ProcessCosts
-from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.errors import SmtpdSimError
+from smtpd_sim.sim.runner import Runner
+from smtpd_sim.spec.calibration import Calibration, ChannelCosts, RoleCosts
+from smtpd_sim.spec.files import scenario_dir
+from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 ERA = "pony-6.8"  # the topology of the measured daemon (6.8.0p2)
@@ -52,13 +54,17 @@ FIT_CONCURRENCY = 1
 CHECK_CONCURRENCY = (4, 16)
 DAEMON_PROCS = ("pony", "lka", "queue", "scheduler", "control")  # the processes of both paths
 # the 6.8 processes whose CPU the runs measure (ca does no work without TLS)
-PROCESS_ROLES = {p: rs for p, rs in PROCESS_ROLES_68.items() if p != "ca"}
+# processes of the 6.8 daemon that serve mail -> the roles whose handlers run in them
+PROCESS_ROLES = {
+    "pony": ("smtp", "mta", "mda"), "lka": ("lka",), "queue": ("queue",),
+    "scheduler": ("scheduler",), "control": ("control",), "parent": ("parent",),
+}
 MSG_SIZE = 1024  # research bench.py: 1 KiB body
 CLIENT = "client"  # calibration role name of the load generator (not a daemon role)
 LAT_BOUNDS = (0.5e-6, 400e-6)  # latency range (s) the fit may return: loopback, generous (user parameter)
 
 
-class CalibrateError(ValueError):
+class CalibrateError(SmtpdSimError):
     """Bad measurement data or a calibration that cannot be fitted (one line)."""
 
 
@@ -185,35 +191,22 @@ def simulate(cal: Calibration, mode: str, concurrency: int, *, duration_s: float
     paused (``-P mta``), the load generator's CPU on the same cores (``[roles.client]``)."""
     client = cal.roles.get(CLIENT, RoleCosts())
     wl = workload(mode, concurrency, warmup_s + duration_s + 1.0, client.default_s)
-    sim = Simulation(ERA, workload=wl, seed=seed, calibration=cal, site=SITE, rows=False)
-    if sim.client_proc is not None:
-        sim.client_proc.costs = ProcessCosts(wake=client.wake_s)
-    sim.startup()
-    if mode == "relay":
-        sim.roles["scheduler"].mta_paused = True  # smtpd -P mta: SMTPD_MTA_PAUSED from the start
-    t0 = sim.env.now
-    sim.start_clients(t0)
-    sim.run(t0 + warmup_s)
-    procs = dict(sim.procs)
-    if sim.client_proc is not None:
-        procs[CLIENT] = sim.client_proc
-    parent = sim.roles["parent"]
-
-    def snap() -> tuple[int, dict[str, tuple[float, int, int]], float, int]:
-        return (sim.ledger.accepted_msgs, {n: (p.cpu_time, p.runs, p.handled) for n, p in procs.items()},
-                parent.children_cpu, parent.forks)
-
-    a0, s0, ch0, f0 = snap()
-    sim.run(t0 + warmup_s + duration_s)
-    a1, s1, ch1, f1 = snap()
-    n = a1 - a0
+    runner = Runner(scenario_of(ERA, workload=wl, seed=seed, calibration=cal, site=SITE))
+    # relay: smtpd -P mta, SMTPD_MTA_PAUSED from the start
+    t0 = runner.start(pause=("mta",) if mode == "relay" else ())
+    runner.run_to(t0 + warmup_s)
+    w = runner.measure(t0 + warmup_s + duration_s)
+    procs = dict(w.processes)
+    if w.client is not None:
+        procs[CLIENT] = w.client
+    n = w.accepted
     if n <= 0:
         raise CalibrateError(f"the model accepted no message ({mode} c={concurrency}): costs far too high?")
-    cpu = {k: 1e3 * (s1[k][0] - s0[k][0]) / n for k in s0}
-    cpu["parent-children"] = 1e3 * (ch1 - ch0) / n
+    cpu = {k: 1e3 * p.cpu / n for k, p in procs.items()}
+    cpu["parent-children"] = 1e3 * w.children_cpu / n
     return ModelRun(mode, concurrency, n / duration_s, cpu,
-                    {k: (s1[k][1] - s0[k][1]) / n for k in s0}, {k: (s1[k][2] - s0[k][2]) / n for k in s0},
-                    (f1 - f0) / n, n)
+                    {k: p.runs / n for k, p in procs.items()}, {k: p.handled / n for k, p in procs.items()},
+                    w.forks / n, n)
 
 
 # ---------------------------------------------------------------------------- fitting
@@ -508,8 +501,6 @@ def calibration_toml(cal: Calibration, rep: FitReport, measured: Sequence[Measur
 
 def write_calibration(text: str, name: str, directory: Path | None = None) -> Path:
     """Write ``<directory or scenarios/calibration>/<name>.toml``; the path."""
-    from smtpd_sim.spec.paths import scenario_dir
-
     if not name or not all(ch.isalnum() or ch in "._-" for ch in name) or name.startswith("."):
         raise CalibrateError(f"calibration name {name!r}: use letters, digits, '.', '_' or '-'")
     d = directory or scenario_dir() / "calibration"

@@ -17,17 +17,15 @@ from typing import Any
 
 import pandas as pd
 
-from smtpd_sim.spec.calibration import Calibration, ChannelCosts, load_calibration
-from smtpd_sim.observe.metrics import (
-    events_frame,
-    hops_frame,
-    probe_simulation,
-    run_load,
-    run_probe,
-)
 from smtpd_sim.observe.stats import DEFAULT_LEVEL, Interval, mean_interval, t_quantile
+from smtpd_sim.spec.calibration import Calibration, ChannelCosts, load_calibration
+from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_SITE, DEFAULT_WORKLOAD
 from smtpd_sim.spec.topology import load_topology
 from smtpd_sim.spec.workload import WorkloadSpec, load_workload, parse_workload
+from smtpd_sim.studies.load import run_load
+from smtpd_sim.studies.probe import ProbeTrace, probe_trace, run_probe
+
+__all__ = ["ProbeTrace", "probe_trace"]  # the probe's trace, re-exported for the notebooks
 
 # ---- intervals ------------------------------------------------------------------------------
 
@@ -101,7 +99,7 @@ def intervals(df: pd.DataFrame, by: str | Sequence[str], metric: str,
 # ---- inputs ---------------------------------------------------------------------------------
 
 
-def workload_variant(base: WorkloadSpec | str = "default", *, duration_s: float | None = None,
+def workload_variant(base: WorkloadSpec | str = DEFAULT_WORKLOAD, *, duration_s: float | None = None,
                      rate_per_s: float | None = None, recipients: int | None = None,
                      messages: int | None = None, local_share: float | None = None,
                      name: str | None = None) -> WorkloadSpec:
@@ -141,59 +139,9 @@ def mfa_process(era: str) -> str | None:
     return load_topology(era).host.get("mfa")
 
 
-@dataclass
-class ProbeTrace:
-    """Every imsg and SMTP reply of a few probe sessions, with times (for sequence diagrams)."""
-
-    era: str
-    hops: pd.DataFrame  # hops_frame columns, time relative to the first client connect
-    replies: pd.DataFrame  # time, code, step of each SMTP reply the client got
-    processes: list[str]  # the daemon's processes, in topology order
-    mfa: str | None  # the process hosting mfa
-    smtp: str  # the process hosting smtp (the one the client talks to)
-    filter_lines: int  # lines lka exchanged with 6.8 filter processors (not imsgs)
-
-
-STEP_NAMES = ("banner", "EHLO", "MAIL FROM", "RCPT TO", "DATA", "end of data", "QUIT")
-
-
-def probe_trace(era: str, kind: str = "local", *, recipients: int = 1, messages: int = 1,
-                seed: int = 1, calibration: Calibration | str = "research-6.8") -> ProbeTrace:
-    """Run one probe session (as ``run_probe`` does) with rows on and keep its hops and
-    replies; times are measured from the first thing the daemon does for the session
-    (the first imsg sent or the banner, whichever is earlier)."""
-    sim, t0 = probe_simulation(era, kind, recipients=recipients, messages=messages, seed=seed,
-                               calibration=calibration)
-    hops = hops_frame(sim)
-    ev = events_frame(sim)
-    ev = ev[ev["event"] == "reply"].reset_index(drop=True)
-    starts = [x for x in (hops["sent_time"].min(), ev["time"].min()) if not pd.isna(x)]
-    origin = min(starts) if starts else t0
-    hops["time"] -= origin
-    hops["sent_time"] -= origin
-    steps = _reply_steps(recipients, messages)
-    replies = pd.DataFrame({
-        "time": ev["time"] - origin,
-        "code": ev["detail"].astype(str),
-        "step": [steps[i] if i < len(steps) else f"reply {i}" for i in range(len(ev))],
-    })
-    lines = sum(fp.queries + fp.reports for fp in sim.filter_procs.values())
-    topo = sim.topology
-    return ProbeTrace(era, hops, replies, [p.name for p in topo.spec.process],
-                      topo.host.get("mfa"), topo.host["smtp"], lines)
-
-
-def _reply_steps(recipients: int, messages: int) -> list[str]:
-    """The replies a probe client gets, in order (smtpd_sim.world.clients.ClientSession script)."""
-    steps = ["banner", "EHLO"]
-    for _ in range(messages):
-        steps += ["MAIL FROM"] + ["RCPT TO"] * recipients + ["DATA", "end of data"]
-    return steps + ["QUIT"]
-
-
 def hop_table(eras: Sequence[str], *, kind: str = "local", recipients: int = 1,
               messages: int = 1, seed: int = 1,
-              calibration: str = "research-6.8") -> pd.DataFrame:
+              calibration: str = DEFAULT_CALIBRATION) -> pd.DataFrame:
     """Non-stat hops of one probe session per era and channel (undirected process pair),
     with whether the channel touches the MFA process."""
     rows = []
@@ -215,7 +163,7 @@ def hop_table(eras: Sequence[str], *, kind: str = "local", recipients: int = 1,
 
 def hop_summary(eras: Sequence[str], *, kind: str = "local", recipients: int = 1,
                 messages: int = 1, seed: int = 1,
-                calibration: str = "research-6.8") -> pd.DataFrame:
+                calibration: str = DEFAULT_CALIBRATION) -> pd.DataFrame:
     """Per era: non-stat hops per session and per message, the smtp<->mfa part and its
     share, stat hops, and filter-processor lines (6.8 filters, counted apart)."""
     rows = []
@@ -245,7 +193,7 @@ LOAD_METRICS = ("accepted", "throughput_msg_s", "latency_mean_s", "latency_p99_s
 
 def _load_row(era: str, workload: WorkloadSpec, seed: int, calibration: Calibration | str,
               site: str) -> dict[str, Any]:
-    m, _sim = run_load(era, workload, seed=seed, calibration=calibration, site=site, rows=False)
+    m, _res = run_load(era, workload, seed=seed, calibration=calibration, site=site)
     row: dict[str, Any] = {"era": era, "seed": seed}
     for k in LOAD_METRICS:
         row[k] = getattr(m, k)
@@ -254,8 +202,8 @@ def _load_row(era: str, workload: WorkloadSpec, seed: int, calibration: Calibrat
 
 
 def replications(eras: Sequence[str], workload: WorkloadSpec | str, seeds: Sequence[int], *,
-                 calibration: Calibration | str = "research-6.8",
-                 site: str = "common-case") -> pd.DataFrame:
+                 calibration: Calibration | str = DEFAULT_CALIBRATION,
+                 site: str = DEFAULT_SITE) -> pd.DataFrame:
     """One row per (era, seed): latency (DATA-end→250), session time, throughput, CPU.
     Every era runs every seed (common random numbers)."""
     if not seeds:
@@ -265,31 +213,32 @@ def replications(eras: Sequence[str], workload: WorkloadSpec | str, seeds: Seque
 
 
 def load_tables(eras: Sequence[str], workload: WorkloadSpec | str, *, seed: int = 1,
-                calibration: Calibration | str = "research-6.8",
-                site: str = "common-case") -> tuple[pd.DataFrame, pd.DataFrame]:
+                calibration: Calibration | str = DEFAULT_CALIBRATION,
+                site: str = DEFAULT_SITE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One load run per era, two tables: per (era, process) the idle fraction over the
     load window and CPU ms per accepted message; per era the processes, long-lived and
     transient (delivery agents the parent forked: ``smtpd.c:forkmda()``)."""
     wl = load_workload(workload) if isinstance(workload, str) else workload
     idle_rows, proc_rows = [], []
     for era in eras:
-        m, sim = run_load(era, wl, seed=seed, calibration=calibration, site=site, rows=False)
+        m, res = run_load(era, wl, seed=seed, calibration=calibration, site=site)
         for proc, idle in m.idle_fraction.items():
             idle_rows.append({"era": era, "process": proc, "idle": idle, "busy": 1.0 - idle,
                               "cpu_ms_per_msg": m.cpu_ms_per_msg.get(proc, math.nan)})
-        parent = sim.roles["parent"]
-        long_lived = sim.topology.n_processes
+        parent = res.counters["parent"]
+        forks, peak = int(parent["forks"]), int(parent["max_children"])
+        long_lived = load_topology(era).n_processes
         proc_rows.append({"era": era, "long_lived": long_lived, "accepted": m.accepted,
-                          "forks": parent.forks,
-                          "forks_per_msg": parent.forks / m.accepted if m.accepted else math.nan,
-                          "peak_children": parent.max_children,
-                          "peak_processes": long_lived + parent.max_children})
+                          "forks": forks,
+                          "forks_per_msg": forks / m.accepted if m.accepted else math.nan,
+                          "peak_children": peak,
+                          "peak_processes": long_lived + peak})
     return pd.DataFrame(idle_rows), pd.DataFrame(proc_rows)
 
 
 def idle_table(eras: Sequence[str], workload: WorkloadSpec | str, *, seed: int = 1,
-               calibration: Calibration | str = "research-6.8",
-               site: str = "common-case") -> pd.DataFrame:
+               calibration: Calibration | str = DEFAULT_CALIBRATION,
+               site: str = DEFAULT_SITE) -> pd.DataFrame:
     """Per era and process: idle fraction over the load window and CPU ms per accepted
     message (the first table of ``load_tables``)."""
     return load_tables(eras, workload, seed=seed, calibration=calibration, site=site)[0]
@@ -297,8 +246,8 @@ def idle_table(eras: Sequence[str], workload: WorkloadSpec | str, *, seed: int =
 
 def channel_latency_sweep(eras: Sequence[str], workload: WorkloadSpec | str,
                           latencies_s: Sequence[float], seeds: Sequence[int], *,
-                          calibration: Calibration | str = "research-6.8",
-                          site: str = "common-case") -> pd.DataFrame:
+                          calibration: Calibration | str = DEFAULT_CALIBRATION,
+                          site: str = DEFAULT_SITE) -> pd.DataFrame:
     """Replications at each imsg channel latency (``with_channel_latency``)."""
     wl = load_workload(workload) if isinstance(workload, str) else workload
     rows = []
@@ -312,8 +261,8 @@ def channel_latency_sweep(eras: Sequence[str], workload: WorkloadSpec | str,
 
 def recipients_sweep(eras: Sequence[str], workload: WorkloadSpec | str,
                      recipients: Sequence[int], seeds: Sequence[int], *,
-                     calibration: Calibration | str = "research-6.8",
-                     site: str = "common-case") -> pd.DataFrame:
+                     calibration: Calibration | str = DEFAULT_CALIBRATION,
+                     site: str = DEFAULT_SITE) -> pd.DataFrame:
     """Replications with each number of recipients per message, plus the non-stat hops of
     one probe message (local) with that many recipients."""
     rows = []
@@ -331,8 +280,8 @@ def recipients_sweep(eras: Sequence[str], workload: WorkloadSpec | str,
 
 
 def load_sweep(eras: Sequence[str], workload: WorkloadSpec | str, rates_per_s: Sequence[float],
-               seeds: Sequence[int], *, calibration: Calibration | str = "research-6.8",
-               site: str = "common-case") -> pd.DataFrame:
+               seeds: Sequence[int], *, calibration: Calibration | str = DEFAULT_CALIBRATION,
+               site: str = DEFAULT_SITE) -> pd.DataFrame:
     """Replications at each session arrival rate (the workload's arrival process)."""
     rows = []
     for r in rates_per_s:

@@ -30,13 +30,15 @@ from typing import Any
 
 import networkx as nx
 
+from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.imsg import Vocabulary
-from smtpd_sim.observe.metrics import probe_workload
-from smtpd_sim.sim.simulation import ROLE_CLASSES, Simulation
+from smtpd_sim.roles.registry import role_class
+from smtpd_sim.spec.plugins import plugin_imsgs
 from smtpd_sim.spec.topology import Holding, ProcessSpec, Topology, TopologySpec, load_topology
+from smtpd_sim.studies.probe import probe_result, probe_scenario, probe_workload
 
 
-class PrivsepError(ValueError):
+class PrivsepError(SmtpdSimError):
     """Bad input to the privsep analysis (unknown process or role); one line."""
 
 
@@ -157,7 +159,7 @@ class Traffic:
 
 
 def _receiving_roles(topo: Topology, proc: str, kind: str) -> list[str]:
-    return [r for r in topo.processes[proc].roles if kind in ROLE_CLASSES[r].handlers]
+    return [r for r in topo.processes[proc].roles if kind in role_class(r).handlers]
 
 
 def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
@@ -168,26 +170,22 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
     for kind, tls in OBSERVE_PROBES:
         w = probe_workload(kind)
         w = w.model_copy(update={"mix": w.mix.model_copy(update={"tls_share": tls})})
-        sim = Simulation(topo, workload=w, seed=seed, rows=True)
-        sim.startup()
-        sim.start_clients()
-        sim.run_until_quiet(max_time=600.0)
-        rec = sim.kernel.recorder
-        parent = {r[4]: (r[5], r[6]) for r in rec.runs}
+        res = probe_result(probe_scenario(topo, workload=w, seed=seed))
+        parent = {r.id: (r.cause, r.is_hop) for r in res.runs}
         key_of: dict[int, tuple[str, str, str]] = {}
-        for h in rec.hops:
-            src, dst, k, is_stat, ident = h[2], h[3], h[5], h[8], h[9]
+        for h in res.hops:
+            src, dst, k, is_stat, ident = h.from_proc, h.to_proc, h.kind, h.stat, h.id
             if is_stat or src == dst or dst not in topo.processes or src not in topo.processes:
                 continue  # stats; calls inside one process; filter processors (not daemon processes)
             if not _receiving_roles(topo, dst, k):
                 continue
             accepted.setdefault((src, dst), set()).add(k)
             key_of[ident] = (src, dst, k)
-        for h in rec.hops:
-            me = key_of.get(h[9])
+        for h in res.hops:
+            me = key_of.get(h.id)
             if me is None:
                 continue
-            node, seen = h[10], 0
+            node, seen = h.cause, 0
             while node and seen < 100_000:
                 seen += 1
                 up, is_hop = parent.get(node, (0, False))
@@ -196,12 +194,12 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
                     subtree.setdefault(anc, set()).add(me)
                 node = up
     declared: dict[tuple[str, str, str], str] = {}
-    vocab = Vocabulary(topo.spec.vocabulary)
+    vocab = Vocabulary(topo.spec.vocabulary, plugin_imsgs())
     for src_role, dst_role, kind, source in DECLARED:
         src, dst = topo.host.get(src_role), topo.host.get(dst_role)
         if src is None or dst is None or src == dst or kind not in vocab:
             continue
-        if kind not in ROLE_CLASSES[dst_role].handlers or kind in accepted.get((src, dst), ()):
+        if kind not in role_class(dst_role).handlers or kind in accepted.get((src, dst), ()):
             continue
         accepted.setdefault((src, dst), set()).add(kind)
         declared[(src, dst, kind)] = source
@@ -210,7 +208,7 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
     for p in topo.spec.process:
         if p.checks_sender:
             continue
-        handled = {k for r in p.roles for k in ROLE_CLASSES[r].handlers if k in vocab}
+        handled = {k for r in p.roles for k in role_class(r).handlers if k in vocab}
         for a, b in topo.spec.channels:
             if p.name not in (a, b):
                 continue
@@ -484,16 +482,13 @@ def merge_topology(topo: Topology, roles: list[str]) -> Topology:
 
 
 def _probe_hops(topo: Topology, kind: str, seed: int = 1) -> int:
-    sim = Simulation(topo, workload=probe_workload(kind), seed=seed, rows=False)
-    sim.startup()
-    sim.start_clients()
-    sim.run_until_quiet(max_time=600.0)
-    led = sim.ledger.summary()
+    res = probe_result(probe_scenario(topo, kind, seed=seed), rows=False)
+    led = res.ledger
     if led["delivered"] != led["accepted_messages"] or led["accepted_messages"] == 0:
         raise PrivsepError(f"{topo.name}: the {kind} probe did not deliver its message ({led})")
     # a hop crosses a process boundary (DESIGN.md "Words"): the kernel's counters also tally
     # imsgs between roles of one process (dispatched locally), which a merge creates
-    return sum(n for (src, dst, _name), n in sim.kernel.recorder.hop_counts.items() if src != dst)
+    return sum(n for (src, dst, _name), n in res.hop_counts.items() if src != dst)
 
 
 def _boundary(kind: str, a: ProcessSpec, b: ProcessSpec, **kw: Any) -> dict[str, Any]:
@@ -553,7 +548,7 @@ def merge_check(topo: Topology, roles: list[str], seed: int = 1) -> dict[str, An
     capabilities that move are reported too, but do not decide: between processes of one
     user in one chroot the peer's check of the sender was the only barrier.
     Hops saved: probe sessions (one local, one relay message, no TLS) run on the era and on
-    the merged topology, non-stat hops counted (smtpd_sim.observe.metrics' hop definition).
+    the merged topology, non-stat hops counted (the probes' hop definition, smtpd_sim.studies.probe).
     """
     members = _members(topo, roles)
     tr = traffic_for(topo)

@@ -11,17 +11,18 @@ from typing import Any
 
 import pandas as pd
 
-from smtpd_sim.sim.faults import Faults
-from smtpd_sim.spec.scenario import ScenarioSpec, resolved, workload_of
-from smtpd_sim.sim.simulation import Simulation
-from smtpd_sim.observe.sketch import Sketch, maximum, mean, percentile
+from smtpd_sim.observe.metrics import hops_frame
+from smtpd_sim.observe.sketch import maximum, mean, percentile
+from smtpd_sim.sim.result import RunResult
+from smtpd_sim.sim.runner import Runner
+from smtpd_sim.spec.scenario import Scenario, ScenarioSpec, resolve_scenario
 
 SAMPLE_COLUMNS = ("time", "queued", "pending", "inflight", "held", "accepted", "delivered", "bounced",
                   "expired", "sessions_open", "down")
 
 
 @dataclass
-class RunResult:
+class RunSummary:
     """What a scenario run produced (everything computed from the run)."""
 
     name: str
@@ -49,102 +50,83 @@ class RunResult:
         return d
 
 
-def run_scenario(spec: ScenarioSpec, *, progress: Any = None, rows: bool = False,
-                 stream: bool = False) -> tuple[RunResult, Simulation]:
+def run_scenario(scenario: Scenario | ScenarioSpec | str | Path, *, progress: Any = None, rows: bool = False,
+                 stream: bool = False) -> tuple[RunSummary, RunResult]:
     """Simulate arrivals for the workload's duration, then keep going until everything
     accepted is settled or ``drain_s`` has passed; sample the queue every ``sample_s``.
     ``stream``: no per-message history (memory follows what is in flight), percentiles
     from sketches."""
-    wl = workload_of(spec)
+    scen = scenario if isinstance(scenario, Scenario) else resolve_scenario(scenario)
+    wl = scen.workload
+    assert wl is not None  # a scenario always has one (the default workload)
     wall0 = time.perf_counter()
-    sim = Simulation(spec.era, calibration=spec.calibration, site=spec.site, workload=wl,
-                     seed=spec.seed, rows=rows, cores=spec.cores, tables=spec.tables, stream=stream)
-    sim.startup()
-    t0 = sim.env.now
-    faults = Faults(sim, list(spec.fault), t0) if spec.fault else None
-    sim.start_clients(t0)
+    runner = Runner(scen, rows=rows, stream=stream)
+    t0 = runner.start()
     t_arrivals = t0 + wl.duration_s
-    end = t_arrivals + spec.drain_s
-    samples: list[tuple[Any, ...]] = []
-    env = sim.env
-    while env.now < end:
-        env.run(until=min(end, env.now + spec.sample_s))
-        samples.append(_sample(sim, t0))
-        if progress:
-            progress(env.now - t0, end - t0)
-        if env.now >= t_arrivals and sim.quiet():
-            break
-    led = sim.ledger
-    totals = sim.process_totals()
-    accepted = max(led.accepted_msgs, 1)
-    lat = sim.latency_samples
-    delays = led.delivery_delays
-    res = RunResult(
-        name=spec.name,
-        seed=spec.seed,
-        era=spec.era,
-        simulated_s=env.now - t0,
+    runner.sample(t_arrivals + scen.drain_s, every=scen.sample_s, quiet_after=t_arrivals, progress=progress)
+    res = runner.result()
+    faults = runner.faults
+    totals = res.processes
+    accepted = max(res.accepted_messages, 1)
+    lat = res.latency
+    delays = res.delivery_delays
+    summary = RunSummary(
+        name=scen.name,
+        seed=scen.seed,
+        era=scen.era,
+        simulated_s=res.simulated_s,
         wall_s=time.perf_counter() - wall0,
-        ledger=led.summary(sim.queued_on_disk()),
-        tempfails=led.tempfails,
-        warnings=led.warnings,
-        bounces={"generated": led.bounces_created, "delivered": led.bounces_sent,
-                 "failed": led.bounces_failed,
-                 "double_bounces_dropped": sim.roles["queue"].double_bounces},
+        ledger=res.ledger,
+        tempfails=res.tempfails,
+        warnings=res.warnings,
+        bounces=res.bounces,
         crashes=faults.crashes if faults else 0,
-        restarts=sim.restarts,
-        refused_sessions=sim.refused_sessions,
+        restarts=res.restarts,
+        refused_sessions=res.refused_sessions,
         vanished_clients=faults.vanished if faults else 0,
-        throughput_msg_s=led.accepted_msgs / wl.duration_s,
+        throughput_msg_s=res.accepted_messages / wl.duration_s,
         latency_s={"mean": _finite(mean(lat)), "p99": _finite(percentile(lat, 99))},
         delivery_delay_s={"median": _finite(percentile(delays, 50)), "p99": _finite(percentile(delays, 99)),
                           "max": maximum(delays)},
         cpu_ms_per_msg={n: v["cpu"] * 1e3 / accepted for n, v in totals.items()},
-        samples=samples,
-        config=resolved(spec),
+        samples=res.samples,
+        config=res.config,
     )
-    return res, sim
+    return summary, res
 
 
 def _finite(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _sample(sim: Simulation, t0: float) -> tuple[Any, ...]:
-    led = sim.ledger
-    c = sim.roles["scheduler"].backend.counts() if not sim.down else {}
-    return (sim.env.now - t0, led.in_flight, c.get("pending", 0), c.get("inflight", 0), c.get("held", 0),
-            led.accepted_msgs,
-            led.counts["delivered"], led.counts["bounced"], led.counts["expired"],
-            sim.fleet.open if sim.fleet else 0, int(sim.down))
+def samples_frame(summary: RunSummary) -> pd.DataFrame:
+    """The time series: the queue, the ledger and the sessions every ``sample_s``."""
+    return pd.DataFrame.from_records(summary.samples, columns=list(SAMPLE_COLUMNS))
 
 
-def write_results(res: RunResult, sim: Simulation, out: Path) -> Path:
-    """A results directory: the resolved config, the ledger, per-message and per-hop tables
-    (CSV), the time series and plots."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(res.config, indent=2, default=str) + "\n")
-    (out / "summary.json").write_text(json.dumps(res.summary(), indent=2, default=str) + "\n")
-    samples = pd.DataFrame.from_records(res.samples, columns=list(SAMPLE_COLUMNS))
-    samples.to_csv(out / "samples.csv", index=False)
-    recs = [(e, *r) for e, r in sim.ledger.records.items()]
+def messages_frame(res: RunResult) -> pd.DataFrame:
+    """One row per accepted envelope (empty for a streaming run, which kept none)."""
+    recs = [(e, *r) for e, r in (res.messages or {}).items()]
     msgs = pd.DataFrame.from_records(recs, columns=["evpid", "msgid", "accepted_at", "state", "ended_at",
                                                     "tempfails"])
     msgs["evpid"] = msgs["evpid"].map(lambda x: f"{x:016x}")
     msgs["msgid"] = msgs["msgid"].map(lambda x: f"{x:08x}")
-    if not sim.stream:  # a streaming run kept no per-message history
-        msgs.to_csv(out / "messages.csv", index=False)
-    rec = sim.kernel.recorder
-    hop_rows = [(s, d, n, c, False) for (s, d, n), c in sorted(rec.hop_counts.items())]
-    hop_rows += [(s, d, n, c, True) for (s, d, n), c in sorted(rec.stat_counts.items())]
+    return msgs
+
+
+def write_results(summary: RunSummary, res: RunResult, out: Path) -> Path:
+    """A results directory: the resolved config, the ledger, per-message and per-hop tables
+    (CSV) and the time series (the figure: ``smtpd_sim.figures.run``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(summary.config, indent=2, default=str) + "\n")
+    (out / "summary.json").write_text(json.dumps(summary.summary(), indent=2, default=str) + "\n")
+    samples_frame(summary).to_csv(out / "samples.csv", index=False)
+    if res.messages is not None:  # a streaming run kept no per-message history
+        messages_frame(res).to_csv(out / "messages.csv", index=False)
+    hop_rows = [(s, d, n, c, False) for (s, d, n), c in sorted(res.hop_counts.items())]
+    hop_rows += [(s, d, n, c, True) for (s, d, n), c in sorted(res.stat_counts.items())]
     pd.DataFrame.from_records(hop_rows, columns=["from_proc", "to_proc", "imsg_name", "count", "stat"]).to_csv(
         out / "hops.csv", index=False)
-    if rec.rows and rec.hops:
-        from smtpd_sim.observe.metrics import hops_frame
-
-        hops_frame(sim).to_csv(out / "hop_rows.csv", index=False)
-    from smtpd_sim.figures.plots import run_figure, save
-
-    delays = sim.ledger.delivery_delays
-    save(run_figure(res, samples, msgs, delays if isinstance(delays, Sketch) else None), out / "run.png")
+    if res.hops:
+        hops_frame(res.hops).to_csv(out / "hop_rows.csv", index=False)
     return out

@@ -8,7 +8,7 @@ top-level scenario keys (``era``, ``cores``, ``calibration``, ``site``, ``drain_
 the full factorial is validated before anything runs. Replication ``r`` of every point
 uses seed ``seed + r`` (common random numbers: the same clients at every point).
 
-Each (point, replication) is one :func:`smtpd_sim.observe.metrics.run_load` measurement over the
+Each (point, replication) is one :func:`smtpd_sim.studies.load.run_load` measurement over the
 workload's arrival window (throughput, latency, per-process utilisation and CPU), with the
 ledger checked after the drain (``drain_s``); the result is one tidy table, one row per
 point x replication, with the resolved config of the point as a JSON column. (Not
@@ -19,7 +19,6 @@ dilutes utilisation; capacity is about the loaded window. Fault scenarios are re
 from __future__ import annotations
 
 import difflib
-import inspect
 import itertools
 import json
 import math
@@ -33,25 +32,25 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from smtpd_sim.spec.calibration import Calibration, load_calibration
-from smtpd_sim.spec.scenario import ScenarioSpec
+from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.observe.stats import mean_interval
+from smtpd_sim.spec.calibration import Calibration, load_calibration
+from smtpd_sim.spec.scenario import Scenario, ScenarioSpec, scenario_of
+from smtpd_sim.spec.site import SiteSpec, load_site
+from smtpd_sim.spec.tables import TABLE_NAMES, TableSpec
 from smtpd_sim.spec.topology import load_topology
-from smtpd_sim.spec.site import Site, SiteSpec, load_site
 from smtpd_sim.spec.workload import WorkloadSpec, load_workload
+from smtpd_sim.studies.load import run_load
 
 # Scenario keys that name a document the sweep can also address inside (``key.<path>``).
 REFERENCES = ("workload", "calibration", "site")
 # Scenario keys a sweep sets itself (seeds come from --seed and --replications).
 NOT_VARIED = {"seed": "seed is set by the sweep's seed and replications, not by --vary",
               "fault": "fault lists cannot be varied (sweeps measure capacity without faults)"}
-# Scenario keys run_load handles itself; any other key must be a Simulation parameter.
-_HANDLED = {"name", "description", "era", "site", "calibration", "seed", "workload", "drain_s",
-            "sample_s", "cores", "fault"}
 LEDGER_KEYS = ("accepted", "delivered", "bounced", "expired", "queued", "lost", "duplicated")
 
 
-class SweepError(ValueError):
+class SweepError(SmtpdSimError):
     """An invalid sweep design (one line)."""
 
 
@@ -152,7 +151,7 @@ def _document(ref: str, value: Any) -> dict[str, Any]:
         return wl.model_dump(mode="json")
     if ref == "calibration":
         return load_calibration(value).model_dump(mode="json")
-    return load_site(value).spec.model_dump(mode="json")
+    return load_site(value).model_dump(mode="json")
 
 
 def _leaf_paths(doc: Any, prefix: str) -> list[str]:
@@ -213,18 +212,12 @@ def _invalid(e: ValidationError, prefix: str, where: str, values: dict[str, Any]
     return SweepError(f"{where}: " + _validation_line(e, prefix))
 
 
-def _sim_parameters() -> set[str]:
-    from smtpd_sim.sim.simulation import Simulation
-
-    return set(inspect.signature(Simulation.__init__).parameters)
-
-
 _MODELS: dict[str, Any] = {"workload": WorkloadSpec, "calibration": Calibration, "site": SiteSpec}
 
 
 def _scenario_document(spec: ScenarioSpec) -> dict[str, Any]:
     """The scenario's keys as plain data; ``tables`` keeps only the fields that were set
-    (``smtpd_sim.tables.merge_tables`` lays them over the site's table field by field)."""
+    (``smtpd_sim.spec.tables.merge_tables`` lays them over the site's table field by field)."""
     doc = spec.model_dump(mode="json", exclude={"workload", "tables"})
     doc["workload"] = spec.workload if isinstance(spec.workload, str) else spec.workload.model_dump(mode="json")
     tables = getattr(spec, "tables", None)
@@ -285,11 +278,6 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
     if spec.fault:
         raise SweepError(f"{base.name}: has [[fault]] entries; a sweep measures capacity without faults "
                          "(use `smtpd-sim run` for a fault scenario)")
-    extra = {k for k in ScenarioSpec.model_fields if k not in _HANDLED}
-    unsupported = sorted(k for k in extra - _sim_parameters()
-                         if getattr(spec, k) != ScenarioSpec.model_fields[k].get_default(call_default_factory=True))
-    if unsupported:
-        raise SweepError(f"scenario key {unsupported[0]} is not supported by sweeps yet")
     scen_out = _scenario_document(spec)
     scen_out["workload"] = docs["workload"]
     return Point(index, dict(values), scen_out, docs["calibration"], docs["site"])
@@ -302,10 +290,6 @@ def _known_keys(base: ScenarioSpec) -> list[str]:
     known += [f"workload.{p}" for p in _leaf_paths(_document("workload", wl), "")]
     known += [f"calibration.{p}" for p in _leaf_paths(_document("calibration", base.calibration), "")]
     known += [f"site.{p}" for p in _leaf_paths(_document("site", base.site), "")]
-    try:
-        from smtpd_sim.tables.spec import TABLE_NAMES, TableSpec
-    except ImportError:  # pragma: no cover - an older tree without table backends
-        return known
     known += [f"tables.{n}.{f}" for n in TABLE_NAMES for f in TableSpec.model_fields]
     return known
 
@@ -327,7 +311,7 @@ def plan_sweep(base: ScenarioSpec, factors: Sequence[Factor], *, replications: i
 
 
 def point_config(point: Point) -> dict[str, Any]:
-    """The full configuration a point ran with (desmod-style, like ``smtpd_sim.spec.scenario.resolved``)."""
+    """The full configuration a point ran with (desmod-style, like ``Scenario.config()``)."""
     scen = {k: v for k, v in point.scenario.items() if k != "workload"}
     return {
         "scenario": scen,
@@ -340,30 +324,28 @@ def point_config(point: Point) -> dict[str, Any]:
     }
 
 
+def point_scenario(point: Point, seed: int) -> Scenario:
+    """The scenario of one point and seed, built from the point's plain data."""
+    spec = ScenarioSpec.model_validate(point.scenario)
+    wl = spec.workload if isinstance(spec.workload, WorkloadSpec) else load_workload(spec.workload)
+    return scenario_of(spec.era, workload=wl, seed=seed, calibration=Calibration.model_validate(point.calibration),
+                       site=SiteSpec.model_validate(point.site), cores=spec.cores, tables=spec.tables,
+                       name=spec.name)
+
+
 def run_task(task: tuple[Point, int, int]) -> dict[str, Any]:
     """Run one (point, replication, seed) and measure it: one row of the results table.
     Plain data in, plain data out, so a Dask worker on another machine can run it."""
-    from smtpd_sim.observe.metrics import run_load
-
     point, replication, seed = task
-    spec = ScenarioSpec.model_validate(point.scenario)
-    wl = spec.workload if isinstance(spec.workload, WorkloadSpec) else load_workload(spec.workload)
-    cal = Calibration.model_validate(point.calibration)
-    site = Site(SiteSpec.model_validate(point.site))
-    sim_kw: dict[str, Any] = {"cores": spec.cores}
-    for k in ScenarioSpec.model_fields:
-        if k not in _HANDLED and k in _sim_parameters():
-            sim_kw[k] = getattr(spec, k)
-    m, sim = run_load(spec.era, wl, seed=seed, calibration=cal, site=site, rows=False,
-                      drain_s=spec.drain_s, stream=point.stream, **sim_kw)
-    delivered_msgs = sim.ledger.delivered_in_window  # every envelope delivered by the window's end
+    m, res = run_load(point_scenario(point, seed), drain_s=point.scenario["drain_s"], stream=point.stream)
+    delivered_msgs = res.delivered_in_window  # every envelope delivered by the window's end
     util = {p: 1.0 - v for p, v in m.idle_fraction.items()}
     bottleneck = max(sorted(util), key=lambda p: util[p]) if util else ""
     cpu_total_s = sum(m.cpu_ms_per_msg.values()) * max(m.accepted, 1) / 1e3  # run_load divides by max(accepted, 1)
     row: dict[str, Any] = {"point": point.index, "replication": replication, "seed": seed}
     row.update(point.values)
     row.update({
-        "era_run": spec.era,
+        "era_run": point.scenario["era"],
         "n_cores": m.cores,
         "window_s": m.duration_s,
         "accepted_msg_s": m.throughput_msg_s,
@@ -482,9 +464,8 @@ def expected_work(task: tuple[Point, int, int]) -> float:
 
 
 def warm_worker(eras: list[str]) -> int:
-    """Import the model and parse the topologies a sweep uses (run once on each worker)."""
-    import smtpd_sim.observe.metrics  # noqa: F401
-
+    """Parse the topologies a sweep uses (run once on each worker; importing this module
+    imported the model)."""
     for era in eras:
         load_topology(era)
     return os.getpid()
@@ -542,126 +523,3 @@ def summarize(df: pd.DataFrame, keys: Sequence[str], level: float = 0.95) -> pd.
             row[c] = g[c].mean()
         out.append(row)
     return pd.DataFrame.from_records(out)
-
-
-# ---- plots ------------------------------------------------------------------------------------------
-
-LOAD_KEYS = ("workload.arrival.rate_per_s", "workload.arrival.concurrency")
-AXIS_LABELS = {"workload.arrival.rate_per_s": "offered sessions/s (workload.arrival.rate_per_s)",
-               "workload.arrival.concurrency": "clients (workload.arrival.concurrency)"}
-
-
-def load_axis(keys: Sequence[str], df: pd.DataFrame) -> str | None:
-    """The factor plotted on the x axis: the arrival rate or concurrency if varied, else
-    the first numeric factor."""
-    for k in LOAD_KEYS:
-        if k in keys:
-            return k
-    for k in keys:
-        if pd.api.types.is_numeric_dtype(df[k]) and not pd.api.types.is_bool_dtype(df[k]):
-            return k
-    return None
-
-
-def _series(summary: pd.DataFrame, keys: Sequence[str], x: str | None) -> list[tuple[str, pd.DataFrame]]:
-    rest = [k for k in keys if k != x and summary[k].nunique() > 1]  # constant factors label nothing
-    if not rest:
-        return [("", summary)]
-    out = []
-    for vals, g in summary.groupby(rest, sort=False):
-        vals = vals if isinstance(vals, tuple) else (vals,)
-        out.append((", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(rest, vals, strict=True)), g))
-    return out
-
-
-def _new_figure(w: float = 7.5, h: float = 4.8) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(w, h), layout="constrained")
-
-
-def figure_throughput_latency(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
-    """Mean DATA-end -> 250 latency against accepted throughput, one line per series."""
-    x = load_axis(keys, summary)
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    for label, g in _series(summary, keys, x):
-        g = g.sort_values(x) if x else g
-        ax.errorbar(g["accepted_msg_s_mean"], g["latency_mean_s_mean"] * 1e3,
-                    xerr=g["accepted_msg_s_ci"].fillna(0), yerr=(g["latency_mean_s_ci"] * 1e3).fillna(0),
-                    marker="o", capsize=3, label=label or None)
-    ax.set_ylim(bottom=0)  # linear: the hockey stick of a queue approaching saturation
-    ax.set_xlabel("accepted throughput (msg/s)")
-    ax.set_ylabel("mean latency, end of DATA to 250 (ms)")
-    ax.set_title("Throughput vs latency")
-    ax.grid(alpha=0.3)
-    if len(_series(summary, keys, x)) > 1:
-        ax.legend(fontsize=8)
-    return fig
-
-
-def figure_knee(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
-    """Accepted throughput against the offered load (the saturation knee) with 95 % CIs;
-    the identity line is what an unsaturated daemon would accept."""
-    x = load_axis(keys, summary)
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    if x is None:
-        ax.bar(range(len(summary)), summary["accepted_msg_s_mean"], yerr=summary["accepted_msg_s_ci"].fillna(0))
-        ax.set_xticks(range(len(summary)), [str(p) for p in summary["point"]])
-        ax.set_xlabel("point")
-    else:
-        for label, g in _series(summary, keys, x):
-            g = g.sort_values(x)
-            ax.errorbar(g[x], g["accepted_msg_s_mean"], yerr=g["accepted_msg_s_ci"].fillna(0),
-                        marker="o", capsize=3, label=label or None)
-        if x == "workload.arrival.rate_per_s":
-            lim = [0, float(summary[x].max())]
-            ax.plot(lim, lim, ls=":", color="grey", label="offered sessions/s")
-        ax.set_xlabel(AXIS_LABELS.get(x, x))
-        if len(ax.get_legend_handles_labels()[0]) > 1:
-            ax.legend(fontsize=8)
-    ax.set_ylabel("accepted throughput (msg/s)")
-    ax.set_title("Saturation knee")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def figure_bottleneck(summary: pd.DataFrame, keys: Sequence[str]) -> Any:
-    """Utilisation (busy fraction of the window) of every process at every point; the
-    busiest process at the highest load is the bottleneck."""
-    x = load_axis(keys, summary)
-    series = _series(summary, keys, x)
-    procs = sorted(c for c in summary.columns if c.startswith("util.") and summary[c].notna().any())
-    fig = _new_figure(4.2 * min(len(series), 3) + 1.5, 4.2 * math.ceil(len(series) / 3))
-    axes = fig.subplots(math.ceil(len(series) / 3), min(len(series), 3), squeeze=False).ravel()
-    for ax, (label, g) in zip(axes, series, strict=False):
-        g = g.sort_values(x) if x else g
-        xs = g[x] if x else g["point"]
-        for i, c in enumerate(procs):  # one colour per process name in every panel
-            if g[c].notna().any():
-                ax.plot(xs, g[c], marker=".", color=f"C{i % 10}", ls="-" if i < 10 else "-.",
-                        label=c.removeprefix("util."))
-        ax.plot(xs, g["cores_util_mean"], ls="--", color="black", label="all cores")
-        ax.set_ylim(0, 1.05)
-        ax.set_title(label or "utilisation", fontsize=9)
-        ax.set_xlabel(AXIS_LABELS.get(x, x) if x else "point")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("busy fraction of the window")
-    axes[0].legend(fontsize=7, ncol=2)
-    for ax in axes[len(series):]:
-        ax.set_visible(False)
-    fig.suptitle("Which process saturates first")
-    return fig
-
-
-def write_figures(summary: pd.DataFrame, keys: Sequence[str], out: Path, prefix: str = "sweep-") -> list[Path]:
-    """The three sweep figures as PNG files in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, make in (("throughput-latency", figure_throughput_latency), ("knee", figure_knee),
-                       ("bottleneck", figure_bottleneck)):
-        p = out / f"{prefix}{name}.png"
-        make(summary, keys).savefig(p, dpi=110)
-        paths.append(p)
-    return paths

@@ -186,7 +186,7 @@ def run_sim_scenario(name: str, *, long: bool = False) -> tuple[pd.DataFrame, di
         dialog = run_scenario_client(name, "127.0.0.1", st.port, tls_port=st.tls_port, env=env, long=long)
         time.sleep(SETTLE_S)
         env.mark("END")
-        rows = st.call(lambda: list(st.server.sim.kernel.recorder.hops))
+        rows = st.call(lambda: list(st.server.sim.recorder.hops))
     begin, end = env.marks["BEGIN"], env.marks["END"]
     df = trace_hops([h for h in rows if begin <= h[0] <= end])
     observed = as_observed(df, scenario=name, begin=begin, end=end)

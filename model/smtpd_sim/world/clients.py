@@ -13,13 +13,28 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smtpd_sim.kernel.sched import call_later
 
 if TYPE_CHECKING:
-    from smtpd_sim.sim.simulation import Simulation
+    import simpy
+
+    from smtpd_sim.kernel.process import Process
+    from smtpd_sim.observe.client_log import ClientLog
     from smtpd_sim.spec.workload import WorkloadSpec
+    from smtpd_sim.spec.world import WorldParams
+    from smtpd_sim.world.faults import FaultPort
+
+
+class Server(Protocol):
+    """What the clients connect to: the daemon's smtp listener (its ``connect(conn, tls)``),
+    unless the daemon is down (between a crash and the restart)."""
+
+    @property
+    def down(self) -> bool: ...
+
+    def listener(self) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -139,13 +154,15 @@ def _filler(filler: int) -> bytes:
 class ClientSession:
     """One simulated client connection: sends the next command when a reply arrives."""
 
-    __slots__ = ("sim", "plan", "n", "addr", "smtp", "sid", "step", "msg_index", "rcpt_index",
-                 "t_data_end", "t_start", "done", "on_done", "latencies", "replies", "helo",
+    __slots__ = ("fleet", "env", "latency", "plan", "n", "addr", "smtp", "sid", "step", "msg_index",
+                 "rcpt_index", "t_data_end", "t_start", "done", "on_done", "latencies", "replies", "helo",
                  "cpu_proc", "cpu_cost", "closed", "secured")
 
-    def __init__(self, sim: Simulation, plan: SessionPlan, n: int, spec: WorkloadSpec,
+    def __init__(self, fleet: ClientFleet, plan: SessionPlan, n: int, spec: WorkloadSpec,
                  on_done: Any) -> None:
-        self.sim = sim
+        self.fleet = fleet
+        self.env = fleet.env
+        self.latency = fleet.net_latency
         self.plan = plan
         self.n = n
         self.addr = spec.client_addr
@@ -156,13 +173,13 @@ class ClientSession:
         self.msg_index = 0
         self.rcpt_index = 0
         self.t_data_end = 0.0
-        self.t_start = sim.env.now
+        self.t_start = self.env.now
         self.done = False
         self.closed = False
         self.secured = False
         self.on_done = on_done
         self.replies: list[str] = []
-        self.cpu_proc = sim.client_proc
+        self.cpu_proc = fleet.cpu_proc
         self.cpu_cost = spec.client_cpu_s
 
     # ---- called by the smtp role -----------------------------------------------------------
@@ -173,10 +190,10 @@ class ClientSession:
 
     def server_reply(self, text: str) -> None:
         """The server wrote a reply; it reaches us one network latency later."""
-        call_later(self.sim.env, self.sim.world.net_latency_s, self._on_reply, text)
+        call_later(self.env, self.latency, self._on_reply, text)
 
     def server_close(self, _reason: str) -> None:
-        call_later(self.sim.env, self.sim.world.net_latency_s, self._on_close, None)
+        call_later(self.env, self.latency, self._on_close, None)
 
     # ---- client logic ------------------------------------------------------------------------
 
@@ -184,7 +201,7 @@ class ClientSession:
         if self.closed:
             return
         smtp, sid = self.smtp, self.sid
-        call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.client_data(sid, data))
+        call_later(self.env, self.latency, lambda _t: smtp.client_data(sid, data))
 
     def _on_close(self, _t: Any) -> None:
         self.closed = True
@@ -201,7 +218,7 @@ class ClientSession:
     def _react(self, text: str) -> None:
         if self.cpu_proc is not None and self.cpu_cost:
             self.cpu_proc.charge(self.cpu_cost)
-        now = self.sim.env.now
+        now = self.env.now
         code = text[:3]
         step = self.step
         plan = self.plan
@@ -249,7 +266,7 @@ class ClientSession:
                 return
             self.step = "eom"
             body = body_lines(plan.messages[self.msg_index], self.n)
-            faults = self.sim.faults
+            faults = self.fleet.faults.armed
             if faults is not None and faults.active("client_vanish"):
                 # half the body, then the connection drops: nothing may be delivered
                 faults.vanished += 1
@@ -259,7 +276,7 @@ class ClientSession:
             self.t_data_end = now  # measured when "." leaves
             self._write(body)
         elif step == "eom":
-            self.sim.latency_samples.append(now - self.t_data_end)
+            self.fleet.log.latency.append(now - self.t_data_end)
             self.msg_index += 1
             self.step = "next"
             self._react_next()
@@ -272,7 +289,7 @@ class ClientSession:
 
     def tls_ready(self) -> None:
         """The TLS handshake completed (server side IO_TLSREADY): EHLO again."""
-        call_later(self.sim.env, self.sim.world.net_latency_s, self._after_tls)
+        call_later(self.env, self.latency, self._after_tls)
 
     def _after_tls(self, _t: Any) -> None:
         self.secured = True
@@ -282,7 +299,7 @@ class ClientSession:
     def _vanish(self) -> None:
         smtp, sid = self.smtp, self.sid
         self.closed = True
-        call_later(self.sim.env, 2 * self.sim.world.net_latency_s, lambda _t: smtp.client_gone(sid))
+        call_later(self.env, 2 * self.latency, lambda _t: smtp.client_gone(sid))
         self._finish()
 
     def _react_next(self) -> None:
@@ -307,7 +324,7 @@ class ClientSession:
     def _finish(self) -> None:
         if not self.done:
             self.done = True
-            self.sim.session_times.append(self.sim.env.now - self.t_start)
+            self.fleet.log.sessions.append(self.env.now - self.t_start)
             self.on_done(self)
 
 
@@ -316,8 +333,16 @@ class ClientFleet:
     next; closed loop: ``concurrency`` clients, each reconnecting when its session ends,
     until the workload's duration) and counts the ones still open."""
 
-    def __init__(self, sim: Simulation, spec: WorkloadSpec, seed: int) -> None:
-        self.sim = sim
+    def __init__(self, env: simpy.Environment, spec: WorkloadSpec, seed: int, *, server: Server,
+                 world: WorldParams, log: ClientLog, faults: FaultPort, cpu_proc: Process | None = None) -> None:
+        """``server``: what sessions connect to; ``log``: where latencies and session times go;
+        ``cpu_proc``: the load generator's process on the daemon's cores, if it has one."""
+        self.env = env
+        self.server = server
+        self.net_latency = world.net_latency_s  # loopback TCP, one way
+        self.log = log
+        self.faults = faults
+        self.cpu_proc = cpu_proc
         self.spec = spec
         self.planner = SessionPlanner(spec, seed)
         self.open = 0
@@ -330,7 +355,7 @@ class ClientFleet:
         self.t0 = 0.0
 
     def start(self, t0: float) -> None:
-        env = self.sim.env
+        env = self.env
         self.t0 = t0
         if self.closed_loop:
             for _ in range(int(min(self.planner.limit, self.spec.arrival.concurrency))):
@@ -343,7 +368,7 @@ class ClientFleet:
         if t is None:
             self.arrivals_over = True
             return
-        env = self.sim.env
+        env = self.env
         call_later(env, self.t0 + t - env.now, self._arrive, t)
 
     def _arrive(self, timer: Any) -> None:
@@ -360,17 +385,17 @@ class ClientFleet:
             self.waiting.append(plan)  # the client waits for one of its connections to end
             return
         self.started += 1
-        if self.sim.down:
+        if self.server.down:
             # the daemon is not running: connection refused (the client will try elsewhere)
-            self.sim.refused_sessions += 1
+            self.log.refused += 1
             self.refused += 1
             if self.closed_loop:
                 self._reconnect()
             return
         self.open += 1
-        c = ClientSession(self.sim, plan, self.started, self.spec, self._session_done)
-        smtp = self.sim.roles["smtp"]
-        call_later(self.sim.env, self.sim.world.net_latency_s, lambda _t: smtp.connect(c, plan.tls))
+        c = ClientSession(self, plan, self.started, self.spec, self._session_done)
+        smtp = self.server.listener()
+        call_later(self.env, self.net_latency, lambda _t: smtp.connect(c, plan.tls))
 
     def _session_done(self, c: ClientSession) -> None:
         self.open -= 1
@@ -381,7 +406,7 @@ class ClientFleet:
             self._launch_plan(self.waiting.popleft())
 
     def _reconnect(self) -> None:
-        env = self.sim.env
+        env = self.env
         if env.now - self.t0 < self.spec.duration_s and self.planner.drawn < self.planner.limit:
             call_later(env, 0.0, self._launch, self.planner.draw(env.now - self.t0))
         else:
@@ -390,6 +415,6 @@ class ClientFleet:
     @property
     def idle(self) -> bool:
         if self.closed_loop:
-            return self.open == 0 and (self.sim.env.now - self.t0 >= self.spec.duration_s
+            return self.open == 0 and (self.env.now - self.t0 >= self.spec.duration_s
                                        or self.planner.drawn >= self.planner.limit)
         return self.arrivals_over and self.open == 0 and not self.waiting

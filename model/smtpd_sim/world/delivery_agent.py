@@ -33,7 +33,6 @@ class DeliveryAgent:
         parent_vruntime: float = 0.0,
     ) -> None:
         self.proc = Process(kernel, f"mda-child-{serial}", ProcessCosts(), counted=False)
-        del kernel.processes[self.proc.name]  # transient: not part of the daemon's process table
         self.proc.vruntime = parent_vruntime  # fork: the child starts where the parent is (CFS)
         self.status = status
         self.on_exit = on_exit

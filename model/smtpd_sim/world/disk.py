@@ -18,6 +18,9 @@ class Disk:
         self.wait = {k: wait_s.get(k, 0.0) for k in OPS}
         self.ops: dict[str, int] = dict.fromkeys(OPS, 0)
         self.full = False  # fault injection: queue_fs.c:fsqueue_check_space() fails
+        # what the message files hold, by msgid (only with the message bytes kept: a live
+        # server writes them out; else the FSM counts bytes without keeping them)
+        self.bodies: dict[int, bytes] = {}
 
     def op(self, proc: Process, *kinds: str) -> None:
         """Do the named syscalls in ``proc``'s current handler (e.g. ``op(p, "open", "fsync")``)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smtpd_sim.kernel.process import Process
-from smtpd_sim.spec.site import Site
+from smtpd_sim.world.site import Site
 
 
 class Resolver:

@@ -9,7 +9,7 @@ requests at once.
 
 from __future__ import annotations
 
-from smtpd_sim.tables import Backend
+from smtpd_sim.spec.backends import Backend
 
 __all__ = ["HttpBackend"]
 

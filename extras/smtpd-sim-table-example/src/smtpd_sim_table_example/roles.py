@@ -28,6 +28,10 @@ class SpamdRole(Role):
         self.reloads = 0
         self.proc.timer(self.period_s, self._reload, None, key="spamd.reload")
 
+    def counters(self) -> dict[str, float]:
+        """What it did (``Role.counters()``: how reports read a role)."""
+        return {"reloads": self.reloads}
+
     def _reload(self, _arg: object) -> None:
         self.reloads += 1
         self.proc.charge(self.reload_cpu_s)

@@ -1,12 +1,12 @@
-"""What a table backend is, and the two ways the lka reaches one.
+"""The lka's tables at run time: looked up in-process, or through a forked table process.
 
-In 6.8 (``table.c:table_create()``) a backend is either compiled into the daemon —
-``static`` (``file:``/inline tables), ``db`` (Berkeley DB), ``getpwnam`` — and looked up
-inside the lka, or it is a program ``/usr/libexec/opensmtpd/table-<backend>`` (the
+In 6.8 a backend compiled into the daemon (``static``, ``db``) is looked up inside the
+lka; any other is a program ``/usr/libexec/opensmtpd/table-<backend>`` (the
 OpenSMTPD-extras: ldap, mysql, postgres, redis, socketmap, sqlite) that the lka forks
 at IMSG_CONF_END (``lka.c:lka_imsg()`` → ``table_open_all()`` → ``table_proc.c:
 table_proc_open()`` → ``smtpd.c:fork_proc_backend()``: a blocking socketpair on the
-child's stdin) and talks to with PROC_TABLE_* imsgs.
+child's stdin) and talks to with PROC_TABLE_* imsgs (backends and their costs:
+``smtpd_sim.spec.backends``).
 
 Those lookups are synchronous: ``table_proc.c:table_proc_lookup()`` composes
 PROC_TABLE_LOOKUP and calls ``table_proc_call()``, which ``imsg_flush()``es and loops
@@ -14,86 +14,20 @@ on ``imsg_read()`` until PROC_TABLE_OK comes back. The socket is blocking, so th
 sleeps in ``read()``: it holds no core, but handles nothing else until the answer is in
 (its other imsgs wait in the socket buffers). The table process itself
 (``api/table_api.c`` in the extras) serves one request at a time.
-
-A plugin subclasses :class:`Backend` (or builds an instance) and registers it in the
-``smtpd_sim.tables`` entry-point group; nothing in the core changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smtpd_sim.kernel.process import Process, ProcessCosts
+from smtpd_sim.errors import ModelError
+from smtpd_sim.kernel.process import Kernel, Process, ProcessCosts
 from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.spec.backends import TableParams, get_backend
 
 if TYPE_CHECKING:
-    from smtpd_sim.tables.spec import TableSpec
-
-
-@dataclass(frozen=True)
-class TableParams:
-    """The resolved costs of one table (the spec's values, else the backend's defaults)."""
-
-    cpu_s: float
-    lookup_s: float
-    concurrency: int
-    source: str
-    lka_cpu_s: float = 0.0
-    miss_tempfails: bool = False
-    blocking: bool = True
-
-
-class Backend:
-    """A table backend: its kind and its default costs, each with a source.
-
-    ``external``: True for a table process the lka forks (``table_proc.c``), False for a
-    backend compiled into the daemon (the lookup runs in the lka's own handler).
-    ``lookup_s = None``: no measured default, the configuration must give one.
-    """
-
-    name: str = ""
-    external: bool = True
-    description: str = ""
-    cpu_s: float = 0.0
-    lookup_s: float | None = None
-    concurrency: int = 1
-    lka_cpu_s: float = 0.0
-    source: str = ""
-
-    def defaults(self) -> dict[str, Any]:
-        """cpu_s, lookup_s, concurrency, lka_cpu_s and source; backends whose figures live
-        in a data file override this to read it lazily."""
-        return {"cpu_s": self.cpu_s, "lookup_s": self.lookup_s, "concurrency": self.concurrency,
-                "lka_cpu_s": self.lka_cpu_s, "source": self.source}
-
-    def resolve(self, spec: TableSpec) -> TableParams:
-        """Fill the fields the configuration left unset from the backend's defaults."""
-        d = self.defaults()
-        if not spec.blocking and not self.external:
-            raise ValueError(f"table backend {self.name!r} is looked up inside the lka: blocking = false "
-                             f"applies to table processes only")
-        if spec.lookup_s is None and d["lookup_s"] is None:
-            raise ValueError(f"table backend {self.name!r} has no measured lookup cost: set lookup_s")
-        set_by_user = [k for k in ("cpu_s", "lookup_s", "concurrency", "lka_cpu_s") if getattr(spec, k) is not None]
-        source = d["source"] if not set_by_user else f"user parameter ({', '.join(set_by_user)}); else {d['source']}"
-        return TableParams(
-            cpu_s=d["cpu_s"] if spec.cpu_s is None else spec.cpu_s,
-            lookup_s=d["lookup_s"] if spec.lookup_s is None else spec.lookup_s,
-            concurrency=d["concurrency"] if spec.concurrency is None else spec.concurrency,
-            lka_cpu_s=d["lka_cpu_s"] if spec.lka_cpu_s is None else spec.lka_cpu_s,
-            source=source,
-            miss_tempfails=spec.miss_tempfails,
-            blocking=spec.blocking,
-        )
-
-    def open(self, sim: Any, name: str, spec: TableSpec) -> Table:
-        """``table.c:table_open()``: an in-process table, or a forked table process."""
-        params = self.resolve(spec)
-        if self.external:
-            return TableProcess(sim, name, self.name, params)
-        return InprocTable(name, self.name, params)
+    from smtpd_sim.spec.tables import TableSpec
 
 
 class Table:
@@ -159,11 +93,11 @@ class TableProcess(Table):
 
     external = True
 
-    def __init__(self, sim: Any, name: str, backend: str, params: TableParams) -> None:
+    def __init__(self, kernel: Kernel, latency: float, name: str, backend: str, params: TableParams) -> None:
         super().__init__(name, backend, params)
-        self.env = sim.env
-        self.latency = sim._channel_latency
-        self.proc = Process(sim.kernel, f"table-{name}",
+        self.env = kernel.env
+        self.latency = latency
+        self.proc = Process(kernel, f"table-{name}",
                             ProcessCosts(handler={"table.lookup": params.cpu_s}))
         self._slots = [0.0] * params.concurrency  # busy-until time of each server slot
         self.server_queued = 0  # lookups that found every slot busy
@@ -216,12 +150,19 @@ class TableProcess(Table):
         return d
 
 
-def open_tables(sim: Any, specs: dict[str, TableSpec]) -> dict[str, Table]:
-    """``table_open_all()`` at IMSG_CONF_END: one Table per configured table (name order)."""
-    from smtpd_sim.kernel.process import ModelError
-    from smtpd_sim.tables.registry import get_backend
+def open_table(kernel: Kernel, latency: float, name: str, spec: TableSpec) -> Table:
+    """``table.c:table_open()``: an in-process table, or a forked table process."""
+    backend = get_backend(spec.backend)
+    params = backend.resolve(spec)
+    if backend.external:
+        return TableProcess(kernel, latency, name, backend.name, params)
+    return InprocTable(name, backend.name, params)
 
+
+def open_tables(kernel: Kernel, latency: float, specs: dict[str, TableSpec]) -> dict[str, Table]:
+    """``table_open_all()`` at IMSG_CONF_END: one Table per configured table (name order);
+    ``latency``: the lka's socketpair to a table process."""
     try:
-        return {name: get_backend(specs[name].backend).open(sim, name, specs[name]) for name in sorted(specs)}
+        return {name: open_table(kernel, latency, name, specs[name]) for name in sorted(specs)}
     except ValueError as e:  # one line for the CLI (ModelError is a user error there)
         raise ModelError(f"tables: {str(e).splitlines()[0]}") from None

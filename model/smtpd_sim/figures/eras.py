@@ -1,5 +1,5 @@
-"""Figures for the notebooks: process graphs, sequence diagrams, hops by channel, idle
-time, latency with confidence intervals, sweeps, processes and memory.
+"""Figures of the eras side by side (the notebooks): process graphs, sequence diagrams,
+hops by channel, idle time, latency with confidence intervals, sweeps, processes and memory.
 
 Each function takes what ``smtpd_sim.studies.experiments`` (or ``smtpd_sim.spec.topology``) returns and gives
 back a matplotlib ``Figure``; nothing here runs the model.
@@ -8,46 +8,30 @@ back a matplotlib ``Figure``; nothing here runs the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-import matplotlib
+import networkx as nx
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from smtpd_sim.figures.style import (
+    MFA_COLOR,
+    MFA_HATCH,
+    USER_COLORS,
+    USER_DEFAULT,
+    era_color,
+    plt,
+    save,
+)
+from smtpd_sim.figures.style import new_axes as _new_axes
+from smtpd_sim.spec.topology import Topology, load_topology
+from smtpd_sim.studies.experiments import Difference
+from smtpd_sim.studies.probe import ProbeTrace
 
-from smtpd_sim.studies.experiments import Difference, ProbeTrace  # noqa: E402
-from smtpd_sim.figures.plots import ERA_COLORS, save  # noqa: E402
-from smtpd_sim.spec.topology import Topology, load_topology  # noqa: E402
+save_figure = save  # the notebooks' name for it
 
-MFA_COLOR = "#c0504d"
-OTHER_COLORS = {"pony-6.8-filters": "#8064a2"}
-USER_COLORS = {"root": "#f4cccc", "_smtpq": "#d9ead3"}  # any other user: USER_DEFAULT
-USER_DEFAULT = "#cfe2f3"
-MFA_HATCH = "//"
-
-
-def era_color(era: str) -> str:
-    """The colour an era has in every figure (smtpd_sim.figures.plots palette)."""
-    return ERA_COLORS.get(era, OTHER_COLORS.get(era, "#777777"))
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write a figure as PNG (parents created) and close it."""
-    return save(fig, path)
-
-
-def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        fig = ax.get_figure()
-        assert isinstance(fig, Figure)
-        return fig, ax
-    fig, ax = plt.subplots(figsize=figsize)
-    return fig, ax
+__all__ = ["MFA_COLOR", "MFA_HATCH", "USER_COLORS", "USER_DEFAULT", "era_color", "plt", "save_figure"]
 
 
 # ---- 1. process graphs ----------------------------------------------------------------------

@@ -1,21 +1,12 @@
-"""Matplotlib figures used by the CLI and the notebooks."""
+"""The headline comparison of the eras as one figure (``smtpd-sim compare --plot``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-ERA_COLORS = {"with-mfa": "#c0504d", "without-mfa": "#f79646", "pony": "#4f81bd", "pony-6.8": "#2c4d75"}
-
-
-def _color(era: str) -> str:
-    return ERA_COLORS.get(era, "#777777")
+from smtpd_sim.figures.style import plt, era_color
 
 
 def compare_figure(result: dict[str, Any]) -> Figure:
@@ -23,7 +14,7 @@ def compare_figure(result: dict[str, Any]) -> Figure:
     per SMTP reply, DATA-end→250 latency, idle fraction per process, CPU per message."""
     eras = result["eras"]
     names = [e["era"] for e in eras]
-    colors = [_color(n) for n in names]
+    colors = [era_color(n) for n in names]
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     fig.suptitle(
         f"OpenSMTPD process layouts compared (workload '{result['workload']}', seed {result['seed']}, "
@@ -64,7 +55,7 @@ def compare_figure(result: dict[str, Any]) -> Figure:
     sw = 0.8 / len(eras)
     for k, e in enumerate(eras):
         ax.bar([i + k * sw for i in range(len(steps))], [e["round_trips"].get(s, 0) for s in steps], sw,
-               color=_color(e["era"]), label=e["era"])
+               color=era_color(e["era"]), label=e["era"])
     ax.set_xticks([i + 0.4 - sw / 2 for i in range(len(steps))], steps, rotation=30, ha="right")
     ax.set_ylabel("imsg round trips before the reply")
     ax.set_title("Critical path of each SMTP reply (local recipient)")
@@ -93,7 +84,7 @@ def compare_figure(result: dict[str, Any]) -> Figure:
     pw = 0.8 / len(eras)
     for k, e in enumerate(eras):
         ys = [1 - e["idle_fraction"].get(p, float("nan")) for p in allp]
-        ax.bar([i + k * pw for i in range(len(allp))], ys, pw, color=_color(e["era"]), label=e["era"])
+        ax.bar([i + k * pw for i in range(len(allp))], ys, pw, color=era_color(e["era"]), label=e["era"])
     ax.set_xticks([i + 0.4 - pw / 2 for i in range(len(allp))], allp, rotation=30, ha="right")
     ax.set_ylabel("busy fraction (1 - idle)")
     ax.set_title("How busy each process is under load")
@@ -116,67 +107,5 @@ def compare_figure(result: dict[str, Any]) -> Figure:
     ax.set_title("CPU per message, by process")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
-    fig.tight_layout()
-    return fig
-
-
-def save(fig: Figure, path: str | Path) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
-
-
-def run_figure(res: Any, samples: Any, messages: Any, delays: Any = None) -> Figure:
-    """A scenario run: the queue over time (with the daemon's down periods) and the time
-    from acceptance to delivery (per message, or from the ``delays`` sketch of a
-    streaming run)."""
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
-    ax = axes[0]
-    t = samples["time"] / 3600.0 if len(samples) else []
-    if len(samples):
-        ax.plot(t, samples["queued"], label="accepted, not yet settled")
-        ax.plot(t, samples["pending"], label="waiting for a retry (scheduler pending)")
-        ax.plot(t, samples["inflight"], label="in flight")
-        down = samples["down"] > 0
-        if down.any():
-            ax.fill_between(t, 0, max(1, samples["queued"].max()), where=down, color="red", alpha=0.15,
-                            label="daemon down")
-    faults = res.config.get("scenario", {}).get("fault", []) if getattr(res, "config", None) else []
-    for k, f in enumerate(faults):
-        start = f["start_s"] / 3600.0
-        end = min(f["start_s"] + f["duration_s"], samples["time"].max() if len(samples) else 0) / 3600.0
-        if f["kind"] == "crash":
-            ax.axvline(start, color="red", lw=1, ls="--")
-            ax.text(start, ax.get_ylim()[1] * 0.95, f" crash {f['process']}", color="red", fontsize=7, va="top")
-        elif end - start < 23:  # whole-run faults (rates) are listed in the legend only
-            ax.axvspan(start, max(end, start + 0.05), color=f"C{3 + k % 6}", alpha=0.12)
-            ax.text(start, ax.get_ylim()[1] * (0.88 - 0.06 * (k % 4)), f" {f['kind']}", fontsize=7)
-    ax.set_xlabel("simulated hours")
-    ax.set_ylabel("envelopes")
-    ax.set_title(f"{res.name}: queue over time ({res.era}, seed {res.seed})")
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    done = messages[messages["state"] == "delivered"] if len(messages) else messages
-    import numpy as np
-
-    weights = None
-    d = np.zeros(0)
-    if delays is not None and len(delays):
-        pairs = delays.counts()
-        d = np.clip(np.array([v for v, _n in pairs]), 1e-4, None)
-        weights = [n for _v, n in pairs]
-    elif len(done):
-        d = (done["ended_at"] - done["accepted_at"]).clip(lower=1e-4).to_numpy()
-    if len(d):
-        bins = np.logspace(np.log10(max(d.min(), 1e-4)), np.log10(max(d.max(), 1e-3)) + 0.01, 40)
-        ax.hist(d, bins=bins, weights=weights, color="#4f81bd")
-        ax.set_xscale("log")
-    ax.set_xlabel("acceptance → delivery (s, log scale)")
-    ax.set_ylabel("envelopes")
-    led = res.ledger
-    ax.set_title(f"accepted {led['accepted']}, delivered {led['delivered']}, bounced {led['bounced']}, "
-                 f"expired {led['expired']}, queued {led['queued']}, lost {led['lost']}", fontsize=10)
     fig.tight_layout()
     return fig

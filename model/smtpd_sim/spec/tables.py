@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from smtpd_sim.errors import ModelError
+from smtpd_sim.spec.files import Strict
 
 # The tables the model's lka looks things up in (lka_session.c:lka_expand() → aliases_get()).
 TABLE_NAMES: tuple[str, ...] = ("aliases",)
 
 
-class TableSpec(BaseModel):
+class TableSpec(Strict):
     """``table <name> <backend>:<config>`` of smtpd.conf plus the costs of its lookups."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: str = "static"  # 6.8 smtpd.conf `table aliases file:/etc/aliases` is the static backend
     config: str = ""  # the backend's config file (documentation only: the data is the site's)
@@ -39,14 +40,14 @@ class TableSpec(BaseModel):
     @field_validator("backend")
     @classmethod
     def _known(cls, v: str) -> str:
-        from smtpd_sim.tables.registry import get_backend
+        from smtpd_sim.spec.backends import get_backend
 
         get_backend(v)  # raises ValueError naming the known backends
         return v
 
     @model_validator(mode="after")
     def _resolvable(self) -> TableSpec:
-        from smtpd_sim.tables.registry import get_backend
+        from smtpd_sim.spec.backends import get_backend
 
         get_backend(self.backend).resolve(self)  # e.g. ldap without lookup_s: say so now
         return self
@@ -63,8 +64,6 @@ def merge_tables(base: dict[str, TableSpec], over: dict[str, TableSpec]) -> dict
             try:
                 out[name] = TableSpec.model_validate(data)
             except ValidationError as e:
-                from smtpd_sim.kernel.process import ModelError
-
                 msg = e.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ModelError(f"tables.{name}: {msg}") from None
         else:
