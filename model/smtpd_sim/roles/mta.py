@@ -21,8 +21,8 @@ with the remote MX is the pure FSM ``smtpd_sim.fsm.mta_session``. The objects li
 the C reference counts, which is where the ``mta.*`` stat imsgs come from.
 
 Time: ``mta.c`` reasons in whole seconds (``time(NULL)``) and runs its delays on
-``runq.c`` queues (one evtimer per queue, jobs sorted by absolute second); ``_RunQ``
-mirrors ``runq.c`` and :meth:`MtaRole.time` is ``time(NULL)``.
+``runq.c`` queues (one evtimer per queue, jobs sorted by absolute second): ``RunQ`` in
+:mod:`smtpd_sim.roles.runq`; :meth:`MtaRole.time` is ``time(NULL)``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import mta_session as mfsm
 from smtpd_sim.imsg import Imsg
-from smtpd_sim.kernel.sched import Timer, cancel
 from smtpd_sim.roles.base import Role, handles
+from smtpd_sim.roles.runq import RunQ
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
@@ -140,86 +140,6 @@ _EPOCH = 1_600_000_000
 _DELIVERY_KIND = {"ok": "MTA_DELIVERY_OK", "tempfail": "MTA_DELIVERY_TEMPFAIL",
                   "permfail": "MTA_DELIVERY_PERMFAIL", "loop": "MTA_DELIVERY_LOOP"}
 _TLS = {"optional": mfsm.TLS_OPPORTUNISTIC, "plain": mfsm.TLS_PLAIN, "required": mfsm.TLS_STARTTLS}
-
-
-class _RunQ:
-    """``runq.c``: jobs ``(when, arg)`` sorted by absolute second, one evtimer armed for
-    the first one (``runq_reset()``: ``when - time(NULL)`` whole seconds from now)."""
-
-    __slots__ = ("role", "cb", "key", "jobs", "gen", "ev", "active")
-
-    def __init__(self, role: MtaRole, cb: Any, key: str) -> None:
-        self.role = role
-        self.cb = cb
-        self.key = key
-        self.jobs: list[tuple[int, Any]] = []
-        self.gen = 0
-        self.ev: Timer | None = None  # the armed evtimer
-        self.active = False
-
-    def _reset(self) -> None:
-        """``runq_reset()``."""
-        if not self.jobs:
-            return
-        delay = max(0, self.jobs[0][0] - self.role.time())
-        self.gen += 1
-        self.ev = self.role.proc.timer(float(delay), self._timeout, self.gen, key=self.key)
-
-    def _del(self) -> None:
-        """``evtimer_del()``: the armed timer does not fire; if it fired already and waits
-        in the process's inbox, the generation makes it a no-op (libevent drops an active
-        event that is deleted)."""
-        if self.ev is not None:
-            cancel(self.role.proc.env, self.ev)
-            self.ev = None
-        self.gen += 1
-
-    def _timeout(self, gen: int) -> None:
-        """``runq_timeout()``: run every job that is due, then re-arm."""
-        if gen != self.gen:
-            return
-        self.ev = None
-        self.active = True
-        now = self.role.time()
-        while self.jobs and self.jobs[0][0] <= now:
-            _when, arg = self.jobs.pop(0)
-            self.cb(self, arg)
-        self.active = False
-        self._reset()
-
-    def schedule(self, delay: int, arg: Any) -> None:
-        """``runq_schedule()``."""
-        self.schedule_at(self.role.time() + delay, arg)
-
-    def schedule_at(self, when: int, arg: Any) -> None:
-        """``runq_schedule_at()``: after the jobs due at the same second."""
-        i = len(self.jobs)
-        for j, (w, _a) in enumerate(self.jobs):
-            if w > when:
-                i = j
-                break
-        self.jobs.insert(i, (when, arg))
-        if not self.active and i == 0:
-            self._del()
-            self._reset()
-
-    def cancel(self, arg: Any) -> bool:
-        """``runq_cancel()``."""
-        for i, (_w, a) in enumerate(self.jobs):
-            if a is arg:
-                del self.jobs[i]
-                if not self.active and i == 0:
-                    self._del()
-                    self._reset()
-                return True
-        return False
-
-    def pending(self, arg: Any) -> int | None:
-        """``runq_pending()``: when the job for ``arg`` is due, or None."""
-        for w, a in self.jobs:
-            if a is arg:
-                return w
-        return None
 
 
 class _Host:
@@ -421,11 +341,11 @@ class MtaRole(Role):
         self.max_seen_conndelay_route = 0
         self.max_seen_discdelay_route = 0
         self._route_ids = 0
-        self.runq_relay = _RunQ(self, self._on_timeout, "mta.runq")
-        self.runq_connector = _RunQ(self, self._on_timeout, "mta.runq")
-        self.runq_route = _RunQ(self, self._on_timeout, "mta.runq")
-        self.runq_hoststat = _RunQ(self, self._on_timeout, "mta.runq")
-        self.hangon = _RunQ(self, self._on_hangon, "mta.timer")  # mta_session.c
+        self.runq_relay = RunQ(self, self._on_timeout, "mta.runq")
+        self.runq_connector = RunQ(self, self._on_timeout, "mta.runq")
+        self.runq_route = RunQ(self, self._on_timeout, "mta.runq")
+        self.runq_hoststat = RunQ(self, self._on_timeout, "mta.runq")
+        self.hangon = RunQ(self, self._on_hangon, "mta.timer")  # mta_session.c
         # what mta.c logs with log_info(), for reports and tests
         self.holds = 0  # envelopes sent back with IMSG_MTA_DELIVERY_HOLD
         self.releases: list[tuple[float, int]] = []  # IMSG_MTA_HOLDQ_RELEASE (time, n)
@@ -959,7 +879,7 @@ class MtaRole(Role):
                 c.flags |= CONNECTOR_ERROR_ROUTE_SMTP
         return None, None, limits, nextconn
 
-    def _on_timeout(self, runq: _RunQ, arg: Any) -> None:
+    def _on_timeout(self, runq: RunQ, arg: Any) -> None:
         """``mta.c:mta_on_timeout()`` for the relay, connector, route and hoststat runqs."""
         if runq is self.runq_relay:
             arg.status &= ~RELAY_WAIT_CONNECTOR
@@ -1315,7 +1235,7 @@ class MtaRole(Role):
             return
         self._run(s, s.fsm.tls_result(True, verified=bool(m.payload.get("valid", True))))
 
-    def _on_hangon(self, _runq: _RunQ, s: _Session) -> None:
+    def _on_hangon(self, _runq: RunQ, s: _Session) -> None:
         """``mta_session.c:mta_on_timeout()``: hangon++, MTA_READY again."""
         s.hangon = False
         if s.fsm is not None and s.id in self.sessions:
