@@ -44,6 +44,7 @@ MODULES = (
     "smtpd_sim/roles/smtp.py",
     "smtpd_sim/roles/mta.py",
     "smtpd_sim/roles/runq.py",
+    "smtpd_sim/roles/limit.py",
     "smtpd_sim/roles/mda.py",
     "smtpd_sim/roles/mfa.py",
     "smtpd_sim/roles/lka.py",

@@ -28,52 +28,18 @@ Time: ``mta.c`` reasons in whole seconds (``time(NULL)``) and runs its delays on
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import mta_session as mfsm
 from smtpd_sim.imsg import Imsg
 from smtpd_sim.roles.base import Role, handles
+from smtpd_sim.roles.limit import LIMITS, MtaLimits
 from smtpd_sim.roles.runq import RunQ
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
     from smtpd_sim.sim.simulation import Simulation
 
-
-@dataclass(frozen=True, slots=True)
-class MtaLimits:
-    """``struct mta_limits`` as ``limit.c:limit_mta_set_defaults()`` fills it (6.8.0p2)."""
-
-    maxconn_per_host: int = 10
-    maxconn_per_route: int = 5
-    maxconn_per_source: int = 100
-    maxconn_per_connector: int = 20
-    maxconn_per_relay: int = 100
-    maxconn_per_domain: int = 100
-    conndelay_host: int = 0
-    conndelay_route: int = 5
-    conndelay_source: int = 0
-    conndelay_connector: int = 0
-    conndelay_relay: int = 2
-    conndelay_domain: int = 0
-    discdelay_route: int = 3
-    max_mail_per_session: int = 100
-    sessdelay_transaction: int = 0
-    sessdelay_keepalive: int = 10
-    max_failures_per_session: int = 25
-    task_hiwat: int = 50
-    task_lowat: int = 30
-    task_release: int = 10
-
-
-# limit.c:limit_mta_set_defaults() per era: opensmtpd-5.4.2 and -5.7.3 have
-# maxconn_per_source 50 and sessdelay_transaction 1; 6.8.0p2 has 100 and 0.
-LIMITS: dict[str, MtaLimits] = {
-    "5.4.2": MtaLimits(maxconn_per_source=50, sessdelay_transaction=1),
-    "5.7.3": MtaLimits(maxconn_per_source=50, sessdelay_transaction=1),
-    "6.8": MtaLimits(),
-}
 
 # mta.c #defines (identical in 5.4.2, 5.7.3 and 6.8 unless a dict says otherwise)
 DELAY_CHECK_SOURCE = 1
