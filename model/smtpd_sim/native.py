@@ -43,6 +43,7 @@ MODULES = (
     "smtpd_sim/roles/parent.py",
     "smtpd_sim/roles/smtp.py",
     "smtpd_sim/roles/mta.py",
+    "smtpd_sim/roles/mta_session.py",
     "smtpd_sim/roles/runq.py",
     "smtpd_sim/roles/limit.py",
     "smtpd_sim/roles/mda.py",
