@@ -4,6 +4,10 @@ A runq holds jobs ``(when, arg)`` sorted by absolute second (``time(NULL)``) and
 evtimer armed for the first job; when it fires, every job that is due is handed to the
 runq's callback. ``mta.c`` keeps four (relay, connector, route, hoststat) and
 ``mta_session.c`` one (hangon), all on the mta role's clock (:meth:`MtaRole.time`).
+
+The API is 6.8's; in 5.4.2/5.7.3 ``runq_schedule()`` takes the absolute second (6.8
+``runq_schedule_at()``), ``runq_delay()`` the delay, and a job may carry its own callback,
+which the mta passes as NULL: jobs are ordered and run the same way.
 """
 
 from __future__ import annotations
