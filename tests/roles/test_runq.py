@@ -15,7 +15,8 @@ from smtpd_sim.roles.runq import RunQ
 from smtpd_sim.sim.simulation import Simulation
 
 
-def _runq(ran: list[tuple[Any, int]], also: dict[str, str] | None = None) -> tuple[Simulation, RunQ]:
+def _runq(ran: list[tuple[Any, int]],
+          also: dict[str, str] | None = None) -> tuple[Simulation, RunQ]:
     """A runq on a fresh pony-6.8 mta role; its callback logs (arg, time(NULL)) and, for an
     arg in ``also``, schedules that other arg due at once."""
     sim = Simulation("pony-6.8")
