@@ -1,79 +1,50 @@
 """The SMTP client for relayed mail: ``mta.c`` around ``mta_session.c`` sessions.
 
-``mta.c`` keeps a graph of reference-counted objects (``smtpd.h``), mirrored here:
+``mta.c`` keeps a graph of reference-counted objects (``smtpd.h``), mirrored here (those
+the session side uses too, ``Relay``, ``Task`` and ``Route``, without a leading underscore):
 
-* ``_Relay`` (``struct mta_relay``): one destination — a domain reached through its MXs,
+* ``Relay`` (``struct mta_relay``): one destination — a domain reached through its MXs,
   or a relay host (``relay host``/smarthost) — holding **tasks**; keyed like
   ``mta_relay_cmp()`` (domain, port, TLS mode).
-* ``_Task`` (``struct mta_task``): the envelopes of one message for one relay.
+* ``Task`` (``struct mta_task``): the envelopes of one message for one relay.
 * ``_Domain`` (``struct mta_domain``): a name and its MX list (``mxs``, sorted by
   preference), shared by the relays to that name; ``_Host`` (``struct mta_host``): one
   address of an MX; ``_Source`` (``struct mta_source``): the NULL source (no ``source``
   table, so the kernel picks the local address).
-* ``_Connector`` (``struct mta_connector``): relay × source; ``_Route``
+* ``_Connector`` (``struct mta_connector``): relay × source; ``Route``
   (``struct mta_route``): source × host. Routes carry the connection limits and the
   penalties (a route whose first connection fails is disabled for a while).
 
 ``mta_drain()`` issues the lookups a relay lacks (MX through lka, limits in-process,
 source in-process), then ``mta_connect()`` opens sessions on routes chosen by
 ``mta_find_route()`` within ``limit.c:limit_mta_set_defaults()``; each session's dialogue
-with the remote MX is the pure FSM ``smtpd_sim.fsm.mta_session``. The objects live and die by
-the C reference counts, which is where the ``mta.*`` stat imsgs come from.
+with the remote MX is the pure FSM ``smtpd_sim.fsm.mta_session``, driven by the
+``mta_session.c`` side of the role (:mod:`smtpd_sim.roles.mta_session`, owned by
+:class:`MtaRole`, which keeps the imsg handlers). The limits are ``limit.c``'s
+(:mod:`smtpd_sim.roles.limit`). The objects live and die by the C reference counts, which
+is where the ``mta.*`` stat imsgs come from.
 
 Time: ``mta.c`` reasons in whole seconds (``time(NULL)``) and runs its delays on
-``runq.c`` queues (one evtimer per queue, jobs sorted by absolute second); ``_RunQ``
-mirrors ``runq.c`` and :meth:`MtaRole.time` is ``time(NULL)``.
+``runq.c`` queues (one evtimer per queue, jobs sorted by absolute second): ``RunQ`` in
+:mod:`smtpd_sim.roles.runq`; :meth:`MtaRole.time` is ``time(NULL)``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import mta_session as mfsm
 from smtpd_sim.kernel.message import Imsg
-from smtpd_sim.kernel.sched import Timer, cancel
 from smtpd_sim.roles.base import Role, handles
+from smtpd_sim.roles.limit import LIMITS, MtaLimits
+from smtpd_sim.roles.mta_session import Session, SessionEngine, dest_domain
+from smtpd_sim.roles.runq import RunQ
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
     from smtpd_sim.roles.ports import Ports
 
-
-@dataclass(frozen=True, slots=True)
-class MtaLimits:
-    """``struct mta_limits`` as ``limit.c:limit_mta_set_defaults()`` fills it (6.8.0p2)."""
-
-    maxconn_per_host: int = 10
-    maxconn_per_route: int = 5
-    maxconn_per_source: int = 100
-    maxconn_per_connector: int = 20
-    maxconn_per_relay: int = 100
-    maxconn_per_domain: int = 100
-    conndelay_host: int = 0
-    conndelay_route: int = 5
-    conndelay_source: int = 0
-    conndelay_connector: int = 0
-    conndelay_relay: int = 2
-    conndelay_domain: int = 0
-    discdelay_route: int = 3
-    max_mail_per_session: int = 100
-    sessdelay_transaction: int = 0
-    sessdelay_keepalive: int = 10
-    max_failures_per_session: int = 25
-    task_hiwat: int = 50
-    task_lowat: int = 30
-    task_release: int = 10
-
-
-# limit.c:limit_mta_set_defaults() per era: opensmtpd-5.4.2 and -5.7.3 have
-# maxconn_per_source 50 and sessdelay_transaction 1; 6.8.0p2 has 100 and 0.
-LIMITS: dict[str, MtaLimits] = {
-    "5.4.2": MtaLimits(maxconn_per_source=50, sessdelay_transaction=1),
-    "5.7.3": MtaLimits(maxconn_per_source=50, sessdelay_transaction=1),
-    "6.8": MtaLimits(),
-}
 
 # mta.c #defines (identical in 5.4.2, 5.7.3 and 6.8 unless a dict says otherwise)
 DELAY_CHECK_SOURCE = 1
@@ -139,87 +110,6 @@ _EPOCH = 1_600_000_000
 
 _DELIVERY_KIND = {"ok": "MTA_DELIVERY_OK", "tempfail": "MTA_DELIVERY_TEMPFAIL",
                   "permfail": "MTA_DELIVERY_PERMFAIL", "loop": "MTA_DELIVERY_LOOP"}
-_TLS = {"optional": mfsm.TLS_OPPORTUNISTIC, "plain": mfsm.TLS_PLAIN, "required": mfsm.TLS_STARTTLS}
-
-
-class _RunQ:
-    """``runq.c``: jobs ``(when, arg)`` sorted by absolute second, one evtimer armed for
-    the first one (``runq_reset()``: ``when - time(NULL)`` whole seconds from now)."""
-
-    __slots__ = ("role", "cb", "key", "jobs", "gen", "ev", "active")
-
-    def __init__(self, role: MtaRole, cb: Any, key: str) -> None:
-        self.role = role
-        self.cb = cb
-        self.key = key
-        self.jobs: list[tuple[int, Any]] = []
-        self.gen = 0
-        self.ev: Timer | None = None  # the armed evtimer
-        self.active = False
-
-    def _reset(self) -> None:
-        """``runq_reset()``."""
-        if not self.jobs:
-            return
-        delay = max(0, self.jobs[0][0] - self.role.time())
-        self.gen += 1
-        self.ev = self.role.proc.timer(float(delay), self._timeout, self.gen, key=self.key)
-
-    def _del(self) -> None:
-        """``evtimer_del()``: the armed timer does not fire; if it fired already and waits
-        in the process's inbox, the generation makes it a no-op (libevent drops an active
-        event that is deleted)."""
-        if self.ev is not None:
-            cancel(self.role.proc.env, self.ev)
-            self.ev = None
-        self.gen += 1
-
-    def _timeout(self, gen: int) -> None:
-        """``runq_timeout()``: run every job that is due, then re-arm."""
-        if gen != self.gen:
-            return
-        self.ev = None
-        self.active = True
-        now = self.role.time()
-        while self.jobs and self.jobs[0][0] <= now:
-            _when, arg = self.jobs.pop(0)
-            self.cb(self, arg)
-        self.active = False
-        self._reset()
-
-    def schedule(self, delay: int, arg: Any) -> None:
-        """``runq_schedule()``."""
-        self.schedule_at(self.role.time() + delay, arg)
-
-    def schedule_at(self, when: int, arg: Any) -> None:
-        """``runq_schedule_at()``: after the jobs due at the same second."""
-        i = len(self.jobs)
-        for j, (w, _a) in enumerate(self.jobs):
-            if w > when:
-                i = j
-                break
-        self.jobs.insert(i, (when, arg))
-        if not self.active and i == 0:
-            self._del()
-            self._reset()
-
-    def cancel(self, arg: Any) -> bool:
-        """``runq_cancel()``."""
-        for i, (_w, a) in enumerate(self.jobs):
-            if a is arg:
-                del self.jobs[i]
-                if not self.active and i == 0:
-                    self._del()
-                    self._reset()
-                return True
-        return False
-
-    def pending(self, arg: Any) -> int | None:
-        """``runq_pending()``: when the job for ``arg`` is due, or None."""
-        for w, a in self.jobs:
-            if a is arg:
-                return w
-        return None
 
 
 class _Host:
@@ -232,7 +122,7 @@ class _Host:
         self.addr = addr
         self.ptrname: str | None = None
         self.lastptrquery = 0
-        self.ptr_waiters: list[_Session] = []  # waitq on &h->ptrname
+        self.ptr_waiters: list[Session] = []  # waitq on &h->ptrname
         self.flags = 0
         self.nconn = 0
         self.lastconn = 0
@@ -262,7 +152,7 @@ class _Domain:
         self.mxs: list[_Mx] = []
         self.mxstatus = DNS_OK
         self.lastmxquery = 0
-        self.mx_waiters: list[_Relay] = []  # waitq on &domain->mxs
+        self.mx_waiters: list[Relay] = []  # waitq on &domain->mxs
         self.nconn = 0
         self.lastconn = 0
         self.refcount = 0
@@ -280,7 +170,7 @@ class _Source:
         self.refcount = 0
 
 
-class _Route:
+class Route:
     """``struct mta_route``: source × host, with its connection counts and penalty."""
 
     __slots__ = ("id", "src", "dst", "flags", "nconn", "lastconn", "lastdisc", "nerror",
@@ -305,7 +195,7 @@ class _Connector:
 
     __slots__ = ("relay", "source", "flags", "nconn", "lastconn")
 
-    def __init__(self, relay: _Relay, source: _Source) -> None:
+    def __init__(self, relay: Relay, source: _Source) -> None:
         self.relay = relay
         self.source = source
         self.flags = CONNECTOR_NEW
@@ -313,7 +203,7 @@ class _Connector:
         self.lastconn = 0
 
 
-class _Relay:
+class Relay:
     """``struct mta_relay``: a destination and the tasks waiting for it."""
 
     __slots__ = ("id", "key", "domain", "port", "tls", "tasks", "ntask", "nconn", "nconn_ready",
@@ -326,7 +216,7 @@ class _Relay:
         self.domain = domain
         self.port = port
         self.tls = tls
-        self.tasks: deque[_Task] = deque()
+        self.tasks: deque[Task] = deque()
         self.ntask = 0
         self.nconn = 0
         self.nconn_ready = 0
@@ -343,7 +233,7 @@ class _Relay:
         self.refcount = 0
 
 
-class _Task:
+class Task:
     """``struct mta_task``: the envelopes of one message on one relay."""
 
     __slots__ = ("msgid", "sender", "envelopes", "size")
@@ -353,28 +243,6 @@ class _Task:
         self.sender = sender
         self.envelopes: list[dict[str, Any]] = []
         self.size = 0
-
-
-class _Session:
-    """``struct mta_session`` as far as ``mta.c`` and the I/O need it (the FSM holds the
-    dialogue)."""
-
-    __slots__ = ("id", "relay", "route", "mxname", "fsm", "conn", "io", "task", "ready",
-                 "hangon", "rcpt_reply", "waiting_fd")
-
-    def __init__(self, sid: int, relay: _Relay, route: _Route, mxname: str) -> None:
-        self.id = sid
-        self.relay = relay
-        self.route = route
-        self.mxname = mxname
-        self.fsm: mfsm.MtaSession | None = None
-        self.conn: Any = None
-        self.io = 0  # which connection attempt the replies belong to
-        self.task: _Task | None = None
-        self.ready = False
-        self.hangon = False  # MTA_HANGON: on the hangon runq
-        self.rcpt_reply = False  # the line being handled answers a RCPT
-        self.waiting_fd = False  # MTA_WAIT for IMSG_MTA_OPEN_MESSAGE
 
 
 class _HostStat:
@@ -389,15 +257,9 @@ class _HostStat:
         self.deferred: dict[int, None] = {}
 
 
-def _dest_domain(evp: dict[str, Any] | str) -> str | None:
-    """``strchr(e->dest, '@') + 1`` of an envelope, or of its ``dest`` itself."""
-    dest = evp["dest"] if isinstance(evp, dict) else evp
-    at = dest.find("@")
-    return dest[at + 1:] if at >= 0 else None
-
-
 class MtaRole(Role):
-    """``mta.c:mta_imsg()`` / ``mta_session.c:mta_session_imsg()``."""
+    """``mta.c:mta_imsg()`` / ``mta_session.c:mta_session_imsg()`` (the session side is
+    :class:`~smtpd_sim.roles.mta_session.SessionEngine`, owned here)."""
 
     name = "mta"
 
@@ -410,26 +272,24 @@ class MtaRole(Role):
         self.world = ports.world
         self.era = self.behaviour.smtp_variant
         self.default_limits = LIMITS[self.era]  # sc_limits_dict "default"
-        self.relays: dict[tuple[Any, ...], _Relay] = {}
+        self.relays: dict[tuple[Any, ...], Relay] = {}
         self.domains: dict[tuple[str, bool], _Domain] = {}
         self.hosts: dict[str, _Host] = {}
         self.sources: dict[str | None, _Source] = {}
-        self.routes: dict[tuple[_Source, _Host], _Route] = {}
-        self.sessions: dict[int, _Session] = {}
+        self.routes: dict[tuple[_Source, _Host], Route] = {}
         self.wait_mx: dict[int, _Domain] = {}
         self.wait_smarthost: dict[int, dict[str, Any]] = {}
-        self.wait_fd: dict[int, _Session] = {}
         self.hoststat: dict[str, _HostStat] = {}
         self.flush_evp: deque[tuple[str, dict[str, Any]]] = deque()
         self._flush_armed = False
         self.max_seen_conndelay_route = 0
         self.max_seen_discdelay_route = 0
         self._route_ids = 0
-        self.runq_relay = _RunQ(self, self._on_timeout, "mta.runq")
-        self.runq_connector = _RunQ(self, self._on_timeout, "mta.runq")
-        self.runq_route = _RunQ(self, self._on_timeout, "mta.runq")
-        self.runq_hoststat = _RunQ(self, self._on_timeout, "mta.runq")
-        self.hangon = _RunQ(self, self._on_hangon, "mta.timer")  # mta_session.c
+        self.runq_relay = RunQ(self, self._on_timeout, "mta.runq")
+        self.runq_connector = RunQ(self, self._on_timeout, "mta.runq")
+        self.runq_route = RunQ(self, self._on_timeout, "mta.runq")
+        self.runq_hoststat = RunQ(self, self._on_timeout, "mta.runq")
+        self.session_engine = SessionEngine(self)  # mta_session.c
         # what mta.c logs with log_info(), for reports and tests
         self.holds = 0  # envelopes sent back with IMSG_MTA_DELIVERY_HOLD
         self.releases: list[tuple[float, int]] = []  # IMSG_MTA_HOLDQ_RELEASE (time, n)
@@ -442,7 +302,12 @@ class MtaRole(Role):
         """No outbound session open and no relay alive (nothing left to deliver)."""
         return not self.sessions and not self.relays
 
-    def _uid(self) -> int:
+    @property
+    def sessions(self) -> dict[int, Session]:
+        """The live sessions (``mta_session.c``): none left is part of ``Simulation.quiet()``."""
+        return self.session_engine.sessions
+
+    def uid(self) -> int:
         """``util.c:generate_uid()``."""
         return self.rng.getrandbits(64)
 
@@ -507,7 +372,7 @@ class MtaRole(Role):
                 task = t
                 break
         if task is None:
-            task = _Task(evp["msgid"], evp.get("sender", ""))
+            task = Task(evp["msgid"], evp.get("sender", ""))
             relay.ntask += 1
             relay.tasks.append(task)
             self.stat_increment("mta.task")
@@ -519,7 +384,7 @@ class MtaRole(Role):
 
     # ---- the reference-counted objects -------------------------------------------------
 
-    def _relay(self, evp: dict[str, Any]) -> _Relay:
+    def _relay(self, evp: dict[str, Any]) -> Relay:
         """``mta.c:mta_relay()``: the relay for this envelope (a relay host, or the
         recipient domain's MXs), created on first use."""
         r = evp["relay"]
@@ -534,7 +399,7 @@ class MtaRole(Role):
         key = (domain.name.lower(), domain.as_host, portno, tls)
         relay = self.relays.get(key)
         if relay is None:
-            relay = _Relay(self._uid(), key, domain, portno, tls)
+            relay = Relay(self.uid(), key, domain, portno, tls)
             self.relays[key] = relay
             self.stat_increment("mta.relay")
         else:
@@ -542,7 +407,7 @@ class MtaRole(Role):
         relay.refcount += 1
         return relay
 
-    def _relay_unref(self, relay: _Relay) -> None:
+    def _relay_unref(self, relay: Relay) -> None:
         """``mta.c:mta_relay_unref()``: the last reference releases anything still held
         for it, frees its connectors and drops the domain."""
         relay.refcount -= 1
@@ -615,7 +480,7 @@ class MtaRole(Role):
         del self.sources[s.sa]
         self.stat_decrement("mta.source")
 
-    def _connector(self, relay: _Relay, source: _Source) -> _Connector:
+    def _connector(self, relay: Relay, source: _Source) -> _Connector:
         """``mta.c:mta_connector()``."""
         c = relay.connectors.get(source)
         if c is None:
@@ -632,12 +497,12 @@ class MtaRole(Role):
         self._source_unref(c.source)  # from constructor
         self.stat_decrement("mta.connector")
 
-    def _route(self, src: _Source, dst: _Host) -> _Route:
+    def _route(self, src: _Source, dst: _Host) -> Route:
         """``mta.c:mta_route()``: a route kept alive on the runq is taken back from it."""
         r = self.routes.get((src, dst))
         if r is None:
             self._route_ids += 1
-            r = _Route(self._route_ids, src, dst)
+            r = Route(self._route_ids, src, dst)
             self.routes[(src, dst)] = r
             src.refcount += 1  # mta_source_ref()
             dst.refcount += 1  # mta_host_ref()
@@ -649,7 +514,7 @@ class MtaRole(Role):
         r.refcount += 1
         return r
 
-    def _route_unref(self, r: _Route) -> None:
+    def _route_unref(self, r: Route) -> None:
         """``mta.c:mta_route_unref()``: unreferenced, a route is kept while its penalty or
         the connect/disconnect delays still apply, then discarded."""
         r.refcount -= 1
@@ -678,7 +543,7 @@ class MtaRole(Role):
 
     # ---- drain, lookups ------------------------------------------------------------------
 
-    def _drain(self, r: _Relay) -> None:
+    def _drain(self, r: Relay) -> None:
         """``mta.c:mta_drain()``: flush a failing relay, else query what is missing, else
         (re)query the source now or schedule the relay on its runq."""
         if r.ntask == 0:
@@ -699,7 +564,7 @@ class MtaRole(Role):
             r.status |= RELAY_WAIT_CONNECTOR
             r.refcount += 1
 
-    def _query_mx(self, r: _Relay) -> None:
+    def _query_mx(self, r: Relay) -> None:
         """``mta.c:mta_query_mx()``: relays of one domain share one query (waitq);
         IMSG_MTA_DNS_HOST for a relay host, IMSG_MTA_DNS_MX for a domain."""
         if r.status & RELAY_WAIT_MX:
@@ -708,7 +573,7 @@ class MtaRole(Role):
         first = not d.mx_waiters  # waitq_wait()
         d.mx_waiters.append(r)
         if first:
-            qid = self._uid()
+            qid = self.uid()
             self.wait_mx[qid] = d
             if d.as_host:
                 # len=19 for "127.0.0.1" in the real 6.8 trace: id + string + 1
@@ -718,14 +583,14 @@ class MtaRole(Role):
         r.status |= RELAY_WAIT_MX
         r.refcount += 1
 
-    def _query_limits(self, r: _Relay) -> None:
+    def _query_limits(self, r: Relay) -> None:
         """``mta.c:mta_query_limits()``: the "default" limits (no per-domain limits in the
         site), in-process; remembers the largest route delays for ``mta_route_unref()``."""
         r.limits = lim = self.default_limits
         self.max_seen_conndelay_route = max(self.max_seen_conndelay_route, lim.conndelay_route)
         self.max_seen_discdelay_route = max(self.max_seen_discdelay_route, lim.discdelay_route)
 
-    def _query_source(self, r: _Relay) -> None:
+    def _query_source(self, r: Relay) -> None:
         """``mta.c:mta_query_source()``: no source table → ``mta_on_source(relay,
         mta_source(NULL))`` at once."""
         r.sourceloop += 1
@@ -761,7 +626,7 @@ class MtaRole(Role):
         for r in waiters:
             self._on_mx(d, r)
 
-    def _on_mx(self, d: _Domain, relay: _Relay) -> None:
+    def _on_mx(self, d: _Domain, relay: Relay) -> None:
         """``mta.c:mta_on_mx()``: a failed lookup makes the relay fail, then drain."""
         if d.mxstatus == DNS_RETRY:
             relay.fail, relay.failstr = TEMPFAIL, "Temporary failure in MX lookup"
@@ -780,7 +645,7 @@ class MtaRole(Role):
         self._drain(relay)
         self._relay_unref(relay)  # from mta_query_mx()
 
-    def _on_source(self, relay: _Relay, source: _Source) -> None:
+    def _on_source(self, relay: Relay, source: _Source) -> None:
         """``mta.c:mta_on_source()``: connect through the connector; when every source has
         been tried without a route (``sourceloop``), the relay fails with the reason the
         connector errors give ("Network error on destination MXs" for disabled routes)."""
@@ -884,11 +749,11 @@ class MtaRole(Role):
             route.src.lastconn = t
             route.dst.nconn += 1
             route.dst.lastconn = t
-            self._session(relay, route, mx.mxname)  # "this never fails synchronously"
+            self.session_engine.session(relay, route, mx.mxname)  # "this never fails synchronously"
             relay.refcount += 1
 
     def _find_route(self, c: _Connector, now: int, limits: int,
-                    nextconn: int) -> tuple[_Route | None, _Mx | None, int, int]:
+                    nextconn: int) -> tuple[Route | None, _Mx | None, int, int]:
         """``mta.c:mta_find_route()``: scan the MXs by increasing preference, stop at the
         first level with a usable route (or one that only has to wait), skip hosts and
         routes over their limits, in their delays, disabled, or not validated yet; take
@@ -898,7 +763,7 @@ class MtaRole(Role):
         tm = 0
         limit_host = limit_route = suspended_route = family_mismatch = 0
         level = -1
-        best: _Route | None = None
+        best: Route | None = None
         best_mx: _Mx | None = None
         seen = 0
         for mx in c.relay.domain.mxs:
@@ -971,7 +836,7 @@ class MtaRole(Role):
                 c.flags |= CONNECTOR_ERROR_ROUTE_SMTP
         return None, None, limits, nextconn
 
-    def _on_timeout(self, runq: _RunQ, arg: Any) -> None:
+    def _on_timeout(self, runq: RunQ, arg: Any) -> None:
         """``mta.c:mta_on_timeout()`` for the relay, connector, route and hoststat runqs."""
         if runq is self.runq_relay:
             arg.status &= ~RELAY_WAIT_CONNECTOR
@@ -987,7 +852,7 @@ class MtaRole(Role):
         elif runq is self.runq_hoststat:
             self._hoststat_remove_entry(arg)
 
-    def _route_disable(self, route: _Route, penalty: int, reason: int) -> None:
+    def _route_disable(self, route: Route, penalty: int, reason: int) -> None:
         """``mta.c:mta_route_disable()``: "Disabling route %s for %llus" (base·penalty²)."""
         route.penalty += penalty
         route.lastpenalty = self.time()
@@ -1001,7 +866,7 @@ class MtaRole(Role):
         route.flags |= reason & ROUTE_DISABLED
         self.runq_route.schedule(delay, route)
 
-    def _route_enable(self, route: _Route) -> None:
+    def _route_enable(self, route: Route) -> None:
         """``mta.c:mta_route_enable()``: "Enabling route" (a new route again); the
         penalty decreases by one (DELAY_QUADRATIC)."""
         if route.flags & ROUTE_DISABLED:
@@ -1013,7 +878,7 @@ class MtaRole(Role):
             route.penalty -= 1
             route.lastpenalty = self.time()
 
-    def _route_ok(self, relay: _Relay, route: _Route) -> None:
+    def route_ok(self, relay: Relay, route: Route) -> None:
         """``mta.c:mta_route_ok()``: the first session that reaches READY validates a new
         route, and the connector may open more."""
         if not route.flags & ROUTE_NEW:
@@ -1022,7 +887,7 @@ class MtaRole(Role):
         route.flags &= ~ROUTE_NEW
         self._connect(self._connector(relay, route.src))
 
-    def _route_collect(self, relay: _Relay, route: _Route) -> None:
+    def route_collect(self, relay: Relay, route: Route) -> None:
         """``mta.c:mta_route_collect()``: a session ended; a new route whose first
         connection failed is disabled; the connector may reconnect."""
         relay.nconn -= 1
@@ -1039,13 +904,13 @@ class MtaRole(Role):
         self._route_unref(route)  # from mta_find_route()
         self._relay_unref(relay)  # from mta_connect()
 
-    def _holdq_release(self, relay: _Relay, n: int) -> None:
+    def _holdq_release(self, relay: Relay, n: int) -> None:
         """IMSG_MTA_HOLDQ_RELEASE (5.4.2 IMSG_DELIVERY_RELEASE): up to ``n`` held
         envelopes of this relay back to the scheduler (0: all, -1: all, rescheduled)."""
         self.releases.append((self.now, n))
         self.send("queue", "MTA_HOLDQ_RELEASE", {"holdq": relay.id, "n": n}, length=12)
 
-    def _route_next_task(self, relay: _Relay, route: _Route) -> _Task | None:
+    def route_next_task(self, relay: Relay, route: Route) -> Task | None:
         """``mta.c:mta_route_next_task()``: the relay's first task; down at ``task_lowat``
         the hold ends and ``task_release`` held envelopes are asked back."""
         if not relay.tasks:
@@ -1064,7 +929,7 @@ class MtaRole(Role):
             self._holdq_release(relay, 0)
         return task
 
-    def _flush(self, relay: _Relay, fail: str, error: str) -> None:
+    def _flush(self, relay: Relay, fail: str, error: str) -> None:
         """``mta.c:mta_flush()``: fail every task of the relay (deferred envelopes of a
         domain whose routes all failed are cached in its hoststat for a reschedule)."""
         self._log("mta.flush", error)
@@ -1072,12 +937,12 @@ class MtaRole(Role):
         while relay.tasks:
             task = relay.tasks.popleft()
             for e in task.envelopes:
-                domain = _dest_domain(e)
+                domain = dest_domain(e)
                 if fail == TEMPFAIL and domain is not None:
                     r = sum(1 for c in relay.connectors.values() if c.flags & CONNECTOR_ERROR_ROUTE)
                     if len(relay.connectors) == r:
-                        self._hoststat_cache(domain, e["id"])
-                self._delivery(fail, e, error)
+                        self.hoststat_cache(domain, e["id"])
+                self.delivery(fail, e, error)
                 n += 1
         self.stat_decrement("mta.task", relay.ntask)
         self.stat_decrement("mta.envelope", n)
@@ -1087,7 +952,7 @@ class MtaRole(Role):
 
     # ---- hoststat ------------------------------------------------------------------------
 
-    def _hoststat_update(self, host: str, error: str) -> None:
+    def hoststat_update(self, host: str, error: str) -> None:
         """``mta.c:mta_hoststat_update()``: remember the last result for the domain (4 h)."""
         name = host.lower()
         hs = self.hoststat.get(name)
@@ -1099,20 +964,20 @@ class MtaRole(Role):
         self.runq_hoststat.cancel(hs)
         self.runq_hoststat.schedule(HOSTSTAT_EXPIRE_DELAY, hs)
 
-    def _hoststat_cache(self, host: str, evpid: int) -> None:
+    def hoststat_cache(self, host: str, evpid: int) -> None:
         """``mta.c:mta_hoststat_cache()``: defer an envelope on a known domain."""
         hs = self.hoststat.get(host.lower())
         if hs is None or len(hs.deferred) >= MTA_MAX_DEFERRED:
             return
         hs.deferred[evpid] = None
 
-    def _hoststat_uncache(self, host: str, evpid: int) -> None:
+    def hoststat_uncache(self, host: str, evpid: int) -> None:
         """``mta.c:mta_hoststat_uncache()``."""
         hs = self.hoststat.get(host.lower())
         if hs is not None:
             hs.deferred.pop(evpid, None)
 
-    def _hoststat_reschedule(self, host: str) -> None:
+    def hoststat_reschedule(self, host: str) -> None:
         """``mta.c:mta_hoststat_reschedule()``: the domain answers again, so its deferred
         envelopes are rescheduled now (IMSG_MTA_SCHEDULE each)."""
         hs = self.hoststat.get(host.lower())
@@ -1129,322 +994,35 @@ class MtaRole(Role):
         self.hoststat.pop(hs.name, None)
         self.runq_hoststat.cancel(hs)
 
-    # ---- sessions (mta_session.c) --------------------------------------------------------
-
-    def _session(self, relay: _Relay, route: _Route, mxname: str) -> None:
-        """``mta_session.c:mta_session()``: stat mta.session; the MX's PTR first (one query
-        per host, shared: IMSG_MTA_DNS_PTR, 6.8 IMSG_GETNAMEINFO), else ``mta_start()`` on
-        an evtimer 0 "to always notify the relay asynchronously"."""
-        s = _Session(self._uid(), relay, route, mxname)
-        self.sessions[s.id] = s
-        self.stat_increment("mta.session")
-        h = route.dst
-        if h.ptrname is not None or h.lastptrquery:
-            self.proc.timer(0.0, self._start, s, key="mta.start")
-            return
-        first = not h.ptr_waiters  # waitq_wait(&route->dst->ptrname, ...)
-        h.ptr_waiters.append(s)
-        if first:
-            if self.behaviour.resolver == "fcrdns":
-                self.send("lka", "GETNAMEINFO", {"session": s.id, "addr": h.addr})
-            else:
-                self.send("lka", "MTA_DNS_PTR", {"session": s.id, "addr": h.addr})
+    # ---- sessions: mta_session.c:mta_session_imsg(), in roles/mta_session.py ---------------
 
     @handles("MTA_DNS_PTR", "GETNAMEINFO")
     def on_ptr(self, m: Imsg) -> None:
         """``mta_session.c:mta_session_imsg()`` IMSG_MTA_DNS_PTR / 6.8
-        ``mta_getnameinfo_cb()``: the host's name, then ``waitq_run()`` →
-        ``mta_on_ptr()`` → ``mta_connect()`` for each waiting session."""
-        s = self.sessions.get(m.payload["session"])
-        h = s.route.dst if s is not None else self.hosts.get(m.payload["addr"])
-        if h is None:
-            return
-        h.lastptrquery = self.time()
-        if m.payload["name"]:
-            h.ptrname = m.payload["name"]
-        waiters, h.ptr_waiters = h.ptr_waiters, []
-        for w in waiters:
-            self._session_connect(w)
-
-    def _start(self, s: _Session) -> None:
-        """``mta_session.c:mta_start()``."""
-        if s.id in self.sessions:
-            self._session_connect(s)
-
-    def _session_connect(self, s: _Session) -> None:
-        """``mta_session.c:mta_connect()``: helo = the hostname; the FSM decides how to
-        connect (attempt, port, TLS) and the relay's limits bound the session."""
-        r = s.relay
-        lim = r.limits
-        assert lim is not None
-        s.fsm = mfsm.MtaSession(mfsm.MtaSessionConfig(
-            helo=self.hostname, tls=_TLS[r.tls], era=self.era, port=r.port,
-            max_mail_per_session=lim.max_mail_per_session,
-            max_failures_per_session=lim.max_failures_per_session,
-            sessdelay_transaction=lim.sessdelay_transaction,
-            sessdelay_keepalive=lim.sessdelay_keepalive))
-        self._run(s, s.fsm.start())
-
-    def _open(self, s: _Session) -> None:
-        """``io_connect()`` to the route's host: the remote accepts (or refuses) after a
-        network round trip; replies of an earlier attempt are ignored."""
-        if s.conn is not None:
-            s.conn.close()
-            s.conn = None
-        s.io += 1
-        token = s.io
-        addr = s.route.dst.addr
-        proc = self.proc
-
-        def connected(_arg: object) -> None:
-            if s.id not in self.sessions or s.io != token or s.fsm is None:
-                return
-            conn = self.remote_mx.connect(proc, lambda line: self._io_datain(s, token, line),
-                                              addr=addr)
-            if conn is None:
-                self._run(s, s.fsm.error("Connection refused"))  # IO_ERROR ECONNREFUSED
-                return
-            s.conn = conn
-            self._run(s, s.fsm.connected())
-
-        proc.timer(self.world.remote_latency_s * 2, connected, None, key="mta.io")
-
-    def _io_datain(self, s: _Session, token: int, line: str) -> None:
-        """``mta_session.c:mta_io()`` IO_DATAIN → ``mta_response()``; for a RCPT reply,
-        the hoststat bookkeeping of ``mta_response()`` MTA_RCPT."""
-        fsm = s.fsm
-        if fsm is None or s.id not in self.sessions or token != s.io:
-            return
-        rcpt = False
-        if (fsm.state == mfsm.MTA_RCPT and fsm.expect and fsm.cur < len(fsm.envs)
-                and not (len(line) > 3 and line[3] == "-")):
-            e = fsm.envs[fsm.cur]
-            domain = _dest_domain(e[1])
-            if domain is not None:
-                self._hoststat_uncache(domain, e[0])
-                if line[:1] == "2":
-                    self._hoststat_reschedule(domain)
-            rcpt = line[:1] != "2"
-        s.rcpt_reply = rcpt
-        self._run(s, fsm.receive(line))
-        s.rcpt_reply = False
-
-    def _run(self, s: _Session, actions: list[Any]) -> None:
-        """Carry out the FSM's actions in order."""
-        i, n = 0, len(actions)
-        while i < n:
-            a = actions[i]
-            t = type(a)
-            if t is mfsm.Result:
-                j = i + 1
-                while j < n and type(actions[j]) is mfsm.Result:
-                    j += 1
-                self._results(s, actions[i:j])
-                i = j
-                continue
-            i += 1
-            if t is mfsm.Send:
-                conn = s.conn
-                if conn is not None:
-                    self.proc.emit(conn.send, a.line)
-            elif t is mfsm.SendBody:
-                conn, task = s.conn, s.task
-                if conn is not None:
-                    msgid = task.msgid if task else 0
-                    evpids = [e["id"] for e in task.envelopes] if task else []
-                    def send_body(size: int, c: Any = conn, m: int = msgid,
-                                  ev: list[int] = evpids) -> None:
-                        c.send_body(size, m, ev)
-
-                    self.proc.emit(send_body, a.size)
-            elif t is mfsm.NeedTask:
-                self._next_task(s)
-            elif t is mfsm.Ready:
-                # mta_enter_state(MTA_READY) the first time: nconn_ready++, mta_route_ok()
-                s.ready = True
-                s.relay.nconn_ready += 1
-                self._route_ok(s.relay, s.route)
-            elif t is mfsm.Wait:
-                s.hangon = True  # MTA_HANGON: runq_schedule(hangon, delay, s)
-                self.hangon.schedule(max(1, int(a.seconds)), s)
-            elif t is mfsm.Close:
-                self._free(s)
-            elif t is mfsm.Connect:
-                self._open(s)
-            elif t is mfsm.StartTls:
-                self._start_tls(s)
-
-    # ---- outbound TLS --------------------------------------------------------------------
-
-    def _start_tls(self, s: _Session) -> None:
-        """``mta_session.c:mta_start_tls()`` (5.4.2 IMSG_LKA_SSL_INIT, 5.7.3
-        IMSG_MTA_TLS_INIT) / 6.8 ``mta_cert_init()`` (IMSG_CERT_INIT): ask the lka for the
-        relay's client certificate, named by the relay pki or the helo name; none is
-        configured, so the answer is a failure and the handshake goes on without one —
-        no ca traffic (era-pony.md §3.4, era-5.4.2-mfa.md §3 outbound variants)."""
-        kind = "CERT_INIT" if self.era == "6.8" else "MTA_TLS_INIT"
-        self.send("lka", kind, {"session": s.id, "io": s.io, "name": self.hostname, "client": True})
+        ``mta_getnameinfo_cb()``: the MX's name for the sessions waiting on it."""
+        self.session_engine.on_ptr(m)
 
     @handles("MTA_TLS_INIT", "CERT_INIT")
     def on_tls_init(self, m: Imsg) -> None:
-        """5.4.2/5.7.3 ``mta_session_imsg()`` IMSG_*_TLS_INIT (``ssl_mta_init()``,
-        ``io_start_tls()``) / 6.8 ``mta_cert_init_cb()``: the client handshake — a
-        round trip to the MX for the server's flight, the client's key exchange on our
-        CPU, then the server certificate goes to the lka for verification."""
-        s = self.sessions.get(m.payload["session"])
-        if s is None or s.fsm is None or s.io != m.payload["io"]:
-            return
-        rtt = 2 * self.world.remote_latency_s
-        self.proc.timer(rtt, self._tls_handshake, s, key="mta.tls")
-
-    def _tls_handshake(self, s: _Session) -> None:
-        """``mta_session.c:mta_io()`` IO_TLSREADY → ``mta_verify_certificate()`` (6.8
-        ``cert_verify()``): the peer's chain to the lka, one imsg per certificate —
-        5.4.2: VERIFY_CERT (leaf) + VERIFY_CHAIN × c (the client-side chain includes the
-        leaf); 5.7.3: VERIFY_CERT + VERIFY_CHAIN × (c-1); 6.8: CERT_CERTIFICATE × c —
-        then VERIFY (6.8 CERT_VERIFY) and wait for the answer."""
-        if s.fsm is None or s.id not in self.sessions:
-            return
-        self.proc.charge(self.world.tls_handshake_cpu_s)
-        c = self.remote_mx.cert_chain
-        ref = {"session": s.id, "io": s.io}
-        if self.era == "6.8":
-            for _ in range(c):
-                self.send("lka", "CERT_CERTIFICATE", ref)
-            self.send("lka", "CERT_VERIFY", ref)
-            return
-        self.send("lka", "MTA_TLS_VERIFY_CERT", ref)
-        for _ in range(c if self.era == "5.4.2" else c - 1):
-            self.send("lka", "MTA_TLS_VERIFY_CHAIN", ref)
-        self.send("lka", "MTA_TLS_VERIFY", ref)
+        """5.4.2/5.7.3 ``mta_session_imsg()`` IMSG_*_TLS_INIT / 6.8 ``mta_cert_init_cb()``:
+        the session's client TLS handshake starts."""
+        self.session_engine.on_tls_init(m)
 
     @handles("MTA_TLS_VERIFY", "CERT_VERIFY")
     def on_tls_verify(self, m: Imsg) -> None:
         """``mta_session_imsg()`` IMSG_MTA_TLS_VERIFY / 6.8 ``mta_cert_verify_cb()``: the
-        result; the session goes on with EHLO over TLS (MTA_EHLO)."""
-        s = self.sessions.get(m.payload["session"])
-        if s is None or s.fsm is None or s.io != m.payload["io"]:
-            return
-        self._run(s, s.fsm.tls_result(True, verified=bool(m.payload.get("valid", True))))
-
-    def _on_hangon(self, _runq: _RunQ, s: _Session) -> None:
-        """``mta_session.c:mta_on_timeout()``: hangon++, MTA_READY again."""
-        s.hangon = False
-        if s.fsm is not None and s.id in self.sessions:
-            self._run(s, s.fsm.timer())
-
-    def _next_task(self, s: _Session) -> None:
-        """``mta_enter_state()`` MTA_READY: ``mta_route_next_task()``; a task → stat
-        mta.task.running and IMSG_MTA_OPEN_MESSAGE (5.4.2 IMSG_QUEUE_MESSAGE_FD) for its
-        fd; none → the FSM hangs on or quits."""
-        assert s.fsm is not None
-        task = self._route_next_task(s.relay, s.route)
-        if task is None:
-            self._run(s, s.fsm.task(None, nconn=s.relay.nconn))
-            return
-        s.task = task
-        self.stat_increment("mta.task.running")
-        s.waiting_fd = True
-        self.wait_fd[s.id] = s
-        self.send("queue", "MTA_OPEN_MESSAGE", {"session": s.id, "msgid": task.msgid})
+        peer certificate's verdict, the session goes on."""
+        self.session_engine.on_tls_verify(m)
 
     @handles("MTA_OPEN_MESSAGE")
     def on_open_message(self, m: Imsg) -> None:
-        """``mta_session.c:mta_session_imsg()`` IMSG_MTA_OPEN_MESSAGE [fd]: MAIL FROM (or
-        the fd/size/loop failures the FSM reports); a freed session is a zombie."""
-        s = self.wait_fd.pop(m.payload["session"], None)
-        if s is None:
-            return
-        s.waiting_fd = False
-        if s.id not in self.sessions or s.task is None or s.fsm is None:
-            return
-        t = s.task
-        t.size = m.payload.get("size", t.size)  # fstat() of the message fd
-        task = mfsm.MtaTask(msgid=t.msgid, sender=t.sender,
-                            envelopes=[(e["id"], e["dest"]) for e in t.envelopes], size=t.size)
-        self._run(s, s.fsm.task(task, nconn=s.relay.nconn, fd_ok=m.payload["ok"]))
-
-    def _results(self, s: _Session, results: list[Any]) -> None:
-        """The FSM's per-envelope outcomes: a failed RCPT is reported alone
-        (``mta_response()`` MTA_RCPT); the rest is ``mta_flush_task()``: log, notify,
-        hoststat, then stat mta.envelope −n and, once the task is empty,
-        mta.task.running and mta.task."""
-        t = s.task
-        if t is None:
-            return
-        if s.rcpt_reply and results:
-            s.rcpt_reply = False
-            r0 = results[0]
-            results = results[1:]
-            evp = self._take(t, r0.evpid)
-            if evp is not None:
-                self.stat_decrement("mta.envelope")
-                domain = _dest_domain(evp)
-                self._delivery(r0.status, evp, r0.text)
-                if domain is not None:
-                    self._hoststat_update(domain, r0.text)
-            if not t.envelopes and not results:
-                # mta_flush_task(s, IMSG_MTA_DELIVERY_OK, "No envelope", 0, 0)
-                self._task_done(s)
-                return
-        if not results:
-            return
-        cache = results[0].text == "Too many consecutive errors, closing connection"
-        n = 0
-        for r in results:
-            evp = self._take(t, r.evpid)
-            if evp is None:
-                continue
-            self._delivery(r.status, evp, r.text)
-            domain = _dest_domain(evp)
-            if domain is not None:
-                self._hoststat_update(domain, r.text)
-                if cache:
-                    self._hoststat_cache(domain, evp["id"])
-            n += 1
-        self.stat_decrement("mta.envelope", n)
-        if not t.envelopes:
-            self._task_done(s)
-
-    @staticmethod
-    def _take(t: _Task, evpid: int) -> dict[str, Any] | None:
-        for i, e in enumerate(t.envelopes):
-            if e["id"] == evpid:
-                return t.envelopes.pop(i)
-        return None
-
-    def _task_done(self, s: _Session) -> None:
-        """The end of ``mta_flush_task()``: the task is freed."""
-        s.task = None
-        self.stat_decrement("mta.task.running")
-        self.stat_decrement("mta.task")
-
-    def _free(self, s: _Session) -> None:
-        """``mta_session.c:mta_free()``: a task still held (its fd was being fetched when
-        the connection failed) is tempfailed with the error, as ``mta_error()`` does;
-        then stat mta.session and ``mta_route_collect()``."""
-        if self.sessions.pop(s.id, None) is None:
-            return
-        relay = s.relay
-        if s.task is not None and s.task.envelopes:
-            fsm = s.fsm
-            text = (fsm.orphan_text or fsm.close_reason) if fsm is not None else ""
-            self._results(s, [mfsm.Result(e["id"], TEMPFAIL, text or "session closed")
-                              for e in s.task.envelopes])
-        if s.ready:
-            relay.nconn_ready -= 1
-        if s.hangon:
-            s.hangon = False
-            self.hangon.cancel(s)
-        if s.conn is not None:
-            s.conn.close()
-            s.conn = None
-        self.stat_decrement("mta.session")
-        self._route_collect(relay, s.route)
+        """``mta_session.c:mta_session_imsg()`` IMSG_MTA_OPEN_MESSAGE [fd]: the message of
+        the session's task, MAIL FROM next."""
+        self.session_engine.on_open_message(m)
 
     # ---- results to the queue --------------------------------------------------------------
 
-    def _delivery(self, status: str, evp: dict[str, Any], text: str) -> None:
+    def delivery(self, status: str, evp: dict[str, Any], text: str) -> None:
         """``mta.c:mta_delivery_log()`` + ``mta_delivery_notify()``: results leave one per
         event-loop iteration (``mta_delivery_flush_event()`` on an evtimer 0)."""
         self._log("mta.delivery", (evp["id"], status, text))
