@@ -7,6 +7,7 @@ from typing import Any
 from smtpd_sim.roles.limit import LIMITS, MtaLimits
 from smtpd_sim.roles.mta import MtaRole
 from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.scenario import scenario_of
 
 # limit.c:limit_mta_set_defaults() in OpenSMTPD 6.8.0p2 (usr.sbin/smtpd/limit.c)
 DEFAULTS_6_8 = {
@@ -41,6 +42,6 @@ def test_5_x_defaults_differ_in_maxconn_per_source_and_sessdelay_transaction() -
 def test_each_era_relays_within_its_own_defaults() -> None:
     """``mta.c:mta_query_limits()``: no per-domain limits, so the "default" entry."""
     for topology, variant in (("with-mfa", "5.4.2"), ("pony", "5.7.3"), ("pony-6.8", "6.8")):
-        mta = Simulation(topology).roles["mta"]
+        mta = Simulation(scenario_of(topology)).roles["mta"]
         assert isinstance(mta, MtaRole)
         assert mta.default_limits is LIMITS[variant]

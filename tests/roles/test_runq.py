@@ -13,13 +13,14 @@ from typing import Any
 from smtpd_sim.roles.mta import MtaRole
 from smtpd_sim.roles.runq import RunQ
 from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.scenario import scenario_of
 
 
 def _runq(ran: list[tuple[Any, int]],
           also: dict[str, str] | None = None) -> tuple[Simulation, RunQ]:
     """A runq on a fresh pony-6.8 mta role; its callback logs (arg, time(NULL)) and, for an
     arg in ``also``, schedules that other arg due at once."""
-    sim = Simulation("pony-6.8")
+    sim = Simulation(scenario_of("pony-6.8"))
     sim.startup()
     mta = sim.roles["mta"]
     assert isinstance(mta, MtaRole)
