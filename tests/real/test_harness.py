@@ -32,7 +32,7 @@ from smtpd_sim.real.harness import (
 )
 from smtpd_sim.real.scenarios import (
     SCENARIOS,
-    ScenarioError,
+    DialogError,
     SmtpSession,
     get_scenario,
     run_scenario_client,
@@ -126,9 +126,9 @@ def test_scenario_registry() -> None:
                          "relay-permfail-bounce"]
     assert not set(LONG) & set(short)
     assert set(scenario_names(long=True)) == set(SCENARIOS)
-    with pytest.raises(ScenarioError, match="long=True"):
+    with pytest.raises(DialogError, match="long=True"):
         get_scenario("relay-unreachable-retry")
-    with pytest.raises(ScenarioError, match="unknown scenario"):
+    with pytest.raises(DialogError, match="unknown scenario"):
         get_scenario("nope")
 
 
@@ -146,11 +146,11 @@ def test_scenario_client_runs_against_any_smtp_server(sink: Sink) -> None:
     assert sink.count == 1  # the sink accepted alice@local.test: it accepts anything not reject/defer
 
 
-def test_scenario_client_connection_refused_is_a_scenario_error() -> None:
+def test_scenario_client_connection_refused_is_a_dialog_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(ScenarioError, match="cannot connect"):
+    with pytest.raises(DialogError, match="cannot connect"):
         run_scenario_client("protocol-errors", "127.0.0.1", port, timeout=2)
 
 

@@ -23,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     "run_real_scenarios": "smtpd_sim.real.harness",
     "SCENARIOS": "smtpd_sim.real.scenarios",
     "ScenarioEnv": "smtpd_sim.real.scenarios",
-    "ScenarioError": "smtpd_sim.real.scenarios",
+    "DialogError": "smtpd_sim.real.scenarios",
     "run_scenario_client": "smtpd_sim.real.scenarios",
     "scenario_names": "smtpd_sim.real.scenarios",
     "Sink": "smtpd_sim.real.sink",

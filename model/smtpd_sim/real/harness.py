@@ -57,7 +57,7 @@ import pandas as pd
 from smtpd_sim.real import procstat
 from smtpd_sim.real.scenarios import (
     ScenarioEnv,
-    ScenarioError,
+    DialogError,
     get_scenario,
     run_scenario_client,
     scenario_names,
@@ -736,7 +736,7 @@ class RealDaemon:
         """
         try:
             get_scenario(name, long=long)
-        except ScenarioError as e:
+        except DialogError as e:
             raise RealDaemonError(str(e)) from None
         t_start = time.monotonic()
         self.start()
@@ -747,7 +747,7 @@ class RealDaemon:
             try:
                 dialog = run_scenario_client(name, "127.0.0.1", SMTP_PORT, tls_port=TLS_PORT,
                                              env=_HarnessEnv(self), long=long, retry_wait=retry_wait)
-            except ScenarioError as e:
+            except DialogError as e:
                 raise RealDaemonError(f"{name}: {e}") from None
             time.sleep(self.settle_s)
             self.mark(f"SCENARIO {name} END")

@@ -36,8 +36,9 @@ RELAY_RETRY_WAIT = 430.0  # relay-unreachable-retry: second MTA attempt at +400 
 CLIENT_HELO = "client.local.test"
 
 
-class ScenarioError(RuntimeError):
-    """A scenario could not be run (unknown name, long scenario not allowed, no connection)."""
+class DialogError(RuntimeError):
+    """A scenario's SMTP dialog could not be run (unknown name, long scenario not allowed,
+    no connection); not :class:`smtpd_sim.spec.scenario.ScenarioError` (a bad scenario file)."""
 
 
 # ---------------------------------------------------------------------------- SMTP client
@@ -223,7 +224,7 @@ class ScenarioContext:
         try:
             sock = self.env.connect(self.host, port, self.timeout)
         except OSError as e:
-            raise ScenarioError(f"cannot connect to {self.host}:{port}: {e.strerror or e}") from e
+            raise DialogError(f"cannot connect to {self.host}:{port}: {e.strerror or e}") from e
         s = SmtpSession(sock, timeout=self.timeout)
         self.sessions.append(s)
         return s
@@ -389,9 +390,9 @@ def get_scenario(name: str, *, long: bool = False) -> Scenario:
     try:
         sc = SCENARIOS[name]
     except KeyError:
-        raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})") from None
+        raise DialogError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})") from None
     if sc.long and not long:
-        raise ScenarioError(f"scenario {name!r} waits for retry timers for minutes; pass long=True")
+        raise DialogError(f"scenario {name!r} waits for retry timers for minutes; pass long=True")
     return sc
 
 
@@ -438,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         d = run_scenario_client(args.name, args.host, args.port, tls_port=args.tls_port, long=args.long)
-    except ScenarioError as e:
+    except DialogError as e:
         print(f"error: {e}")
         return 2
     print(json.dumps(d, indent=1))
