@@ -139,7 +139,7 @@ def topology(
 # Commands living in their own modules register themselves on ``app`` (one import each).
 _COMMAND_MODULES = ("smtpd_sim.cli.privsep", "smtpd_sim.cli.serve", "smtpd_sim.cli.run", "smtpd_sim.cli.bench",
                     "smtpd_sim.cli.sweep", "smtpd_sim.cli.calibrate", "smtpd_sim.cli.trace",
-                    "smtpd_sim.cli.plugins")
+                    "smtpd_sim.cli.plugins", "smtpd_sim.cli.real")
 
 
 def _register_commands() -> None:

@@ -1,7 +1,7 @@
 """Client side of the real-daemon scenarios (plain sockets, stdlib only).
 
 Why: the same scripted SMTP dialogs drive the real OpenSMTPD (through
-:mod:`smtpd_sim.real.harness`) and the simulator's own live server, so their replies and
+:mod:`smtpd_sim.real.runs`) and the simulator's own live server, so their replies and
 the imsg traffic they cause can be compared. The scenarios are those of
 real-daemon.md §5 (research ``tools/scenarios.py``); each returns its dialog in the
 research ``traces/<name>.dialog.json`` shape::
@@ -162,9 +162,9 @@ def message(subject: str) -> list[str]:
 class ScenarioEnv:
     """What a scenario needs besides the SMTP dialog; this base is a bare server (no-ops).
 
-    The harness subclasses it to connect inside the daemon's namespace, write trace
-    markers, watch maildirs and the sink, and run ``smtpctl``. A simulator can do the
-    same against its own model. ``wait_*`` return the time the condition held, or None.
+    :class:`smtpd_sim.real.runs.DaemonScenarioEnv` connects inside the daemon's namespace,
+    writes trace markers, watches maildirs and the sink, and runs ``smtpctl``. A simulator
+    can do the same against its own model. ``wait_*`` return the time the condition held, or None.
     """
 
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:

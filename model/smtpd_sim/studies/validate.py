@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 
 from smtpd_sim.observe.metrics import trace_hops
+from smtpd_sim.observe.traces import as_observed, compare_hops, compare_replies
 from smtpd_sim.real.scenarios import ScenarioEnv, run_scenario_client, scenario_names
 from smtpd_sim.serve.server import LiveServer
-from smtpd_sim.observe.traces import as_observed, compare_hops, compare_replies
 
 SETTLE_S = 1.5  # the real harness lets the daemon settle this long before the END marker
 SINK_REPLIES = {"reject": "550 5.1.1 rejected by the sink", "defer": "451 4.3.0 deferred by the sink"}
@@ -196,7 +196,8 @@ def run_sim_scenario(name: str, *, long: bool = False) -> tuple[pd.DataFrame, di
 def validate(names: list[str] | None = None, *, long: bool = False, workdir: Path | None = None,
              out: Any = sys.stdout) -> list[ScenarioCheck]:
     """Run every scenario on both sides and compare."""
-    from smtpd_sim.real.harness import RealDaemon
+    from smtpd_sim.real.daemon import RealDaemon
+    from smtpd_sim.real.runs import run_scenario
 
     names = names or scenario_names(long=long)
     checks: list[ScenarioCheck] = []
@@ -204,7 +205,7 @@ def validate(names: list[str] | None = None, *, long: bool = False, workdir: Pat
     with RealDaemon(workdir) as d:
         for name in names:
             t0 = time.monotonic()
-            real = d.run_scenario(name, long=long)
+            real = run_scenario(d, name, long=long)
             real_s = time.monotonic() - t0
             sim_df, sim_dialog, sim_s = run_sim_scenario(name, long=long)
             checks.append(ScenarioCheck(name, compare_hops(real.hops_df, sim_df),
