@@ -39,12 +39,12 @@ test: $(VENV)/.test-installed $(VENV)/.native
 ## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
 ## loopback in a network namespace vs smtpd-sim, same clients (needs root)
 validate-real: $(VENV)/.test-installed
-	$(BIN)/python -m smtpd_sim.studies.validate
+	$(BIN)/smtpd-sim real validate
 	$(BIN)/python -m pytest -m real tests/real -k "not long"
 
 ## validate-real-long: also the retry scenarios (sink down 430 s, broken maildir 100 s: ~20 min)
 validate-real-long: $(VENV)/.test-installed
-	$(BIN)/python -m smtpd_sim.studies.validate --long
+	$(BIN)/smtpd-sim real validate --long
 	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
 ## bench: speed against bare SimPy, measured in the same run; sweep points/s on 1 and 2 workers

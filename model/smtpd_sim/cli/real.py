@@ -1,5 +1,6 @@
 """The ``real`` commands: the real OpenSMTPD 6.8.0p2 on loopback in a network namespace
-(root): record its traces. Each parses, calls :mod:`smtpd_sim.real` or a study, prints."""
+(root): validate the simulator against it, record its traces, load it, run one dialog,
+measure its table lookups. Each parses, calls :mod:`smtpd_sim.real` or a study, prints."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 WORKDIR = Path(tempfile.gettempdir()) / "smtpd-sim-real"  # conf/ and certs/ of the real daemon
+TABLES_WORKDIR = Path(tempfile.gettempdir()) / "smtpd-sim-tables"
 
 
 @contextlib.contextmanager
@@ -53,6 +55,28 @@ def _check_names(names: list[str] | None, long: bool) -> None:
             get_scenario(name, long=long)
 
 
+def _split(value: str, what: str) -> list[str]:
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    if not items:
+        from smtpd_sim.cli.app import fail
+
+        fail(f"{what}: expected a comma-separated list, got {value!r}")
+    return items
+
+
+def _ints(value: str, what: str) -> list[int]:
+    from smtpd_sim.cli.app import fail
+
+    try:
+        out = [int(x) for x in _split(value, what)]
+    except ValueError:
+        fail(f"{what}: expected comma-separated integers, got {value!r}")
+        return []
+    if min(out) < 1:
+        fail(f"{what}: every value must be >= 1, got {value!r}")
+    return out
+
+
 def _reference_lines(cmp: dict[str, dict[str, Any]]) -> list[str]:
     """One line per scenario (and what differs) of a comparison with the reference traces."""
     lines = []
@@ -67,14 +91,42 @@ def _reference_lines(cmp: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    from smtpd_sim.cli.app import user_errors
+    from smtpd_sim.cli.app import fail, user_errors
 
     real = typer.Typer(
         no_args_is_help=True,
         help="The real OpenSMTPD 6.8.0p2 (Debian package; root), run on loopback inside a network "
-             "namespace: record its traces.",
+             "namespace: validate the simulator against it, record its traces, load it.",
     )
     app.add_typer(real, name="real")
+
+    @real.command("validate")
+    @user_errors
+    def validate_cmd(
+        names: Annotated[list[str] | None, typer.Argument(help="Scenarios (default: every non-long one)")] = None,
+        long: Annotated[bool, typer.Option("--long", help="Also the retry scenarios (~10 minutes)")] = False,
+        workdir: Annotated[Path | None, typer.Option(
+            help="conf/ and certs/ of the real daemon (default results/validate-real)")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    ) -> None:
+        """Compare smtpd-sim with the real daemon: the same clients, hops and replies per scenario."""
+        from smtpd_sim.studies.validate import print_table, validate
+
+        _check_names(names, long)
+        t0 = time.monotonic()
+        with _sigterm_unwinds(), _one_line_errors():
+            checks = validate(names or None, long=long, workdir=workdir, out=sys.stderr if as_json else sys.stdout)
+        bad = [c.name for c in checks if not c.ok]
+        if as_json:
+            sys.stdout.write(json.dumps({"scenarios": [
+                {"name": c.name, "ok": c.ok, "hops": c.hops, "replies": c.replies, "real_s": c.real_s,
+                 "sim_s": c.sim_s} for c in checks], "all_match": not bad}, default=str) + "\n")
+        else:
+            print_table(checks)
+            print(f"{len(checks)} scenarios in {time.monotonic() - t0:.0f} s: "
+                  + ("all match" if not bad else f"MISMATCH in {', '.join(bad)}"))
+        if bad:
+            raise typer.Exit(1)
 
     @real.command()
     @user_errors
@@ -116,3 +168,90 @@ def register(app: typer.Typer) -> None:
             (out / "compare.json").write_text(json.dumps(cmp, indent=1, default=str))
         if not all(c["multiset_equal"] for c in cmp.values()):
             raise typer.Exit(1)
+
+    @real.command()
+    @user_errors
+    def load(
+        workdir: Annotated[Path, typer.Option(help="conf/, certs/ and logs/ of the real daemon go here")] = WORKDIR,
+        modes: Annotated[str, typer.Option(help="Workloads, comma-separated: local, relay (accept-only)")] = "local,relay",
+        concurrency: Annotated[str, typer.Option(help="Closed-loop clients per run, comma-separated")] = "1,4,16",
+        duration: Annotated[float, typer.Option(help="Seconds of load per run")] = 10.0,
+        repeats: Annotated[int, typer.Option(help="Runs of each (mode, concurrency)")] = 1,
+    ) -> None:
+        """Load fresh untraced daemons: JSON lines for calibrate --from (how, then one per run)."""
+        from smtpd_sim.real.load import MODES, LoadError, how_measured, run_loads
+
+        mode_list = _split(modes, "--modes")
+        if unknown := [m for m in mode_list if m not in MODES]:
+            fail(f"--modes: expected {' or '.join(MODES)}, got {', '.join(unknown)}")
+        conc = _ints(concurrency, "--concurrency")
+        if duration <= 0 or repeats < 1:
+            fail("--duration must be > 0 and --repeats >= 1")
+        runs = [(m, c) for _ in range(repeats) for m in mode_list for c in conc]
+
+        def emit(record: dict[str, Any]) -> None:
+            sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
+
+        with _sigterm_unwinds(), _one_line_errors():
+            try:
+                emit({"how": how_measured(duration, repeats)})
+                run_loads(workdir, runs, duration, progress=lambda res: emit(res.to_dict()))
+            except LoadError as e:
+                fail(str(e))
+
+    @real.command("load-worker", hidden=True)
+    @user_errors
+    def load_worker(
+        pid: Annotated[int, typer.Option(help="PID of the running smtpd parent")],
+        mode: Annotated[str, typer.Option(help="local or relay")],
+        concurrency: Annotated[int, typer.Option(min=1, help="Closed-loop clients")],
+        duration: Annotated[float, typer.Option(help="Seconds of load")],
+    ) -> None:
+        """Drive one load run inside the daemon's namespace (started by real load): one JSON line."""
+        from smtpd_sim.real.load import LoadError, measure
+
+        with _one_line_errors():
+            try:
+                sys.stdout.write(json.dumps(measure(pid, mode, concurrency, duration).to_dict()) + "\n")
+            except LoadError as e:
+                fail(str(e))
+
+    @real.command()
+    @user_errors
+    def dialog(
+        name: Annotated[str, typer.Argument(help="Scenario (local-1rcpt, reject-rcpt, protocol-errors, ...)")],
+        host: Annotated[str, typer.Argument(help="SMTP server address")] = "127.0.0.1",
+        port: Annotated[int, typer.Argument(help="SMTP server port")] = 2525,
+        tls_port: Annotated[int, typer.Option(help="Port of the STARTTLS listener")] = 2587,
+        long: Annotated[bool, typer.Option("--long", help="Allow the long retry scenarios")] = False,
+    ) -> None:
+        """Run one scenario's SMTP client against any server; print its dialog (JSON)."""
+        from smtpd_sim.real.scenarios import run_scenario_client
+
+        _check_names([name], long)
+        with _one_line_errors():
+            d = run_scenario_client(name, host, port, tls_port=tls_port, long=long)
+        sys.stdout.write(json.dumps(d, indent=1) + "\n")
+
+    @real.command("tables-bench")
+    @user_errors
+    def tables_bench(
+        workdir: Annotated[Path, typer.Option(help="conf/, certs/ and the table files go here")] = TABLES_WORKDIR,
+        out: Annotated[Path | None, typer.Option(help="Write the calibration TOML here (default: print it)")] = None,
+        lookups: Annotated[int, typer.Option(min=1, help="Direct table-protocol lookups per backend")] = 10000,
+        messages: Annotated[int, typer.Option(min=1, help="Messages per (backend, clients) daemon run")] = 300,
+        repeats: Annotated[int, typer.Option(min=1, help="Daemon runs per (backend, clients)")] = 5,
+    ) -> None:
+        """Measure alias lookups through OpenSMTPD-extras tables; print the calibration TOML."""
+        from smtpd_sim.real.tables_bench import TablesBenchError, calibration_file
+
+        with _sigterm_unwinds(), _one_line_errors():
+            try:
+                text = calibration_file(workdir, lookups=lookups, messages=messages, repeats=repeats)
+            except TablesBenchError as e:
+                fail(str(e))
+                return
+        if out is not None:
+            out.write_text(text)
+        sys.stdout.write(text + "\n")

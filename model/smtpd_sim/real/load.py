@@ -10,7 +10,7 @@ once, for ``duration`` seconds; ``local`` = maildir delivery to alice (deliverie
 The daemon runs untraced (``smtpd -d -P mta``, its log to a file it writes itself, as
 in §9) in the loopback-only namespace of :class:`smtpd_sim.real.daemon.RealDaemon`. The
 clients run in a separate Python process started inside that namespace
-(``ip netns exec ... python -m smtpd_sim.real.load worker``), so they share the two cores with
+(``ip netns exec ... smtpd-sim real load-worker``), so they share the two cores with
 the daemon, as in §9, and not the GIL with the harness; that process reads every smtpd
 process's utime+stime (+ the parent's cutime+cstime: its MDA children) before and after,
 and its own CPU (``os.times()``) over the sending phase. Never sends to any address but 127.0.0.1.
@@ -18,7 +18,6 @@ and its own CPU (``os.times()``) over the sending phase. Never sends to any addr
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -306,7 +305,7 @@ def how_measured(duration: float, repeats: int) -> dict[str, Any]:
             "commands": [
                 "smtpd -d -f conf/smtpd.conf (local; relay accept-only adds -P mta), untraced, log to a file",
                 "inside a loopback-only network namespace, hosts-file resolver (model/smtpd_sim/real/netns.py)",
-                f"python -m smtpd_sim.real.load worker --mode local|relay --concurrency C --duration {duration:g} "
+                f"smtpd-sim real load-worker --mode local|relay --concurrency C --duration {duration:g} "
                 "(closed loop, new connection per message, EHLO MAIL RCPT DATA 1 KiB QUIT)",
                 "CPU: /proc/<pid>/stat utime+stime per smtpd process (+ parent cutime+cstime), client os.times()",
             ]}
@@ -327,7 +326,7 @@ def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: fl
             pid = d.start(["-P", "mta"] if mode == "relay" else [])
             try:
                 time.sleep(0.5)
-                cmd = [*d.netns.exec_prefix(), sys.executable, "-m", "smtpd_sim.real.load", "worker",
+                cmd = [*d.netns.exec_prefix(), sys.executable, "-m", "smtpd_sim", "real", "load-worker",
                        "--pid", str(pid), "--mode", mode, "--concurrency", str(conc), "--duration", str(duration)]
                 cp = run(cmd, timeout=duration + timeout_slack, what=f"load {mode} c={conc}", check=False)
                 if cp.returncode != 0:
@@ -342,37 +341,3 @@ def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: fl
                 progress(res)
         clear_maildir(LOCAL_USER)
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m smtpd_sim.real.load worker --pid P --mode M --concurrency C --duration S``
-    (inside the namespace: one JSON line), or ``run`` (as root: everything, JSON lines)."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("worker", help="drive one run (inside the namespace, daemon running)")
-    w.add_argument("--pid", type=int, required=True)
-    w.add_argument("--mode", choices=MODES, required=True)
-    w.add_argument("--concurrency", type=int, required=True)
-    w.add_argument("--duration", type=float, required=True)
-    r = sub.add_parser("run", help="fresh daemons, runs of every mode and concurrency")
-    r.add_argument("--workdir", default="/tmp/smtpd-sim-real")
-    r.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    r.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    r.add_argument("--duration", type=float, default=10.0)
-    r.add_argument("--repeats", type=int, default=1)
-    a = ap.parse_args(argv)
-    try:
-        if a.cmd == "worker":
-            print(json.dumps(measure(a.pid, a.mode, a.concurrency, a.duration).to_dict()))
-            return 0
-        runs = [(m, c) for _ in range(a.repeats) for m in a.modes for c in a.concurrency]
-        print(json.dumps({"how": how_measured(a.duration, a.repeats)}), flush=True)
-        run_loads(a.workdir, runs, a.duration, progress=lambda res: print(json.dumps(res.to_dict()), flush=True))
-    except (LoadError, procstat.ProcStatError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,7 +21,6 @@ environment that only connects, suitable for any SMTP server at ``host:port``.
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import time
@@ -424,27 +423,3 @@ def run_scenario_client(
     if any(v is not None for v in notes.values()):
         dialog["notes"] = notes
     return dialog
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m smtpd_sim.real.scenarios NAME [HOST [PORT]]``: print the dialog as JSON."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description="run one scenario's SMTP client against a server")
-    ap.add_argument("name", choices=list(SCENARIOS))
-    ap.add_argument("host", nargs="?", default="127.0.0.1")
-    ap.add_argument("port", nargs="?", type=int, default=2525)
-    ap.add_argument("--tls-port", type=int, default=2587)
-    ap.add_argument("--long", action="store_true", help="allow the long retry scenarios")
-    args = ap.parse_args(argv)
-    try:
-        d = run_scenario_client(args.name, args.host, args.port, tls_port=args.tls_port, long=args.long)
-    except DialogError as e:
-        print(f"error: {e}")
-        return 2
-    print(json.dumps(d, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,21 +15,19 @@ Two measurements, both on loopback inside the harness's network namespace:
    and the ``-T lookup`` lines (how many alias lookups a message makes). Static
    (``file:``) is the baseline.
 
-``python -m smtpd_sim.real.tables_bench --out scenarios/calibration/tables-6.8.toml`` (root; installs
+``smtpd-sim real tables-bench --out scenarios/calibration/tables-6.8.toml`` (root; installs
 Debian's ``opensmtpd-extras`` and ``redis-server`` when missing, service starts denied).
 The model's sqlite/redis defaults read the written file (model/smtpd_sim/tables/builtin.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import sqlite3
 import statistics
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -38,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from smtpd_sim.real import procstat
-from smtpd_sim.real.commands import RealDaemonError, wait_until
+from smtpd_sim.real.commands import wait_until
 from smtpd_sim.real.daemon import PKI_NAME, SINK_PORT, SMTP_PORT, TLS_PORT, RealDaemon
 from smtpd_sim.real.install import apt_install, clear_maildir, maildir_count
 from smtpd_sim.real.scenarios import CLIENT_HELO, SmtpSession, message
@@ -395,7 +393,7 @@ def _toml(results: dict[str, Any], *, lookups: int, messages: int, repeats: int,
     runs: list[DaemonRun] = results["daemon"]
     lines = [
         "# Alias lookups of OpenSMTPD 6.8.0p2 (Debian) through opensmtpd-extras 6.7.1 table processes,",
-        "# measured on this project's machine by `python -m smtpd_sim.real.tables_bench` (model/smtpd_sim/real/tables_bench.py).",
+        "# measured on this project's machine by `smtpd-sim real tables-bench` (model/smtpd_sim/real/tables_bench.py).",
         "# Written by that tool; do not edit by hand.",
         "# Found on the way: table-redis 6.7.1 never reads its config file (table_redis.c:config_load()",
         "# loops `while (getline(...) == -1)`), so its defaults apply (127.0.0.1:6379, `GET alias:%s`), and",
@@ -496,26 +494,3 @@ def calibration_file(workdir: Path, *, lookups: int = 10000, messages: int = 300
     results = measure(workdir, lookups=lookups, messages=messages, repeats=repeats)
     load += " at start, " + " ".join(Path("/proc/loadavg").read_text().split()[:3]) + " at end"
     return _toml(results, lookups=lookups, messages=messages, repeats=repeats, load=load)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workdir", default="/tmp/smtpd-sim-tables")
-    ap.add_argument("--out", default=None, help="write the calibration TOML here (default: print it)")
-    ap.add_argument("--lookups", type=int, default=10000)
-    ap.add_argument("--messages", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=5)
-    a = ap.parse_args(argv)
-    try:
-        text = calibration_file(Path(a.workdir), lookups=a.lookups, messages=a.messages, repeats=a.repeats)
-    except (TablesBenchError, RealDaemonError, procstat.ProcStatError) as e:
-        print(f"tables_bench: {e}", file=sys.stderr)
-        return 2
-    if a.out:
-        Path(a.out).write_text(text)
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""``make validate-real``: the same scenarios against the real OpenSMTPD and the simulator.
+"""``smtpd-sim real validate``: the same scenarios against the real OpenSMTPD and the simulator.
 
 For each scenario a fresh real 6.8.0p2 daemon (``smtpd_sim.real``, loopback network namespace)
 and a fresh ``smtpd-sim serve`` (the pony-6.8 topology with the ``traced-6.8`` calibration,
@@ -240,27 +240,3 @@ def print_table(checks: list[ScenarioCheck], out: Any = sys.stdout) -> None:
             print(f"{c.name}: only in real {c.hops['only_in_real']}; only in sim {c.hops['only_in_sim']}", file=out)
         for d in c.replies["differences"][:5]:
             print(f"{c.name}: reply {d['index']}: real {d['real']!r} / sim {d['sim']!r}", file=out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="compare smtpd-sim with the real OpenSMTPD")
-    ap.add_argument("names", nargs="*", help="scenarios (default: all non-long ones)")
-    ap.add_argument("--long", action="store_true", help="also the retry scenarios (~10 minutes)")
-    args = ap.parse_args(argv)
-    t0 = time.monotonic()
-    try:
-        checks = validate(args.names or None, long=args.long)
-    except Exception as e:  # the harness raises one-line RealDaemonError
-        print(f"validate-real: error: {e}", file=sys.stderr)
-        return 2
-    print_table(checks)
-    bad = [c.name for c in checks if not c.ok]
-    print(f"{len(checks)} scenarios in {time.monotonic() - t0:.0f} s: "
-          + ("all match" if not bad else f"MISMATCH in {', '.join(bad)}"))
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
