@@ -23,8 +23,8 @@ NATIVE_SRC := $(addprefix model/,$(shell sed -n 's/^ *"\(smtpd_sim\/[^"]*\.py\)"
 	model/smtpd_sim/native.py
 $(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
 	@echo "compiling the hot path with mypyc (about 3 minutes, once)..."
-	@$(PIP) install -e '.[native]' && $(BIN)/python -m smtpd_sim.native_cli build >$(VENV)/native-build.log 2>&1 \
-		&& $(BIN)/python -m smtpd_sim.native_cli status \
+	@$(PIP) install -e '.[native]' && $(BIN)/smtpd-sim native build >$(VENV)/native-build.log 2>&1 \
+		&& $(BIN)/smtpd-sim native status \
 		|| echo "smtpd-sim: the mypyc build failed (see $(VENV)/native-build.log); running in pure Python"
 	@touch $@
 
@@ -39,12 +39,12 @@ test: $(VENV)/.test-installed $(VENV)/.native
 ## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
 ## loopback in a network namespace vs smtpd-sim, same clients (needs root)
 validate-real: $(VENV)/.test-installed
-	$(BIN)/python -m smtpd_sim.studies.validate
+	$(BIN)/smtpd-sim real validate
 	$(BIN)/python -m pytest -m real tests/real -k "not long"
 
 ## validate-real-long: also the retry scenarios (sink down 430 s, broken maildir 100 s: ~20 min)
 validate-real-long: $(VENV)/.test-installed
-	$(BIN)/python -m smtpd_sim.studies.validate --long
+	$(BIN)/smtpd-sim real validate --long
 	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
 ## bench: speed against bare SimPy, measured in the same run; sweep points/s on 1 and 2 workers
@@ -56,5 +56,5 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check model tests benchmarks
 
 clean:
-	-$(BIN)/python -m smtpd_sim.native_cli clean
+	-$(BIN)/smtpd-sim native clean
 	rm -rf $(VENV) results .pytest_cache build

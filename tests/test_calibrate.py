@@ -199,12 +199,12 @@ def test_cli_errors_are_one_line() -> None:
 
 
 def test_cli_without_root_or_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    import smtpd_sim.real.harness as harness
+    import smtpd_sim.real.install as install
 
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert "root" in _one_line_exit_2(runner.invoke(app, ["calibrate", "--duration", "1"]))
     monkeypatch.setattr("os.geteuid", lambda: 0)
-    monkeypatch.setattr(harness, "smtpd_version", lambda: None)
+    monkeypatch.setattr(install, "smtpd_version", lambda: None)
     assert "opensmtpd" in _one_line_exit_2(runner.invoke(app, ["calibrate", "--duration", "1"]))
 
 

@@ -8,29 +8,18 @@ daemons, then the c=1 fit on them.
 
 from __future__ import annotations
 
-import os
-import re
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from smtpd_sim.studies import calibrate as cb
-from smtpd_sim.spec.calibration import load_calibration
 from smtpd_sim.real.load import run_loads
-
-
-def _real_requested(config: pytest.Config) -> bool:
-    if os.environ.get("SMTPD_SIM_REAL") == "1":
-        return True
-    expr = str(config.getoption("markexpr", "") or "")
-    return re.search(r"(?<!not )\breal\b", expr) is not None
+from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.studies import calibrate as cb
 
 
 @pytest.mark.real
-def test_short_measurement_and_fit(request: pytest.FixtureRequest) -> None:
-    if not _real_requested(request.config):
-        pytest.skip("real-daemon test: run with SMTPD_SIM_REAL=1 or pytest -m real (root, Debian)")
+def test_short_measurement_and_fit(real_requested: None) -> None:
     workdir = Path(tempfile.gettempdir()) / "smtpd-sim-real"
     results = run_loads(workdir, [("local", 1), ("relay", 1)], 3.0, install=True)
     by = {r.mode: r for r in results}

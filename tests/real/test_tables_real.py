@@ -1,11 +1,9 @@
-"""The real 6.8.0p2 with OpenSMTPD-extras table processes (model/real/tables_bench.py)
+"""The real 6.8.0p2 with OpenSMTPD-extras table processes (smtpd_sim.real.tables_bench)
 against the model's tables (model/tables/). Root, Debian, loopback in a namespace; run
 by ``make validate-real`` (``pytest -m real tests/real``), skipped visibly otherwise."""
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import tempfile
 import tomllib
@@ -16,7 +14,7 @@ import pytest
 
 from smtpd_sim.spec.files import scenario_dir
 from smtpd_sim.real import tables_bench as tb
-from smtpd_sim.real.harness import RealDaemon
+from smtpd_sim.real.daemon import RealDaemon
 from smtpd_sim.sim.simulation import Simulation
 from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.tables import TableSpec
@@ -26,17 +24,8 @@ from smtpd_sim.spec.workload import parse_workload
 pytestmark = pytest.mark.real
 
 
-def _real_requested(config: pytest.Config) -> bool:
-    if os.environ.get("SMTPD_SIM_REAL") == "1":
-        return True
-    expr = str(config.getoption("markexpr", "") or "")
-    return re.search(r"(?<!not )\breal\b", expr) is not None
-
-
 @pytest.fixture(scope="module")
-def daemon(request: pytest.FixtureRequest) -> Iterator[RealDaemon]:
-    if not _real_requested(request.config):
-        pytest.skip("real-daemon test: run with SMTPD_SIM_REAL=1 or pytest -m real (root, Debian)")
+def daemon(real_requested: None) -> Iterator[RealDaemon]:
     tb.ensure_extras_installed()
     # not under pytest's 0700 tmp: the table programs run as the lka's unprivileged user
     work = Path(tempfile.mkdtemp(prefix="smtpd-sim-tables-"))

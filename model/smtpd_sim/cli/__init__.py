@@ -17,6 +17,7 @@ from smtpd_sim.cli import (
     native,
     plugins,
     privsep,
+    real,
     run,
     serve,
     sweep,
@@ -33,6 +34,7 @@ app = typer.Typer(
 for command in (compare.compare, topology.topology, privsep.privsep, serve.serve, run.run, bench.bench,
                 sweep.sweep, calibrate.calibrate, trace.trace, plugins.plugins):
     app.command()(command)
+app.add_typer(real.app, name="real")
 app.add_typer(native.app, name="native")
 
 

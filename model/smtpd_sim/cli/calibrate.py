@@ -18,7 +18,7 @@ DEFAULT_NAME = "fitted-6.8"
 
 def _need_real() -> None:
     """Root and the opensmtpd package, else one line and exit 2 (no install from here)."""
-    from smtpd_sim.real.harness import SMTPD_VERSION, smtpd_version
+    from smtpd_sim.real.install import SMTPD_VERSION, smtpd_version
 
     if not sys.platform.startswith("linux"):
         fail("calibrate measures the real OpenSMTPD: it needs Linux (network namespaces)")
@@ -34,8 +34,8 @@ def _need_real() -> None:
 
 def _measure(duration: float, repeats: int, concurrency: list[int], say: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the load generator against fresh daemons; the raw results and how they were taken."""
-    from smtpd_sim.studies.calibrate import MODES
     from smtpd_sim.real.load import how_measured, run_loads
+    from smtpd_sim.studies.calibrate import MODES
 
     _need_real()
     how = how_measured(duration, repeats)
@@ -110,7 +110,7 @@ def calibrate(
         check as run_check,
     )
     from smtpd_sim.spec.calibration import load_calibration
-    from smtpd_sim.real.harness import RealDaemonError
+    from smtpd_sim.real.commands import RealDaemonError
     from smtpd_sim.real.load import LoadError
 
     say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))

@@ -1,42 +1,20 @@
-"""The real OpenSMTPD 6.8.0p2 as ground truth: harness, relay sink, scenario client, /proc CPU.
+"""The real OpenSMTPD 6.8.0p2 as ground truth, run on loopback inside a network namespace.
 
 Why: the simulator is checked against the real daemon on every CI run
-(``make validate-real``). :mod:`smtpd_sim.real.harness` runs the Debian package on loopback
-only inside a network namespace, :mod:`smtpd_sim.real.scenarios` drives it (or any SMTP
-server, e.g. the simulator's live one), :mod:`smtpd_sim.real.sink` stands in for the
-remote MX and :mod:`smtpd_sim.real.procstat` reads per-process CPU for calibration.
+(``make validate-real``, i.e. ``smtpd-sim real validate``). One module per concern:
+
+* :mod:`~smtpd_sim.real.commands`: system commands with timeouts, the one error type;
+* :mod:`~smtpd_sim.real.install`: prerequisites, the Debian package, test users, maildirs;
+* :mod:`~smtpd_sim.real.netns`: the loopback-only network namespace;
+* :mod:`~smtpd_sim.real.daemon`: the daemon's life cycle and ``-T imsg`` trace capture;
+* :mod:`~smtpd_sim.real.runs`: scenario runs recorded (trace, dialog, CPU), compared with
+  the reference traces;
+* :mod:`~smtpd_sim.real.scenarios`: the scripted SMTP dialogs (any server);
+* :mod:`~smtpd_sim.real.sink`: the loopback remote MX;
+* :mod:`~smtpd_sim.real.procstat`: per-process CPU from ``/proc``;
+* :mod:`~smtpd_sim.real.load`: closed-loop load for ``smtpd-sim calibrate``;
+* :mod:`~smtpd_sim.real.tables_bench`: alias lookups through OpenSMTPD-extras tables.
+
+Import from the modules; this package imports nothing, so the load worker and
+``smtpd-sim calibrate --check`` load only what they use.
 """
-
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
-# Lazy exports, so that ``python -m smtpd_sim.real.harness`` does not import the module twice.
-_EXPORTS: dict[str, str] = {
-    "DEFAULT_TRACE_FLAGS": "smtpd_sim.real.harness",
-    "RealDaemon": "smtpd_sim.real.harness",
-    "RealDaemonError": "smtpd_sim.real.harness",
-    "RealRun": "smtpd_sim.real.harness",
-    "compare_with_reference": "smtpd_sim.real.harness",
-    "ensure_installed": "smtpd_sim.real.harness",
-    "run_real_scenarios": "smtpd_sim.real.harness",
-    "SCENARIOS": "smtpd_sim.real.scenarios",
-    "ScenarioEnv": "smtpd_sim.real.scenarios",
-    "ScenarioError": "smtpd_sim.real.scenarios",
-    "run_scenario_client": "smtpd_sim.real.scenarios",
-    "scenario_names": "smtpd_sim.real.scenarios",
-    "Sink": "smtpd_sim.real.sink",
-    "SinkError": "smtpd_sim.real.sink",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first use."""
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'smtpd_sim.real' has no attribute {name!r}") from None
-    return getattr(import_module(module), name)

@@ -8,17 +8,16 @@ once, for ``duration`` seconds; ``local`` = maildir delivery to alice (deliverie
 ``relay`` = accept-only to ``user@relay.test`` with the MTA paused (``smtpd -P mta``).
 
 The daemon runs untraced (``smtpd -d -P mta``, its log to a file it writes itself, as
-in §9) in the loopback-only namespace of :class:`smtpd_sim.real.harness.RealDaemon`. The
+in §9) in the loopback-only namespace of :class:`smtpd_sim.real.daemon.RealDaemon`. The
 clients run in a separate Python process started inside that namespace
-(``ip netns exec``), so they share the two cores with the daemon, as in §9, and not the
-GIL with the harness; that process reads every smtpd process's utime+stime (+ the
-parent's cutime+cstime: its MDA children) before and after, and its own CPU
-(``os.times()``) over the sending phase. Never sends to any address but 127.0.0.1.
+(``ip netns exec ... smtpd-sim real load-worker``), so they share the two cores with
+the daemon, as in §9, and not the GIL with the harness; that process reads every smtpd
+process's utime+stime (+ the parent's cutime+cstime: its MDA children) before and after,
+and its own CPU (``os.times()``) over the sending phase. Never sends to any address but 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -32,12 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from smtpd_sim.real import procstat
+from smtpd_sim.real.commands import RealDaemonError, command_env, run, wait_until
+from smtpd_sim.real.daemon import SMTP_PORT, TLS_PORT, RealDaemon
+from smtpd_sim.real.install import clear_maildir, maildir_count, set_maildir_broken, smtpd_version
+from smtpd_sim.real.netns import listening
 
 MODES = ("local", "relay")
 RCPT = {"local": "alice@local.test", "relay": "user@relay.test"}  # research bench.py
 LOCAL_USER = "alice"
 MSG_SIZE = 1024  # research bench.py default --size (real-daemon.md §9: "a 1 KB body")
-HOST, PORT = "127.0.0.1", 2525  # the plain listener of smtpd_sim.real.harness.SMTPD_CONF
+HOST, PORT = "127.0.0.1", SMTP_PORT  # the plain listener of smtpd_sim.real.daemon.SMTPD_CONF
 SLOW_CONNECT_S = 0.5  # a connect this slow waited for a SYN retransmission (the first is after 1 s)
 TAIL_S = 3.0  # how long sessions open at the end of a run may take to finish (user parameter)
 
@@ -171,12 +174,6 @@ def _ctxsw(pid: int) -> int:
     return 0
 
 
-def _maildir_count(user: str) -> int:
-    from smtpd_sim.real.harness import maildir_count
-
-    return maildir_count(user)
-
-
 def measure(parent_pid: int, mode: str, concurrency: int, duration: float, *, drain_timeout: float = 60.0) -> LoadResult:
     """Drive ``concurrency`` closed-loop clients for ``duration`` s at the daemon on
     127.0.0.1:2525 (call this inside its network namespace); CPU per accepted message."""
@@ -184,14 +181,14 @@ def measure(parent_pid: int, mode: str, concurrency: int, duration: float, *, dr
         raise LoadError(f"mode must be one of {MODES}, not {mode!r}")
     procs = procstat.smtpd_processes(parent_pid)
     load_before = os.getloadavg()[0]
-    delivered0 = _maildir_count(LOCAL_USER) if mode == "local" else 0
+    delivered0 = maildir_count(LOCAL_USER) if mode == "local" else 0
     st = _State()
     sw0 = {n: _ctxsw(p) for n, p in procs.items()}
     c0, h0, m0 = procstat.snapshot(parent_pid), _host_cpu(), os.times()
     t0 = time.monotonic()
     t_stop = t0 + duration
 
-    async def main() -> None:
+    async def drive() -> None:
         tasks = [asyncio.ensure_future(_client(st, RCPT[mode], t_stop)) for _ in range(concurrency)]
         # a session still open TAIL_S after the end (e.g. a SYN dropped by the backlog of 5,
         # retransmitted after 1, 3, 7 s) is abandoned: its message is not counted
@@ -200,7 +197,7 @@ def measure(parent_pid: int, mode: str, concurrency: int, duration: float, *, dr
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    asyncio.run(main())
+    asyncio.run(drive())
     t1 = time.monotonic()
     m1, h1, c1 = os.times(), _host_cpu(), procstat.snapshot(parent_pid)
     n = len(st.ok)
@@ -209,7 +206,7 @@ def measure(parent_pid: int, mode: str, concurrency: int, duration: float, *, dr
     delivered = 0
     if mode == "local":
         deadline = time.monotonic() + drain_timeout
-        while (delivered := _maildir_count(LOCAL_USER) - delivered0) < n and time.monotonic() < deadline:
+        while (delivered := maildir_count(LOCAL_USER) - delivered0) < n and time.monotonic() < deadline:
             time.sleep(0.02)
     t2 = time.monotonic()
     time.sleep(0.3)  # the parent reaps the last child; stat imsgs settle
@@ -245,65 +242,40 @@ def measure(parent_pid: int, mode: str, concurrency: int, duration: float, *, dr
 # ---------------------------------------------------------------------------- the daemon side
 
 
-def _daemon_class() -> type:
-    """A :class:`RealDaemon` that starts smtpd untraced with its log written to a file."""
-    from smtpd_sim.real.harness import (
-        SMTP_PORT,
-        TLS_PORT,
-        RealDaemon,
-        RealDaemonError,
-        _env,
-        _listening,
-        _wait,
-        _which,
-        running_smtpd_pids,
-        smtpd_binary,
-        wipe_spool,
-    )
+class UntracedDaemon(RealDaemon):
+    """``smtpd -d -f conf/smtpd.conf [flags]`` without ``-v``/``-T`` (real-daemon.md §9:
+    "Tracing was off, info logging to a file"), stdout/stderr to ``logs/smtpd-bench.log``."""
 
-    class BenchDaemon(RealDaemon):
-        """``smtpd -d -f conf/smtpd.conf [flags]`` without ``-v``/``-T`` (real-daemon.md §9:
-        "Tracing was off, info logging to a file"), stdout/stderr to ``logs/smtpd-bench.log``."""
+    def __init__(self, workdir: str | Path, **kw: Any) -> None:
+        super().__init__(workdir, **kw)
+        self.command: list[str] = []  # the smtpd command line of the last start, for the record
 
-        def start(self, extra_flags: Sequence[str] = ()) -> int:
-            if not self._entered:
-                raise RealDaemonError("RealDaemon must be used as a context manager")
-            if self.pid is not None or running_smtpd_pids():
-                raise RealDaemonError("smtpd is already running")
-            exe = smtpd_binary()
-            if exe is None:
-                raise RealDaemonError("smtpd binary not found")
-            wipe_spool()
-            (self.workdir / "logs").mkdir(exist_ok=True)
-            log = open(self.workdir / "logs" / "smtpd-bench.log", "ab")  # noqa: SIM115 (kept open by the child)
-            script = 'mount --bind "$0" /etc/resolv.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"'
-            cmd = [*self.netns.exec_prefix(), "unshare", "--mount", "--propagation", "private", "--",
-                   "sh", "-c", script, str(self.workdir / "conf" / "resolv.conf"),
-                   str(self.workdir / "conf" / "hosts"), exe, "-d", "-f", "conf/smtpd.conf", *extra_flags]
-            cmd[0] = _which(cmd[0]) or cmd[0]
-            self.command = [os.path.basename(exe), *cmd[cmd.index(exe) + 1:]]
-            try:
-                self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
-                                              stderr=subprocess.STDOUT, start_new_session=True, env=_env())
-            finally:
-                log.close()
-            pid = self._proc.pid
-            ok = _wait(lambda: self._proc is None or self._proc.poll() is not None
-                       or (_listening(pid, SMTP_PORT) and _listening(pid, TLS_PORT)), self.startup_timeout, 0.05)
-            if self._proc.poll() is not None:
-                raise RealDaemonError(f"smtpd exited during startup (rc {self._proc.returncode}); "
-                                      f"see {self.workdir / 'logs' / 'smtpd-bench.log'}")
-            if not ok:
-                self.stop()
-                raise RealDaemonError(f"smtpd not ready within {self.startup_timeout:.0f} s")
-            # the children retitle themselves after the listeners are up: wait for all six
-            _wait(lambda: len(procstat.smtpd_processes(pid)) >= 7, 10.0, 0.05)
-            if procstat.process_name(pid) != "parent":
-                self.stop()
-                raise RealDaemonError(f"pid {pid} is not the smtpd parent")
-            return pid
-
-    return BenchDaemon
+    def start(self, extra_flags: Sequence[str] = ()) -> int:
+        exe = self._ready_to_start()
+        (self.workdir / "logs").mkdir(exist_ok=True)
+        log = open(self.workdir / "logs" / "smtpd-bench.log", "ab")  # noqa: SIM115 (kept open by the child)
+        cmd = self.smtpd_command(exe, extra_flags)
+        self.command = [os.path.basename(exe), *cmd[cmd.index(exe) + 1:]]
+        try:
+            self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True, env=command_env())
+        finally:
+            log.close()
+        pid = self._proc.pid
+        ok = wait_until(lambda: self._proc is None or self._proc.poll() is not None
+                        or (listening(pid, SMTP_PORT) and listening(pid, TLS_PORT)), self.startup_timeout, 0.05)
+        if self._proc.poll() is not None:
+            raise RealDaemonError(f"smtpd exited during startup (rc {self._proc.returncode}); "
+                                  f"see {self.workdir / 'logs' / 'smtpd-bench.log'}")
+        if not ok:
+            self.stop()
+            raise RealDaemonError(f"smtpd not ready within {self.startup_timeout:.0f} s")
+        # the children retitle themselves after the listeners are up: wait for all six
+        wait_until(lambda: len(procstat.smtpd_processes(pid)) >= 7, 10.0, 0.05)
+        if procstat.process_name(pid) != "parent":
+            self.stop()
+            raise RealDaemonError(f"pid {pid} is not the smtpd parent")
+        return pid
 
 
 def environment() -> dict[str, Any]:
@@ -316,8 +288,6 @@ def environment() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    from smtpd_sim.real.harness import smtpd_version
-
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "kernel": platform.release(),
@@ -334,8 +304,8 @@ def how_measured(duration: float, repeats: int) -> dict[str, Any]:
             "loadavg_before": round(os.getloadavg()[0], 2),
             "commands": [
                 "smtpd -d -f conf/smtpd.conf (local; relay accept-only adds -P mta), untraced, log to a file",
-                "inside a loopback-only network namespace, hosts-file resolver (model/real/harness.py)",
-                f"python -m smtpd_sim.real.load worker --mode local|relay --concurrency C --duration {duration:g} "
+                "inside a loopback-only network namespace, hosts-file resolver (model/smtpd_sim/real/netns.py)",
+                f"smtpd-sim real load-worker --mode local|relay --concurrency C --duration {duration:g} "
                 "(closed loop, new connection per message, EHLO MAIL RCPT DATA 1 KiB QUIT)",
                 "CPU: /proc/<pid>/stat utime+stime per smtpd process (+ parent cutime+cstime), client os.times()",
             ]}
@@ -345,25 +315,20 @@ def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: fl
               install: bool = False, progress: Any = None, timeout_slack: float = 120.0) -> list[LoadResult]:
     """For each (mode, concurrency): a fresh untraced daemon (``-P mta`` for relay
     accept-only), the clients in a child process inside the namespace, the result.
-    Needs root; raises :class:`smtpd_sim.real.harness.RealDaemonError` when it cannot."""
-    from smtpd_sim.real.harness import RealDaemonError, set_maildir_broken
-
+    Needs root; raises :class:`smtpd_sim.real.commands.RealDaemonError` when it cannot."""
     out: list[LoadResult] = []
-    daemon_cls = _daemon_class()
-    with daemon_cls(workdir, install=install, trace_flags=()) as d:
+    with UntracedDaemon(workdir, install=install, trace_flags=()) as d:
         set_maildir_broken(LOCAL_USER, False)
         for mode, conc in runs:
             if mode not in MODES:
                 raise LoadError(f"mode must be one of {MODES}, not {mode!r}")
-            _clear_maildir(LOCAL_USER)
+            clear_maildir(LOCAL_USER)
             pid = d.start(["-P", "mta"] if mode == "relay" else [])
             try:
                 time.sleep(0.5)
-                cmd = [*d.netns.exec_prefix(), sys.executable, "-m", "smtpd_sim.real.load", "worker",
+                cmd = [*d.netns.exec_prefix(), sys.executable, "-m", "smtpd_sim", "real", "load-worker",
                        "--pid", str(pid), "--mode", mode, "--concurrency", str(conc), "--duration", str(duration)]
-                from smtpd_sim.real.harness import _run
-
-                cp = _run(cmd, timeout=duration + timeout_slack, what=f"load {mode} c={conc}", check=False)
+                cp = run(cmd, timeout=duration + timeout_slack, what=f"load {mode} c={conc}", check=False)
                 if cp.returncode != 0:
                     tail = (cp.stderr or cp.stdout).strip().splitlines()
                     raise RealDaemonError(f"load {mode} c={conc}: worker exited {cp.returncode}: "
@@ -374,50 +339,5 @@ def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: fl
             out.append(res)
             if progress is not None:
                 progress(res)
-        _clear_maildir(LOCAL_USER)
+        clear_maildir(LOCAL_USER)
     return out
-
-
-def _clear_maildir(user: str) -> None:
-    """Remove delivered messages from ``~user/Maildir/{new,cur}`` (a large directory slows delivery)."""
-    from smtpd_sim.real.harness import home_of
-
-    for sub in ("new", "cur", "tmp"):
-        p = home_of(user) / "Maildir" / sub
-        if p.is_dir():
-            for f in p.iterdir():
-                f.unlink(missing_ok=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m smtpd_sim.real.load worker --pid P --mode M --concurrency C --duration S``
-    (inside the namespace: one JSON line), or ``run`` (as root: everything, JSON lines)."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("worker", help="drive one run (inside the namespace, daemon running)")
-    w.add_argument("--pid", type=int, required=True)
-    w.add_argument("--mode", choices=MODES, required=True)
-    w.add_argument("--concurrency", type=int, required=True)
-    w.add_argument("--duration", type=float, required=True)
-    r = sub.add_parser("run", help="fresh daemons, runs of every mode and concurrency")
-    r.add_argument("--workdir", default="/tmp/smtpd-sim-real")
-    r.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    r.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    r.add_argument("--duration", type=float, default=10.0)
-    r.add_argument("--repeats", type=int, default=1)
-    a = ap.parse_args(argv)
-    try:
-        if a.cmd == "worker":
-            print(json.dumps(measure(a.pid, a.mode, a.concurrency, a.duration).to_dict()))
-            return 0
-        runs = [(m, c) for _ in range(a.repeats) for m in a.modes for c in a.concurrency]
-        print(json.dumps({"how": how_measured(a.duration, a.repeats)}), flush=True)
-        run_loads(a.workdir, runs, a.duration, progress=lambda res: print(json.dumps(res.to_dict()), flush=True))
-    except (LoadError, procstat.ProcStatError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Client side of the real-daemon scenarios (plain sockets, stdlib only).
 
 Why: the same scripted SMTP dialogs drive the real OpenSMTPD (through
-:mod:`smtpd_sim.real.harness`) and the simulator's own live server, so their replies and
+:mod:`smtpd_sim.real.runs`) and the simulator's own live server, so their replies and
 the imsg traffic they cause can be compared. The scenarios are those of
 real-daemon.md §5 (research ``tools/scenarios.py``); each returns its dialog in the
 research ``traces/<name>.dialog.json`` shape::
@@ -21,7 +21,6 @@ environment that only connects, suitable for any SMTP server at ``host:port``.
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import time
@@ -36,8 +35,9 @@ RELAY_RETRY_WAIT = 430.0  # relay-unreachable-retry: second MTA attempt at +400 
 CLIENT_HELO = "client.local.test"
 
 
-class ScenarioError(RuntimeError):
-    """A scenario could not be run (unknown name, long scenario not allowed, no connection)."""
+class DialogError(RuntimeError):
+    """A scenario's SMTP dialog could not be run (unknown name, long scenario not allowed,
+    no connection); not :class:`smtpd_sim.spec.scenario.ScenarioError` (a bad scenario file)."""
 
 
 # ---------------------------------------------------------------------------- SMTP client
@@ -161,9 +161,9 @@ def message(subject: str) -> list[str]:
 class ScenarioEnv:
     """What a scenario needs besides the SMTP dialog; this base is a bare server (no-ops).
 
-    The harness subclasses it to connect inside the daemon's namespace, write trace
-    markers, watch maildirs and the sink, and run ``smtpctl``. A simulator can do the
-    same against its own model. ``wait_*`` return the time the condition held, or None.
+    :class:`smtpd_sim.real.runs.DaemonScenarioEnv` connects inside the daemon's namespace,
+    writes trace markers, watches maildirs and the sink, and runs ``smtpctl``. A simulator
+    can do the same against its own model. ``wait_*`` return the time the condition held, or None.
     """
 
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:
@@ -223,7 +223,7 @@ class ScenarioContext:
         try:
             sock = self.env.connect(self.host, port, self.timeout)
         except OSError as e:
-            raise ScenarioError(f"cannot connect to {self.host}:{port}: {e.strerror or e}") from e
+            raise DialogError(f"cannot connect to {self.host}:{port}: {e.strerror or e}") from e
         s = SmtpSession(sock, timeout=self.timeout)
         self.sessions.append(s)
         return s
@@ -389,9 +389,9 @@ def get_scenario(name: str, *, long: bool = False) -> Scenario:
     try:
         sc = SCENARIOS[name]
     except KeyError:
-        raise ScenarioError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})") from None
+        raise DialogError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})") from None
     if sc.long and not long:
-        raise ScenarioError(f"scenario {name!r} waits for retry timers for minutes; pass long=True")
+        raise DialogError(f"scenario {name!r} waits for retry timers for minutes; pass long=True")
     return sc
 
 
@@ -423,27 +423,3 @@ def run_scenario_client(
     if any(v is not None for v in notes.values()):
         dialog["notes"] = notes
     return dialog
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m smtpd_sim.real.scenarios NAME [HOST [PORT]]``: print the dialog as JSON."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description="run one scenario's SMTP client against a server")
-    ap.add_argument("name", choices=list(SCENARIOS))
-    ap.add_argument("host", nargs="?", default="127.0.0.1")
-    ap.add_argument("port", nargs="?", type=int, default=2525)
-    ap.add_argument("--tls-port", type=int, default=2587)
-    ap.add_argument("--long", action="store_true", help="allow the long retry scenarios")
-    args = ap.parse_args(argv)
-    try:
-        d = run_scenario_client(args.name, args.host, args.port, tls_port=args.tls_port, long=args.long)
-    except ScenarioError as e:
-        print(f"error: {e}")
-        return 2
-    print(json.dumps(d, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,22 +15,19 @@ Two measurements, both on loopback inside the harness's network namespace:
    and the ``-T lookup`` lines (how many alias lookups a message makes). Static
    (``file:``) is the baseline.
 
-``python -m smtpd_sim.real.tables_bench --out scenarios/calibration/tables-6.8.toml``
-(root; installs nothing itself except through the harness: needs Debian's
-``opensmtpd-extras`` and ``redis-server``). The model's sqlite/redis defaults read the
-written file (model/tables/builtin.py).
+``smtpd-sim real tables-bench --out scenarios/calibration/tables-6.8.toml`` (root; installs
+Debian's ``opensmtpd-extras`` and ``redis-server`` when missing, service starts denied).
+The model's sqlite/redis defaults read the written file (model/smtpd_sim/tables/builtin.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import sqlite3
 import statistics
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -39,20 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from smtpd_sim.real import procstat
-from smtpd_sim.real.harness import (
-    _POLICY_RC_D,
-    PKI_NAME,
-    SINK_PORT,
-    SMTP_PORT,
-    TLS_PORT,
-    RealDaemon,
-    RealDaemonError,
-    _env,
-    _run,
-    _wait,
-    home_of,
-    maildir_count,
-)
+from smtpd_sim.real.commands import wait_until
+from smtpd_sim.real.daemon import PKI_NAME, SINK_PORT, SMTP_PORT, TLS_PORT, RealDaemon
+from smtpd_sim.real.install import apt_install, clear_maildir, maildir_count
 from smtpd_sim.real.scenarios import CLIENT_HELO, SmtpSession, message
 
 LIBEXEC = Path("/usr/libexec/opensmtpd")
@@ -80,26 +66,11 @@ class TablesBenchError(RuntimeError):
 
 def ensure_extras_installed(*, timeout: float = 900.0) -> None:
     """``apt-get install opensmtpd-extras redis-server`` when missing, service starts denied
-    (the harness's policy-rc.d way: no system redis ever runs; ours runs in the namespace)."""
+    (no system redis ever runs; ours runs in the namespace)."""
     if (LIBEXEC / "table-sqlite").exists() and (LIBEXEC / "table-redis").exists() and \
             Path("/usr/bin/redis-server").exists():
         return
-    env = _env(DEBIAN_FRONTEND="noninteractive")
-    policy = _POLICY_RC_D
-    backup = policy.read_bytes() if policy.exists() else None
-    policy.write_text("#!/bin/sh\n# smtpd-sim: do not start services while installing\nexit 101\n")
-    policy.chmod(0o755)
-    try:
-        cmd = ["apt-get", "install", "-y", "--no-install-recommends", "opensmtpd-extras", "redis-server"]
-        cp = _run(cmd, timeout=timeout, what="installing opensmtpd-extras redis-server", env=env, check=False)
-        if cp.returncode != 0:  # stale package lists on a fresh machine: update once, retry
-            _run(["apt-get", "update"], timeout=timeout, what="apt-get update", env=env)
-            _run(cmd, timeout=timeout, what="installing opensmtpd-extras redis-server", env=env)
-    finally:
-        if backup is not None:
-            policy.write_bytes(backup)
-        else:
-            policy.unlink(missing_ok=True)
+    apt_install(["opensmtpd-extras", "redis-server"], timeout=timeout)
 
 
 # ---------------------------------------------------------------------------- table protocol
@@ -247,7 +218,7 @@ class RedisServer:
         self.proc = subprocess.Popen([*self.daemon.netns.exec_prefix(), exe, "--bind", "127.0.0.1", "--port",
                                       str(REDIS_PORT), "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        ok = _wait(lambda: self._ping(), 10, 0.05)
+        ok = wait_until(lambda: self._ping(), 10, 0.05)
         if not ok:
             self.__exit__()
             raise TablesBenchError("redis-server did not answer on 127.0.0.1 in the namespace")
@@ -290,7 +261,7 @@ class RedisServer:
 def smtpd_conf(table_arg: str) -> str:
     """The harness's listeners and rules, local delivery through an alias table."""
     return f"""\
-# smtpd.conf for the table calibration (model/real/tables_bench.py); loopback only
+# smtpd.conf for the table calibration (model/smtpd_sim/real/tables_bench.py); loopback only
 pki {PKI_NAME} cert "certs/cert.pem"
 pki {PKI_NAME} key  "certs/key.pem"
 listen on 127.0.0.1 port {SMTP_PORT} hostname {PKI_NAME}
@@ -348,18 +319,6 @@ def _send(daemon: RealDaemon, n: int, errors: list[str]) -> None:
             errors.append(str(e))
 
 
-def _empty_maildir(user: str) -> None:
-    """Remove the delivered test messages of a harness test user (only ours: the real-daemon
-    lock is held, no other run delivers now)."""
-    md = home_of(user) / "Maildir"
-    for sub in ("new", "cur", "tmp"):
-        d = md / sub
-        if d.is_dir():
-            for f in d.iterdir():
-                if f.is_file():
-                    f.unlink()
-
-
 def _cpu(parent: int) -> dict[str, procstat.CpuTimes]:
     """CPU of every smtpd process and of the table process lka forked (``table-aliases``)."""
     snap = procstat.snapshot(parent)
@@ -378,10 +337,10 @@ def _cpu(parent: int) -> dict[str, procstat.CpuTimes]:
 def run_daemon(daemon: RealDaemon, backend: str, table_arg: str, messages: int, clients: int) -> DaemonRun:
     """A fresh daemon with the alias table, ``messages`` sent by ``clients`` threads."""
     (daemon.workdir / "conf" / "smtpd.conf").write_text(smtpd_conf(table_arg))
-    _empty_maildir(TARGET)  # the wait below lists Maildir/new: keep it small
+    clear_maildir(TARGET)  # the wait below lists Maildir/new: keep it small (the real-daemon lock is held)
     pid = daemon.start()
     try:
-        _wait(lambda: False, 0.5)  # let the children finish their start-up
+        wait_until(lambda: False, 0.5)  # let the children finish their start-up
         before = maildir_count(TARGET)
         cpu0 = _cpu(pid)
         errors: list[str] = []
@@ -395,7 +354,7 @@ def run_daemon(daemon: RealDaemon, backend: str, table_arg: str, messages: int, 
         t_acc = time.perf_counter() - t0
         if errors:
             raise TablesBenchError(f"{backend}: {len(errors)} errors, first: {errors[0]}")
-        if not _wait(lambda: maildir_count(TARGET) >= before + messages, 120, 0.005):
+        if not wait_until(lambda: maildir_count(TARGET) >= before + messages, 120, 0.005):
             raise TablesBenchError(f"{backend}: only {maildir_count(TARGET) - before} of {messages} delivered")
         t_del = time.perf_counter() - t0
         cpu = procstat.delta(_cpu(pid), cpu0)
@@ -434,14 +393,14 @@ def _toml(results: dict[str, Any], *, lookups: int, messages: int, repeats: int,
     runs: list[DaemonRun] = results["daemon"]
     lines = [
         "# Alias lookups of OpenSMTPD 6.8.0p2 (Debian) through opensmtpd-extras 6.7.1 table processes,",
-        "# measured on this project's machine by `python -m smtpd_sim.real.tables_bench` (model/real/tables_bench.py).",
+        "# measured on this project's machine by `smtpd-sim real tables-bench` (model/smtpd_sim/real/tables_bench.py).",
         "# Written by that tool; do not edit by hand.",
         "# Found on the way: table-redis 6.7.1 never reads its config file (table_redis.c:config_load()",
         "# loops `while (getline(...) == -1)`), so its defaults apply (127.0.0.1:6379, `GET alias:%s`), and",
         "# a key it does not have is an error (-1), which lka_expand() turns into a tempfail for the",
         "# recipient (rcpt_not_in_table below; the model's `miss_tempfails = true` reproduces it).",
         'name = "tables-6.8"',
-        f'source = "model/real/tables_bench.py: {lookups} direct table-protocol lookups per backend; '
+        f'source = "model/smtpd_sim/real/tables_bench.py: {lookups} direct table-protocol lookups per backend; '
         f'{messages} messages x {repeats} repeats per (backend, clients) through smtpd -d"',
         f'load_average = "{load}"  # /proc/loadavg: other work on the machine skews the tails',
         "",
@@ -526,30 +485,12 @@ def _lka_cpu_per_lookup(runs: Sequence[DaemonRun]) -> dict[str, float]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workdir", default="/tmp/smtpd-sim-tables")
-    ap.add_argument("--out", default=None, help="write the calibration TOML here (default: print it)")
-    ap.add_argument("--lookups", type=int, default=10000)
-    ap.add_argument("--messages", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=5)
-    a = ap.parse_args(argv)
+def calibration_file(workdir: Path, *, lookups: int = 10000, messages: int = 300, repeats: int = 5) -> str:
+    """Measure everything (root: network namespace, smtpd) and return the calibration TOML
+    (``scenarios/calibration/tables-6.8.toml``), with the machine's load average around it."""
     if os.geteuid() != 0:
-        print("tables_bench: needs root (network namespace, smtpd)", file=sys.stderr)
-        return 2
+        raise TablesBenchError("tables-bench needs root (network namespace, smtpd)")
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    try:
-        results = measure(Path(a.workdir), lookups=a.lookups, messages=a.messages, repeats=a.repeats)
-    except (TablesBenchError, RealDaemonError, procstat.ProcStatError) as e:
-        print(f"tables_bench: {e}", file=sys.stderr)
-        return 2
+    results = measure(workdir, lookups=lookups, messages=messages, repeats=repeats)
     load += " at start, " + " ".join(Path("/proc/loadavg").read_text().split()[:3]) + " at end"
-    text = _toml(results, lookups=a.lookups, messages=a.messages, repeats=a.repeats, load=load)
-    if a.out:
-        Path(a.out).write_text(text)
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return _toml(results, lookups=lookups, messages=messages, repeats=repeats, load=load)

@@ -1,4 +1,4 @@
-"""``make validate-real``: the same scenarios against the real OpenSMTPD and the simulator.
+"""``smtpd-sim real validate``: the same scenarios against the real OpenSMTPD and the simulator.
 
 For each scenario a fresh real 6.8.0p2 daemon (``smtpd_sim.real``, loopback network namespace)
 and a fresh ``smtpd-sim serve`` (the pony-6.8 topology with the ``traced-6.8`` calibration,
@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 
 from smtpd_sim.observe.metrics import trace_hops
+from smtpd_sim.observe.traces import as_observed, compare_hops, compare_replies
 from smtpd_sim.real.scenarios import ScenarioEnv, run_scenario_client, scenario_names
 from smtpd_sim.serve.server import LiveServer
-from smtpd_sim.observe.traces import as_observed, compare_hops, compare_replies
 
 SETTLE_S = 1.5  # the real harness lets the daemon settle this long before the END marker
 SINK_REPLIES = {"reject": "550 5.1.1 rejected by the sink", "defer": "451 4.3.0 deferred by the sink"}
@@ -196,7 +196,8 @@ def run_sim_scenario(name: str, *, long: bool = False) -> tuple[pd.DataFrame, di
 def validate(names: list[str] | None = None, *, long: bool = False, workdir: Path | None = None,
              out: Any = sys.stdout) -> list[ScenarioCheck]:
     """Run every scenario on both sides and compare."""
-    from smtpd_sim.real.harness import RealDaemon
+    from smtpd_sim.real.daemon import RealDaemon
+    from smtpd_sim.real.runs import run_scenario
 
     names = names or scenario_names(long=long)
     checks: list[ScenarioCheck] = []
@@ -204,7 +205,7 @@ def validate(names: list[str] | None = None, *, long: bool = False, workdir: Pat
     with RealDaemon(workdir) as d:
         for name in names:
             t0 = time.monotonic()
-            real = d.run_scenario(name, long=long)
+            real = run_scenario(d, name, long=long)
             real_s = time.monotonic() - t0
             sim_df, sim_dialog, sim_s = run_sim_scenario(name, long=long)
             checks.append(ScenarioCheck(name, compare_hops(real.hops_df, sim_df),
@@ -239,27 +240,3 @@ def print_table(checks: list[ScenarioCheck], out: Any = sys.stdout) -> None:
             print(f"{c.name}: only in real {c.hops['only_in_real']}; only in sim {c.hops['only_in_sim']}", file=out)
         for d in c.replies["differences"][:5]:
             print(f"{c.name}: reply {d['index']}: real {d['real']!r} / sim {d['sim']!r}", file=out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="compare smtpd-sim with the real OpenSMTPD")
-    ap.add_argument("names", nargs="*", help="scenarios (default: all non-long ones)")
-    ap.add_argument("--long", action="store_true", help="also the retry scenarios (~10 minutes)")
-    args = ap.parse_args(argv)
-    t0 = time.monotonic()
-    try:
-        checks = validate(args.names or None, long=args.long)
-    except Exception as e:  # the harness raises one-line RealDaemonError
-        print(f"validate-real: error: {e}", file=sys.stderr)
-        return 2
-    print_table(checks)
-    bad = [c.name for c in checks if not c.ok]
-    print(f"{len(checks)} scenarios in {time.monotonic() - t0:.0f} s: "
-          + ("all match" if not bad else f"MISMATCH in {', '.join(bad)}"))
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

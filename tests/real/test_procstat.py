@@ -1,0 +1,33 @@
+"""smtpd_sim.real.procstat: per-process CPU and smtpd process titles from /proc (no root)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from smtpd_sim.real import procstat
+
+
+def test_procstat_reads_own_process() -> None:
+    a = procstat.read_cpu(os.getpid())
+    sum(i * i for i in range(200000))
+    b = procstat.read_cpu(os.getpid())
+    assert b.utime + b.stime >= a.utime + a.stime >= 0
+    assert (b - a).total >= 0
+    assert procstat.process_name(os.getpid()) is None
+
+
+def test_procstat_titles(monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = {1: ["smtpd", "-d", "-f", "conf/smtpd.conf"], 2: ["smtpd: pony express"], 3: ["smtpd: klondike"],
+            4: ["/usr/sbin/smtpd", "-x", "queue"], 5: ["sh", "-c", "/usr/libexec/opensmtpd/mail.maildir"]}
+    monkeypatch.setattr(procstat, "cmdline", lambda pid: argv[pid])
+    assert [procstat.process_name(p) for p in argv] == ["parent", "pony", "ca", None, None]
+    assert procstat.TITLE_TO_PROC["lookup"] == "lka"
+
+
+def test_procstat_errors() -> None:
+    with pytest.raises(procstat.ProcStatError):
+        procstat.read_cpu(2**22 + 12345)
+    with pytest.raises(procstat.ProcStatError, match="not an smtpd parent"):
+        procstat.smtpd_processes(os.getpid())
