@@ -13,7 +13,11 @@ from __future__ import annotations
 import json
 import sys
 
-from smtpd_sim.studies.bench import report_lines, run_bench
+from smtpd_sim import native
+
+native.prepare()  # before the model loads: a stale build dropped, SMTPD_SIM_PURE honoured
+
+from smtpd_sim.studies.bench import report_lines, run_bench  # noqa: E402
 
 
 def main() -> None:

@@ -26,7 +26,11 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from smtpd_sim.studies.sweep import SweepPlan, default_scenario, parse_vary, plan_sweep, run_sweep, warm_worker
+from smtpd_sim import native
+
+native.prepare()  # before the model loads: a stale build dropped, SMTPD_SIM_PURE honoured
+
+from smtpd_sim.studies.sweep import SweepPlan, default_scenario, parse_vary, plan_sweep, run_sweep, warm_worker  # noqa: E402
 
 
 def measure(plan: SweepPlan, workers: int) -> dict[str, Any]:

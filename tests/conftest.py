@@ -6,7 +6,6 @@ pure-Python modules (importing the package itself does neither)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,9 +13,7 @@ import pytest
 
 from smtpd_sim import native
 
-native.drop_stale()
-if os.environ.get("SMTPD_SIM_PURE"):
-    native.use_pure_python()
+native.prepare()
 
 from smtpd_sim.kernel.process import Kernel  # noqa: E402
 from smtpd_sim.observe.recorder import Recorder  # noqa: E402

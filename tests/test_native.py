@@ -48,7 +48,8 @@ def test_an_extension_without_a_manifest_is_dropped(tmp_path: Path, monkeypatch:
 
 _PROBE = """
 import json
-from smtpd_sim.native import status
+from smtpd_sim.native import prepare, status
+prepare()
 from smtpd_sim.studies.bench import model_run
 print(json.dumps({"compiled": sum(status().values()), "imsgs": model_run(60)["imsgs"]}))
 """

@@ -18,6 +18,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -123,6 +124,16 @@ def use_pure_python() -> None:
         sys.meta_path.insert(0, _SourceFirst)  # type: ignore[arg-type]
 
 
+def prepare() -> list[str]:
+    """What a program does before it imports the model (the command, the test suite, the
+    benchmarks): drop a stale build, and ignore the compiled modules if ``SMTPD_SIM_PURE``
+    is set. Returns the modules dropped."""
+    dropped = drop_stale()
+    if os.environ.get("SMTPD_SIM_PURE"):
+        use_pure_python()
+    return dropped
+
+
 def status() -> dict[str, bool]:
     """Module name -> whether the imported module is the compiled one."""
     out = {}
@@ -143,8 +154,6 @@ def clean() -> None:
 
 def build(jobs: int = 2) -> None:
     """Compile :data:`MODULES` in place (needs mypy, setuptools and a C compiler)."""
-    import os
-
     from mypyc.build import mypycify
     from setuptools import setup
 

@@ -6,8 +6,6 @@ Commands import their studies lazily, so ``smtpd-sim --help`` starts fast and
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 from smtpd_sim.cli import (
@@ -41,11 +39,9 @@ app.add_typer(native.app, name="native")
 def main() -> None:
     """Console-script entry point: the compiled hot path unless it is stale (a source
     edited since the build) or ``SMTPD_SIM_PURE=1`` asks for pure Python."""
-    from smtpd_sim.native import drop_stale, use_pure_python
+    from smtpd_sim.native import prepare
 
-    drop_stale()  # before any compiled module is imported: an edit is never shadowed
-    if os.environ.get("SMTPD_SIM_PURE"):
-        use_pure_python()
+    prepare()  # before any compiled module is imported: an edit is never shadowed
     app()
 
 

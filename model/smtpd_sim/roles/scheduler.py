@@ -47,8 +47,9 @@ class SchedulerRole(Role):
         """The ramqueue's gauges: pending, inflight, held... (``smtpctl show queue``)."""
         return dict(self.backend.counts())
 
-    def pause(self, agent: str) -> None:
-        """``smtpd -P mta|mda`` / ``smtpctl pause``: that agent gets no envelope until resumed."""
+    def start_paused(self, agent: str) -> None:
+        """``smtpd -P mta|mda`` (``smtpd.c:main()``: SMTPD_MTA_PAUSED / SMTPD_MDA_PAUSED in
+        the flags from the start): that agent gets no envelope until resumed."""
         if agent == "mta":
             self.mta_paused = True
         elif agent == "mda":

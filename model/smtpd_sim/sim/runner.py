@@ -45,7 +45,7 @@ class Runner:
         sim.startup()
         self.t0 = t0 = sim.env.now
         for agent in pause:
-            sim.roles["scheduler"].pause(agent)
+            sim.roles["scheduler"].start_paused(agent)
         if self.scenario.faults:
             self.faults = Faults(sim, list(self.scenario.faults), t0)
         if clients:
