@@ -84,12 +84,20 @@ Deliberate deviations from the C, all for inputs the C handles by crashing or by
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
+from smtpd_sim.fsm.address import (
+    ASCII_UPPER,
+    C_SPACE,
+    LINE_MAX,
+    b64_pton,
+    text_to_mailaddr,
+    valid_domainpart,
+    valid_localpart,
+    valid_smtp_response,
+)
 from smtpd_sim.fsm.envelope import (
     DSN_DELAY,
     DSN_ENVID_LEN,
@@ -116,12 +124,9 @@ SMTP_LIMIT_MAIL = 100  # smtp_session.c 5.4.2 SMTP_LIMIT_MAIL; config.c sc_sessi
 SMTP_LIMIT_RCPT = 1000  # smtp_session.c 5.4.2 SMTP_LIMIT_RCPT; config.c sc_session_max_rcpt
 SMTP_KICK_CMD = 5  # smtp_session.c 5.4.2 / 5.7.3: commands without progress before the kick
 SMTP_KICK_RCPTFAIL = 50  # smtp_session.c 5.4.2 / 5.7.3: failed RCPTs before STATE_QUIT
-LINE_MAX = 2048  # <limits.h> LINE_MAX (6.8 s->cmd, 5.7.3 iobuf); smtpd-defines.h SMTPD_MAXLINESIZE (5.4.2)
 SMTP_LINE_MAX = 65535  # smtp_session.c 6.8 SMTP_LINE_MAX
 IOBUF_MAX = 65536  # iobuf.c 6.8 IOBUF_MAX: io_new() -> iobuf_init(0, 0)
 DEFAULT_MAX_BODY_SIZE = 35 * 1024 * 1024  # smtpd.h DEFAULT_MAX_BODY_SIZE
-SMTPD_MAXLOCALPARTSIZE = 255 + 1  # smtpd-defines.h
-SMTPD_MAXDOMAINPARTSIZE = 255 + 1  # smtpd-defines.h
 HOST_NAME_MAX = 255  # envelope helo[] (5.x evp.helo: SMTPD_MAXHOSTNAMELEN / HOST_NAME_MAX+1)
 RFC2822_MAX_LINE_SIZE = 998  # rfc2822.h (5.7.3)
 APPEND_DOMAIN_BUFFER_SIZE = {0: 0, 1: 4096, 2: SMTP_LINE_MAX}  # smtp_session.c 5.7.3 / 6.8
@@ -373,231 +378,13 @@ class AuthResult:
 
 
 # ================================================================================================
-# Address and name checks (util.c, to.c, resolver)
+# Helpers (C strings, the 8th bit)
 # ================================================================================================
 
-_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # strcasecmp
-_C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale
+_UPPER = ASCII_UPPER  # strcasecmp
+_C_SPACE = C_SPACE  # isspace() in the C locale
 _B_SPACE = frozenset(b" \t\n\v\f\r")
-_LOCALPART_RE = re.compile(r"[A-Za-z0-9!#$%&'*/?^`{|}~+=_-]+(?:\.[A-Za-z0-9!#$%&'*/?^`{|}~+=_-]+)*\Z")
-_DOMAIN542_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\Z")
-_PRINTABLE_RE = re.compile(r"[!-~]*\Z")
-_HNLABEL_RE = re.compile(rb"[0-9A-Za-z_-]*\Z")
 _STRIP8 = bytes(range(128)) * 2  # bytes.translate table: c & 0x7f
-
-
-def valid_localpart(s: str) -> bool:
-    """``util.c:valid_localpart()``: dot-separated atoms of alnum and MAILADDR_ALLOWED."""
-    return _LOCALPART_RE.match(s) is not None
-
-
-def _inet_pton_ok(s: str) -> bool:
-    for family in (socket.AF_INET6, socket.AF_INET):
-        try:
-            socket.inet_pton(family, s)
-            return True
-        except (OSError, ValueError, UnicodeError):
-            pass
-    return False
-
-
-def _valid_literal(s: str) -> bool:
-    """``util.c:valid_domainpart()``: the ``[addr]`` / ``[IPv6:addr]`` branch."""
-    p = s[6:] if s[:6].translate(_UPPER) == "[IPV6:" else s[1:]
-    if len(p) >= SMTPD_MAXDOMAINPARTSIZE:
-        return False
-    c = p.find("]")
-    if c < 0 or c != len(p) - 1:
-        return False
-    return _inet_pton_ok(p[:c])
-
-
-def _ns_name_pton_labels(src: str) -> list[bytes] | None:
-    """glibc ``resolv/ns_name.c:ns_name_pton()`` into a 255-byte buffer: the labels, or
-    None on error (label > 63, empty label, name > 255 wire bytes, bad escape)."""
-    eom = 255  # NS_MAXCDNAME
-    labels: list[bytes] = []
-    label = bytearray()
-    labelpos, bp = 0, 1
-    i, n, escaped = 0, len(src), False
-    while i < n:
-        c = ord(src[i])
-        i += 1
-        if escaped:
-            if 48 <= c <= 57:
-                d1 = src[i] if i < n else ""
-                d2 = src[i + 1] if i + 1 < n else ""
-                if not d1 or d1 not in "0123456789" or not d2 or d2 not in "0123456789":
-                    return None
-                v = (c - 48) * 100 + (ord(d1) - 48) * 10 + (ord(d2) - 48)
-                i += 2
-                if v > 255:
-                    return None
-                c = v
-            escaped = False
-        elif c == 0x5C:  # '\\'
-            escaped = True
-            continue
-        elif c == 0x2E:  # '.'
-            ln = len(label)
-            if ln & 0xC0 or labelpos >= eom:
-                return None
-            labels.append(bytes(label))
-            if i == n:  # fully qualified
-                if ln != 0:
-                    if bp >= eom:
-                        return None
-                    bp += 1
-                return None if bp > 255 else labels
-            if ln == 0 or src[i] == ".":
-                return None
-            labelpos, bp = bp, bp + 1
-            label = bytearray()
-            continue
-        if bp >= eom:
-            return None
-        label.append(c & 0xFF)
-        bp += 1
-    ln = len(label)
-    if ln & 0xC0 or labelpos >= eom:
-        return None
-    labels.append(bytes(label))
-    if ln != 0:
-        if bp >= eom:
-            return None
-        bp += 1
-    return None if bp > 255 else labels
-
-
-def _res_hnok_glibc(dn: str) -> bool:
-    """glibc ``resolv/res-name-checking.c:res_hnok()`` (what 6.8.0p2 on Debian links):
-    printable ASCII, a valid wire name, labels of ``[0-9A-Za-z_-]``, no leading ``-``."""
-    if _PRINTABLE_RE.match(dn) is None:
-        return False
-    labels = _ns_name_pton_labels(dn)
-    if labels is None:
-        return False
-    if labels and labels[0][:1] == b"-":
-        return False
-    return all(_HNLABEL_RE.match(lb) is not None for lb in labels)
-
-
-def _res_hnok_openbsd(dn: str) -> bool:
-    """OpenBSD ``res_hnok()`` (openbsd-compat/res_hnok.c; 5.7.3 is OpenBSD-native)."""
-    def border(c: str) -> bool:
-        return c.isascii() and c.isalnum()
-
-    pch, n = ".", len(dn)
-    for i, ch in enumerate(dn):
-        nch = dn[i + 1] if i + 1 < n else ""
-        if ch == ".":
-            pass
-        elif pch == ".":
-            if not border(ch):
-                return False
-        elif nch == "." or nch == "":
-            if not border(ch):
-                return False
-        elif not (border(ch) or ch in "-_"):
-            return False
-        pch = ch
-    return True
-
-
-@lru_cache(maxsize=4096)
-def valid_domainpart(s: str, variant: str = "6.8") -> bool:
-    """``util.c:valid_domainpart()`` of the variant: address literals, else 5.4.2 its own
-    label check, 5.7.3 OpenBSD ``res_hnok()``, 6.8 length < 256, no trailing dot and
-    glibc ``res_hnok()``."""
-    if s[:1] == "[":
-        return _valid_literal(s)
-    if variant == "5.4.2":
-        return _DOMAIN542_RE.match(s) is not None
-    if variant == "5.7.3":
-        return _res_hnok_openbsd(s)
-    if not s or len(s) >= SMTPD_MAXDOMAINPARTSIZE or s[-1] == ".":
-        return False
-    return _res_hnok_glibc(s)
-
-
-def _text_to_mailaddr(email: str) -> tuple[str, str] | None:
-    """``to.c:text_to_mailaddr()``: split at the last ``@``; None when a part overflows."""
-    if len(email) >= LINE_MAX:
-        return None
-    at = email.rfind("@")
-    if at < 0:
-        user, domain = email, ""
-    else:
-        user, domain = email[:at], email[at + 1:]
-    if len(user) >= SMTPD_MAXLOCALPARTSIZE or len(domain) >= SMTPD_MAXDOMAINPARTSIZE:
-        return None
-    return user, domain
-
-
-_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
-
-
-def _b64_pton(src: str, targsize: int) -> bytes | None:
-    """ISC ``__b64_pton()`` (util.c:base64_decode()): whitespace skipped anywhere, strict
-    padding, None on a bad character, a partial quantum or more than ``targsize`` bytes."""
-    target = bytearray(targsize + 1)
-    tarindex = state = 0
-    i, n = 0, len(src)
-    ch = ""
-    while i < n:
-        ch = src[i]
-        i += 1
-        if ch in _C_SPACE:
-            continue
-        if ch == "=":
-            break
-        v = _B64.get(ch)
-        if v is None:
-            return None
-        if tarindex >= targsize:
-            return None
-        if state == 0:
-            target[tarindex] = (v << 2) & 0xFF
-            state = 1
-            continue
-        if state == 3:
-            target[tarindex] |= v
-            tarindex += 1
-            state = 0
-            continue
-        if state == 1:
-            target[tarindex] |= v >> 4
-            nb = ((v & 0x0F) << 4) & 0xFF
-        else:
-            target[tarindex] |= v >> 2
-            nb = ((v & 0x03) << 6) & 0xFF
-        if tarindex + 1 < targsize:
-            target[tarindex + 1] = nb
-        elif nb:
-            return None
-        tarindex += 1
-        state += 1
-    else:
-        ch = ""
-    if ch == "=":
-        if state < 2:
-            return None
-        if state == 2:
-            while i < n and src[i] in _C_SPACE:
-                i += 1
-            if i >= n or src[i] != "=":
-                return None
-            i += 1
-        while i < n:
-            if src[i] not in _C_SPACE:
-                return None
-            i += 1
-        if tarindex < targsize and target[tarindex] != 0:
-            return None
-    elif state != 0:
-        return None
-    return bytes(target[:tarindex])
 
 
 def _c_string(b: bytes) -> bytes:
@@ -1219,7 +1006,7 @@ class SmtpSession:
         if e < 0:
             return -1, "", "", ""
         rest = line[e + 1:].lstrip(" ")
-        parsed = _text_to_mailaddr(line[1:e])
+        parsed = text_to_mailaddr(line[1:e])
         if parsed is None:
             return -1, "", "", rest
         user, domain = parsed
@@ -1513,7 +1300,7 @@ class SmtpSession:
                 val = opt[6:]
                 if val[:7].translate(_UPPER) == "RFC822;":
                     val = val[7:]
-                parsed = _text_to_mailaddr(val)
+                parsed = text_to_mailaddr(val)
                 if parsed is None or not valid_localpart(parsed[0]) or \
                         (parsed[1] and not valid_domainpart(parsed[1], "6.8")):
                     self._dsn_orcpt = None
@@ -1861,7 +1648,7 @@ class SmtpSession:
                     self._reply("553 NOTIFY option NEVER cannot be \t\t\t\t    combined with other options")
                     return False
             elif dsn and o.startswith("ORCPT="):
-                parsed = _text_to_mailaddr(opt[6:])
+                parsed = text_to_mailaddr(opt[6:])
                 if parsed is None:
                     self._reply("553 ORCPT address syntax error")
                     return False
@@ -2124,7 +1911,7 @@ class SmtpSession:
             if arg is None:
                 self._reply("334 ")
                 return
-        buf = _b64_pton(arg or "", 1023)
+        buf = b64_pton(arg or "", 1023)
         if buf is None:
             self._auth_abort()
             return
@@ -2157,7 +1944,7 @@ class SmtpSession:
             self._reply("334 VXNlcm5hbWU6")
             return
         if st == ST_AUTH_USERNAME:
-            user = _b64_pton(arg or "", _USERNAME_SIZE[self._v] - 1)
+            user = b64_pton(arg or "", _USERNAME_SIZE[self._v] - 1)
             if user is None:
                 self._auth_abort()
                 return
@@ -2165,7 +1952,7 @@ class SmtpSession:
             self._st = ST_AUTH_PASSWORD
             self._reply("334 UGFzc3dvcmQ6")
             return
-        pw = _b64_pton(arg or "", LINE_MAX - 1)
+        pw = b64_pton(arg or "", LINE_MAX - 1)
         if pw is None:
             self._auth_abort()
             return
@@ -2190,7 +1977,7 @@ class SmtpSession:
             param = f"{ev.code} {ev.text or ''}"
         else:
             param = ev.text or ""
-        if not _valid_smtp_response(param) or param[0] not in "45":
+        if not valid_smtp_response(param) or param[0] not in "45":
             param = "421 Internal server error"
         self._reply(param)
         if decision == "disconnect" or param.startswith("421"):
@@ -2387,10 +2174,3 @@ def _parse_command(line: str) -> tuple[int, str | None]:
     else:
         verb, args = line, None
     return _COMMANDS.get(verb.translate(_UPPER), -1), args
-
-
-def _valid_smtp_response(s: str) -> bool:
-    """``util.c:valid_smtp_response()`` (and one line only)."""
-    return (len(s) >= 5 and "2" <= s[0] <= "5" and s[1].isdigit() and s[2].isdigit()
-            and s[1].isascii() and s[2].isascii() and s[3] == " " and "\n" not in s
-            and "\r" not in s)
