@@ -108,6 +108,29 @@ from smtpd_sim.fsm.envelope import (
     DSN_SUCCESS,
     MAX_HOPS_COUNT,
 )
+from smtpd_sim.fsm.smtp_events import (
+    DEFAULT_DATE,
+    REQUESTS,
+    Authenticate,
+    AuthResult,
+    CommitMessage,
+    CreateMessage,
+    Disconnect,
+    EnvelopeSubmitted,
+    ExpandRcpt,
+    FilterEvent,
+    FilterQuery,
+    FilterResult,
+    MessageCommitted,
+    MessageCreated,
+    MessageOpened,
+    OpenMessage,
+    RcptResult,
+    Reply,
+    RollbackMessage,
+    StartTls,
+    TlsResult,
+)
 
 __all__ = [
     "SessionConfig", "SmtpSession",
@@ -116,7 +139,6 @@ __all__ = [
     "FilterResult", "MessageCreated", "EnvelopeSubmitted", "RcptResult", "MessageOpened",
     "MessageCommitted", "TlsResult", "AuthResult",
     "REQUESTS", "STATE_NAMES", "PHASE_NAMES",
-    "valid_localpart", "valid_domainpart",
 ]
 
 # ---- limits and sizes (where they come from) --------------------------------------------------
@@ -133,7 +155,6 @@ APPEND_DOMAIN_BUFFER_SIZE = {0: 0, 1: 4096, 2: SMTP_LINE_MAX}  # smtp_session.c 
 RFC5322_HDR_BUFMAX = 1024  # rfc5322.c rfc5322_parser_new(): hdr.bufmax
 RFC5322_VAL_BUFMAX = 65536  # rfc5322.c rfc5322_parser_new(): val.bufmax
 SMTPD_NAME = "OpenSMTPD"  # smtpd.h
-DEFAULT_DATE = "Thu, 1 Jan 1970 00:00:00 +0000 (UTC)"  # time_to_text() stand-in (no clock here)
 
 # ---- enum smtp_state / smtp_phase (smtp_session.c) -------------------------------------------
 ST_NEW, ST_CONNECTED, ST_TLS, ST_HELO, ST_AUTH_INIT, ST_AUTH_USERNAME, ST_AUTH_PASSWORD, \
@@ -226,155 +247,6 @@ class SessionConfig:
                              f"in {self.variant} (expected one of {', '.join(allowed)})")
         if not self.hostname or len(self.hostname) > HOST_NAME_MAX:
             raise ValueError("SessionConfig.hostname: expected 1 to 255 characters")
-
-
-# ================================================================================================
-# Actions (FSM -> caller)
-# ================================================================================================
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One complete SMTP reply (``smtp_reply()`` calls), lines joined by ``\\n``, no CRLF."""
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    """Close the connection once the replies before it are flushed (``smtp_free()``)."""
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FilterQuery:
-    """Consult the filter (5.4.2 ``IMSG_MFA_REQ_*``, 6.8 ``IMSG_FILTER_SMTP_PROTOCOL``);
-    the session waits for :class:`FilterResult`."""
-    phase: str
-    param: str
-
-
-@dataclass(frozen=True, slots=True)
-class FilterEvent:
-    """One-way notification to the filter (5.4.2 ``IMSG_MFA_EVENT_*``), no answer."""
-    event: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreateMessage:
-    """``IMSG_QUEUE_CREATE_MESSAGE`` / ``IMSG_SMTP_MESSAGE_CREATE`` → :class:`MessageCreated`."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExpandRcpt:
-    """``IMSG_LKA_EXPAND_RCPT`` / ``IMSG_SMTP_EXPAND_RCPT`` → zero or more
-    :class:`EnvelopeSubmitted`, then :class:`RcptResult`."""
-    rcpt: str
-    sender: str
-    dsn_notify: int
-    dsn_orcpt: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenMessage:
-    """``IMSG_QUEUE_MESSAGE_FILE`` / ``IMSG_SMTP_MESSAGE_OPEN`` → :class:`MessageOpened`."""
-    msgid: int
-
-
-@dataclass(frozen=True, slots=True)
-class CommitMessage:
-    """``IMSG_QUEUE_COMMIT_MESSAGE`` / ``IMSG_SMTP_MESSAGE_COMMIT`` → :class:`MessageCommitted`.
-    ``size``: bytes written to the message file (Received: header included); ``body``:
-    those bytes when ``keep_body``."""
-    msgid: int
-    size: int
-    body: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackMessage:
-    """``IMSG_QUEUE_REMOVE_MESSAGE`` / ``IMSG_SMTP_MESSAGE_ROLLBACK``; no answer."""
-    msgid: int
-
-
-@dataclass(frozen=True, slots=True)
-class StartTls:
-    """Start the server TLS handshake once the ``220`` is flushed → :class:`TlsResult`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticate:
-    """``IMSG_LKA_AUTHENTICATE`` / ``IMSG_SMTP_AUTHENTICATE`` → :class:`AuthResult`."""
-    method: str
-    user: str
-    password: str
-
-
-REQUESTS = (FilterQuery, CreateMessage, ExpandRcpt, OpenMessage, CommitMessage, StartTls,
-            Authenticate)
-
-
-# ================================================================================================
-# Events (caller -> FSM)
-# ================================================================================================
-
-@dataclass(frozen=True, slots=True)
-class FilterResult:
-    """Filter decision.  ``proceed`` = MFA_OK / FILTER_PROCEED; ``reject`` = MFA_FAIL /
-    FILTER_REJECT; ``disconnect`` = MFA_CLOSE / FILTER_DISCONNECT.  5.4.2: ``code`` and
-    ``text`` as in IMSG_MFA_SMTP_RESPONSE (defaults per phase when absent); 6.8: the
-    filter's response line is ``f"{code} {text}"``, or ``text`` alone when ``code`` is None."""
-    decision: Literal["proceed", "reject", "disconnect"]
-    code: int | None = None
-    text: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageCreated:
-    ok: bool
-    msgid: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class EnvelopeSubmitted:
-    """The queue's per-envelope ack (IMSG_QUEUE_SUBMIT_ENVELOPE / IMSG_QUEUE_ENVELOPE_SUBMIT)."""
-    ok: bool
-    evpid: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RcptResult:
-    """``ok`` = the queue's envelope commit; ``permfail`` / ``tempfail`` = lka's
-    IMSG_*_EXPAND_RCPT with its error line (``lka_session.c``: the alias ``:error:`` text,
-    else ``"550 Invalid recipient"`` / ``"451 Temporary failure"``, the defaults used when
-    ``text`` is None).  5.x reply that line as is; 6.8 appends ``: <user@domain>``."""
-    status: Literal["ok", "permfail", "tempfail"]
-    text: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageOpened:
-    """The queue's fd for the message.  ``date``: ``time_to_text(now)`` for the Received:
-    header (the FSM has no clock)."""
-    ok: bool
-    date: str = DEFAULT_DATE
-
-
-@dataclass(frozen=True, slots=True)
-class MessageCommitted:
-    ok: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TlsResult:
-    """Handshake outcome; the cipher description goes into the Received: header."""
-    ok: bool
-    version: str = "TLSv1.3"
-    cipher: str = "TLS_AES_256_GCM_SHA384"
-    bits: int = 256
-
-
-@dataclass(frozen=True, slots=True)
-class AuthResult:
-    status: Literal["ok", "permfail", "tempfail"]
 
 
 # ================================================================================================
