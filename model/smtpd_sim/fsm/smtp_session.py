@@ -108,6 +108,17 @@ from smtpd_sim.fsm.envelope import (
     DSN_SUCCESS,
     MAX_HOPS_COUNT,
 )
+from smtpd_sim.fsm.rfc5322 import (
+    RFC5322_BODY,
+    RFC5322_BODY_START,
+    RFC5322_END_OF_HEADERS,
+    RFC5322_END_OF_MESSAGE,
+    RFC5322_HEADER_CONT,
+    RFC5322_HEADER_END,
+    RFC5322_HEADER_START,
+    RFC5322_NONE,
+    Rfc5322Parser,
+)
 from smtpd_sim.fsm.smtp_events import (
     DEFAULT_DATE,
     REQUESTS,
@@ -152,8 +163,6 @@ DEFAULT_MAX_BODY_SIZE = 35 * 1024 * 1024  # smtpd.h DEFAULT_MAX_BODY_SIZE
 HOST_NAME_MAX = 255  # envelope helo[] (5.x evp.helo: SMTPD_MAXHOSTNAMELEN / HOST_NAME_MAX+1)
 RFC2822_MAX_LINE_SIZE = 998  # rfc2822.h (5.7.3)
 APPEND_DOMAIN_BUFFER_SIZE = {0: 0, 1: 4096, 2: SMTP_LINE_MAX}  # smtp_session.c 5.7.3 / 6.8
-RFC5322_HDR_BUFMAX = 1024  # rfc5322.c rfc5322_parser_new(): hdr.bufmax
-RFC5322_VAL_BUFMAX = 65536  # rfc5322.c rfc5322_parser_new(): val.bufmax
 SMTPD_NAME = "OpenSMTPD"  # smtpd.h
 
 # ---- enum smtp_state / smtp_phase (smtp_session.c) -------------------------------------------
@@ -207,10 +216,6 @@ V542, V573, V68 = 0, 1, 2
 _VARIANTS = {"5.4.2": V542, "5.7.3": V573, "6.8": V68}
 # s->username: SMTPD_MAXLOGNAME (5.4.2), LOGIN_NAME_MAX (5.7.3, OpenBSD), SMTPD_MAXMAILADDRSIZE (6.8)
 _USERNAME_SIZE = {V542: 32, V573: 32, V68: 256}
-
-# rfc5322.c enum rfc5322_state (+ an error state)
-P_NONE, P_HEADER_START, P_HEADER_CONT, P_HEADER_END, P_END_OF_HEADERS, P_BODY_START, \
-    P_BODY, P_END_OF_MESSAGE, P_ERROR = range(9)
 
 
 # ================================================================================================
@@ -374,10 +379,6 @@ def _domain_append_lines(hdr: bytes, lines: list[bytes] | None, domain: bytes, s
 _ADDR_SPECIAL = re.compile(rb'[,()"\\]')
 
 
-def _roundup256(need: int) -> int:
-    return (need + 255) // 256 * 256
-
-
 # ================================================================================================
 # The session
 # ================================================================================================
@@ -400,8 +401,7 @@ class SmtpSession:
         "_tx", "_msgid", "_rcptcount", "_destcount", "_sender", "_ruser", "_rdomain",
         "_dsn_notify", "_dsn_orcpt", "_dsn_ret", "_dsn_envid", "_txerr", "_datain",
         "_odatalen", "_body", "_date", "_uid", "_tls_desc",
-        "_p_state", "_p_unfold", "_p_hdr", "_p_hdrl", "_p_currhdr", "_p_hdr_buflen",
-        "_p_hdr_bufsz", "_p_val", "_p_val_bufsz", "_rcvcount", "_has_date", "_has_mid",
+        "_parser", "_rcvcount", "_has_date", "_has_mid",
         "_r2_in_hdrs", "_r2_in_hdr", "_r2_name", "_r2_lines", "_hdrdone", "_skiphdr",
     )
 
@@ -422,15 +422,7 @@ class SmtpSession:
     _odatalen: int
     _body: list[bytes] | None  # the message file's bytes (cfg.keep_body), else None
     _date: str
-    _p_state: int  # rfc5322.c parser
-    _p_unfold: bool
-    _p_hdr: bytes
-    _p_hdrl: bytes
-    _p_currhdr: bytes | None
-    _p_hdr_buflen: int
-    _p_hdr_bufsz: int
-    _p_val: bytearray
-    _p_val_bufsz: int
+    _parser: Rfc5322Parser  # 6.8 tx->parser (a new one per transaction, smtp_tx())
     _rcvcount: int
     _has_date: bool
     _has_mid: bool
@@ -487,6 +479,7 @@ class SmtpSession:
         self._tls_desc = ("", "", 0)
         self._r2_in_hdr = False
         self._r2_name = b""
+        self._parser = Rfc5322Parser()
         self._reset_tx()
 
     # ------------------------------------------------------------------------------------------
@@ -654,7 +647,7 @@ class SmtpSession:
         """6.8 ``smtp_session.c:smtp_io()`` IO_DATAIN."""
         buf = self._buf
         while True:
-            if self._st == ST_BODY and self._p_state == P_BODY and not self._txerr:
+            if self._st == ST_BODY and self._parser.state == RFC5322_BODY and not self._txerr:
                 self._bulk_body()
             i = buf.find(b"\n")
             if i < 0:
@@ -808,15 +801,6 @@ class SmtpSession:
         self._odatalen = 0
         self._body = None
         self._date = DEFAULT_DATE
-        self._p_state = P_NONE
-        self._p_unfold = False
-        self._p_hdr = b""
-        self._p_hdrl = b""
-        self._p_currhdr = None
-        self._p_hdr_buflen = 0
-        self._p_hdr_bufsz = 0
-        self._p_val = bytearray()
-        self._p_val_bufsz = 0
         self._rcvcount = 0
         self._has_date = False
         self._has_mid = False
@@ -1116,7 +1100,8 @@ class SmtpSession:
             self._reply("553 5.1.0 Sender address syntax error")
             return
         self._reset_tx()
-        self._tx = True
+        self._tx = True  # smtp_tx()
+        self._parser = Rfc5322Parser()
         self._sender = f"{user}@{domain}" if (user or domain) else ""
         for opt in rest.split(" "):
             if not opt:
@@ -1206,83 +1191,59 @@ class SmtpSession:
         self._st = ST_BODY
 
     def _tx_dataline68(self, line: bytes) -> bool:
-        """``smtp_session.c:smtp_tx_dataline()`` driving ``rfc5322.c``: True at the end of
-        the message (``"."``)."""
-        if self._txerr:
-            return line == b"."
+        """``smtp_session.c:smtp_tx_dataline()``: one message line through the ``rfc5322.c``
+        parser into the message file; True at the end of the message (``"."``)."""
         if line == b".":
+            if self._txerr:
+                return True
             cur: bytes | None = None
         else:
-            cur = line[1:] if line[:1] == b"." else line  # dot-stuffing
-        emit = self._emit
-        consumed = False
-        while True:
-            if consumed:
-                return False  # RFC5322_NONE: need more data
-            st = self._p_state
-            if st == P_BODY or st == P_BODY_START:
-                if cur is None:
-                    self._p_state = P_END_OF_MESSAGE
-                    return True
-                self._p_state = P_BODY
-                self._odatalen += len(cur) + 1
-                if self._body is not None:
-                    self._body.append(cur + b"\n")
+            if self._txerr:
                 return False
-            if st == P_HEADER_START or st == P_HEADER_CONT:
-                if cur is not None and cur[:1] in (b" ", b"\t"):
-                    consumed = True
-                    if self._p_unfold and not (self._val_cat(b"\n") and self._val_cat(cur)):
-                        return self._malformed()
-                    self._p_state = P_HEADER_CONT
-                    if self._p_hdrl not in _HDR_SKIP_CONT:
-                        emit(cur + b"\n")
+            cur = line[1:] if line[:1] == b"." else line  # dot-stuffing
+        parser = self._parser
+        if not parser.push(cur):  # pragma: no cover - every call consumes its line
+            self._txerr = TX_ERROR_INTERNAL
+            return False
+        emit = self._emit
+        while True:
+            r = parser.next()
+            if r == RFC5322_NONE:
+                return False  # need more data
+            if r == RFC5322_BODY:
+                value = parser.value
+                assert value is not None
+                self._odatalen += len(value) + 1
+                if self._body is not None:
+                    self._body.append(value + b"\n")
+                return False  # the line is consumed: rfc5322_next() would say RFC5322_NONE
+            elif r == RFC5322_HEADER_START:
+                hdr = parser.hdr
+                hl = hdr.lower()
+                if hl == b"bcc":
                     continue
-                value = None
-                if self._p_unfold:
-                    value = bytes(self._p_val)
-                    self._p_val.clear()
-                    self._p_unfold = False
-                self._p_state = P_HEADER_END
-                if self._p_hdrl in _HDR_ADDR:
-                    emit(_domain_append_lines(self._p_hdr, value.split(b"\n") if value is not None
+                if hl in _HDR_ADDR:
+                    parser.unfold_header()  # its errors are ignored
+                    continue
+                if hl == b"received":
+                    self._rcvcount += 1
+                    if self._rcvcount >= MAX_HOPS_COUNT:
+                        self._txerr = TX_ERROR_LOOP
+                        return False
+                elif hl == b"date":
+                    self._has_date = True
+                elif hl == b"message-id":
+                    self._has_mid = True
+                emit(hdr + b":" + (parser.value or b"") + b"\n")
+            elif r == RFC5322_HEADER_CONT:
+                if parser.hdr.lower() not in _HDR_SKIP_CONT:
+                    emit((parser.value or b"") + b"\n")
+            elif r == RFC5322_HEADER_END:
+                if parser.hdr.lower() in _HDR_ADDR:
+                    value = parser.value
+                    emit(_domain_append_lines(parser.hdr, value.split(b"\n") if value is not None
                                               else None, self._hostb, SMTP_LINE_MAX))
-                continue
-            if st == P_NONE or st == P_HEADER_END:
-                pos = cur.find(b":") if cur is not None else -1
-                if cur is not None and pos >= 0:
-                    need = self._p_hdr_buflen + pos + 1
-                    if self._p_hdr_bufsz < need:
-                        if need >= RFC5322_HDR_BUFMAX:
-                            return self._malformed()
-                        self._p_hdr_bufsz = _roundup256(need)
-                    self._p_hdr_buflen = pos + 1
-                    hdr = cur[:pos]
-                    hl = hdr.lower()
-                    self._p_hdr, self._p_hdrl = hdr, hl
-                    self._p_currhdr = cur[pos + 1:]
-                    self._p_state = P_HEADER_START
-                    consumed = True
-                    if hl == b"bcc":
-                        continue
-                    if hl in _HDR_ADDR:  # rfc5322_unfold_header(); its errors are ignored
-                        if not self._p_unfold and self._p_currhdr is not None \
-                                and self._val_cat(self._p_currhdr):
-                            self._p_currhdr = None
-                            self._p_unfold = True
-                        continue
-                    if hl == b"received":
-                        self._rcvcount += 1
-                        if self._rcvcount >= MAX_HOPS_COUNT:
-                            self._txerr = TX_ERROR_LOOP
-                            return False
-                    elif hl == b"date":
-                        self._has_date = True
-                    elif hl == b"message-id":
-                        self._has_mid = True
-                    emit(hdr + b":" + cur[pos + 1:] + b"\n")
-                    continue
-                self._p_state = P_END_OF_HEADERS
+            elif r == RFC5322_END_OF_HEADERS:
                 if self._local or self.cfg.listener_local:
                     if not self._has_date:
                         emit(f"Date: {self._date}\n".encode("latin-1", "replace"))
@@ -1290,31 +1251,14 @@ class SmtpSession:
                         self._uid += 1
                         uid = (self._msgid << 32) | self._uid
                         emit(f"Message-ID: <{uid:016x}@{self.cfg.hostname}>\n".encode("latin-1", "replace"))
-                continue
-            if st == P_END_OF_HEADERS:
-                if cur is None:
-                    self._p_state = P_END_OF_MESSAGE
-                    return True
-                if cur == b"":
-                    self._p_state = P_BODY_START
-                    emit(b"\n")
-                    return False
-            return self._malformed()  # EINVAL / ENOMSG
-
-    def _val_cat(self, s: bytes) -> bool:
-        """rfc5322.c ``buf_cat()`` on the unfolding buffer (val.bufmax 65536)."""
-        need = len(self._p_val) + len(s) + 1
-        if self._p_val_bufsz < need:
-            if need >= RFC5322_VAL_BUFMAX:
+            elif r == RFC5322_BODY_START:
+                emit(b"\n")
+                return False  # consumed, as above
+            elif r == RFC5322_END_OF_MESSAGE:
+                return True
+            else:  # RFC5322_ERR
+                self._txerr = TX_ERROR_MALFORMED
                 return False
-            self._p_val_bufsz = _roundup256(need)
-        self._p_val += s
-        return True
-
-    def _malformed(self) -> bool:
-        self._p_state = P_ERROR
-        self._txerr = TX_ERROR_MALFORMED
-        return False
 
     def _message_end68(self) -> None:
         """``smtp_session.c:smtp_message_end()``: commit, or the error reply and rollback."""
