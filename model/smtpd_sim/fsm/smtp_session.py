@@ -108,6 +108,7 @@ from smtpd_sim.fsm.envelope import (
     DSN_SUCCESS,
     MAX_HOPS_COUNT,
 )
+from smtpd_sim.fsm.rfc2822 import Rfc2822Parser
 from smtpd_sim.fsm.rfc5322 import (
     RFC5322_BODY,
     RFC5322_BODY_START,
@@ -161,7 +162,6 @@ SMTP_LINE_MAX = 65535  # smtp_session.c 6.8 SMTP_LINE_MAX
 IOBUF_MAX = 65536  # iobuf.c 6.8 IOBUF_MAX: io_new() -> iobuf_init(0, 0)
 DEFAULT_MAX_BODY_SIZE = 35 * 1024 * 1024  # smtpd.h DEFAULT_MAX_BODY_SIZE
 HOST_NAME_MAX = 255  # envelope helo[] (5.x evp.helo: SMTPD_MAXHOSTNAMELEN / HOST_NAME_MAX+1)
-RFC2822_MAX_LINE_SIZE = 998  # rfc2822.h (5.7.3)
 APPEND_DOMAIN_BUFFER_SIZE = {0: 0, 1: 4096, 2: SMTP_LINE_MAX}  # smtp_session.c 5.7.3 / 6.8
 SMTPD_NAME = "OpenSMTPD"  # smtpd.h
 
@@ -402,7 +402,7 @@ class SmtpSession:
         "_dsn_notify", "_dsn_orcpt", "_dsn_ret", "_dsn_envid", "_txerr", "_datain",
         "_odatalen", "_body", "_date", "_uid", "_tls_desc",
         "_parser", "_rcvcount", "_has_date", "_has_mid",
-        "_r2_in_hdrs", "_r2_in_hdr", "_r2_name", "_r2_lines", "_hdrdone", "_skiphdr",
+        "_rfc2822", "_hdrdone", "_skiphdr",
     )
 
     # the transaction's state, (re)set by _reset_tx()
@@ -426,8 +426,6 @@ class SmtpSession:
     _rcvcount: int
     _has_date: bool
     _has_mid: bool
-    _r2_in_hdrs: bool  # rfc2822.c parser (5.7.3)
-    _r2_lines: list[bytes]
     _hdrdone: bool
     _skiphdr: bool
 
@@ -477,8 +475,14 @@ class SmtpSession:
         self.username = ""
         self._uid = 0
         self._tls_desc = ("", "", 0)
-        self._r2_in_hdr = False
-        self._r2_name = b""
+        # 5.7.3 s->rfc2822_parser and its callbacks (smtp_session())
+        self._rfc2822 = p = Rfc2822Parser()
+        p.header_default_callback(self._header_default_callback)
+        p.header_callback(b"bcc", self._header_bcc_callback)
+        p.header_callback(b"from", self._header_domain_append_callback)
+        p.header_callback(b"to", self._header_domain_append_callback)
+        p.header_callback(b"cc", self._header_domain_append_callback)
+        p.body_callback(self._dataline_callback)
         self._parser = Rfc5322Parser()
         self._reset_tx()
 
@@ -689,8 +693,8 @@ class SmtpSession:
         buf = self._buf
         while True:
             if self._st == ST_BODY and not self._txerr and (
-                    self._v == V542 or (self._hdrdone and not self._r2_in_hdrs
-                                        and not self._r2_in_hdr and not self._skiphdr)):
+                    self._v == V542 or (self._hdrdone and not self._rfc2822.in_hdrs
+                                        and not self._rfc2822.in_hdr and not self._skiphdr)):
                 self._bulk_body()
             i = buf.find(b"\n")
             if i < 0:
@@ -758,6 +762,7 @@ class SmtpSession:
         if self._v == V542 and self._mfa and self.flags & SF_MFACONNSENT:
             out.append(FilterEvent("disconnect"))
         self._reset_tx()
+        self._rfc2822.release()  # 5.7.3 rfc2822_parser_release()
         self.closed = True
         self._wait = W_NONE
         self._st = ST_QUIT
@@ -804,8 +809,6 @@ class SmtpSession:
         self._rcvcount = 0
         self._has_date = False
         self._has_mid = False
-        self._r2_in_hdrs = False
-        self._r2_lines = []
         self._hdrdone = False
         self._skiphdr = False
         self._evp_helo = ""
@@ -1403,8 +1406,7 @@ class SmtpSession:
                 self._reply("503 5.5.4 Invalid command arguments: No recipient specified")
             else:
                 if v == V573:  # rfc2822_parser_reset(): in_hdr and the name survive
-                    self._r2_in_hdrs = True
-                    self._r2_lines = []
+                    self._rfc2822.reset()
                 self._filter5("data", "")
         elif cmd == CMD_QUIT:
             self._reply("221 2.0.0: Bye")
@@ -1610,53 +1612,27 @@ class SmtpSession:
             if self._rcvcount == MAX_HOPS_COUNT:
                 self._txerr |= MF_ERROR_LOOP
                 return
-        if not self._rfc2822_feed(line):
+        if not self._rfc2822.feed(line):
             self._txerr |= MF_ERROR_MALFORMED
 
-    def _rfc2822_feed(self, line: bytes) -> bool:
-        """5.7.3 ``rfc2822.c:rfc2822_parser_feed()`` with smtp_session.c's callbacks."""
-        if self._r2_in_hdr and (not line or line[0] not in _B_SPACE):
-            self._r2_header_callback()
-        if not line:
-            self._r2_in_hdrs = False
-        if self._r2_in_hdrs:
-            if len(line) >= RFC2822_MAX_LINE_SIZE + 1:
-                return False
-            return self._r2_feed_header(line)
-        self._odatalen += len(line) + 1  # dataline_callback()
+    # 5.7.3 smtp_session.c: the rfc2822 parser's callbacks
+
+    def _header_default_callback(self, name: bytes, lines: list[bytes]) -> None:
+        """5.7.3 ``smtp_session.c:header_default_callback()``: the header as it came."""
+        self._emit(name + b":" + b"".join(ln + b"\n" for ln in lines))
+
+    def _header_bcc_callback(self, name: bytes, lines: list[bytes]) -> None:
+        """5.7.3 ``smtp_session.c:header_bcc_callback()``: Bcc: dropped."""
+
+    def _header_domain_append_callback(self, name: bytes, lines: list[bytes]) -> None:
+        """5.7.3 ``smtp_session.c:header_domain_append_callback()`` (From, To, Cc)."""
+        self._emit(_domain_append_lines(name, lines, self._hostb, APPEND_DOMAIN_BUFFER_SIZE[V573]))
+
+    def _dataline_callback(self, line: bytes) -> None:
+        """5.7.3 ``smtp_session.c:dataline_callback()``: a body line into the message file."""
+        self._odatalen += len(line) + 1
         if self._body is not None:
             self._body.append(line + b"\n")
-        return True
-
-    def _r2_feed_header(self, line: bytes) -> bool:
-        """5.7.3 ``rfc2822.c:parser_feed_header()``."""
-        if line and line[0] not in _B_SPACE:
-            self._r2_in_hdr = True
-            pos = line.find(b":")
-            if pos < 0:
-                return False
-            self._r2_name = line[:pos]
-            rest = line[pos + 1:]
-            return self._r2_feed_header(rest if rest[:1] and rest[0] in _B_SPACE else b" " + rest)
-        if not self._r2_in_hdr:
-            return False
-        self._r2_lines.append(line)
-        return True
-
-    def _r2_header_callback(self) -> None:
-        """5.7.3 ``rfc2822.c:header_callback()``: bcc dropped, from/to/cc through
-        ``header_domain_append_callback()``, others ``header_default_callback()``."""
-        name = self._r2_name
-        nl = name.lower()
-        lines = self._r2_lines
-        if nl == b"bcc":
-            pass
-        elif nl in _HDR_ADDR:
-            self._emit(_domain_append_lines(name, lines, self._hostb, APPEND_DOMAIN_BUFFER_SIZE[V573]))
-        else:
-            self._emit(name + b":" + b"".join(ln + b"\n" for ln in lines))
-        self._r2_lines = []
-        self._r2_in_hdr = False
 
     def _data_io_done573(self) -> None:
         """5.7.3 ``smtp_session.c:smtp_data_io_done()`` (note: the phase is left as it was
