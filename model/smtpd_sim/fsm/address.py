@@ -160,6 +160,7 @@ def _res_hnok_glibc(dn: str) -> bool:
 def _res_hnok_openbsd(dn: str) -> bool:
     """OpenBSD ``res_hnok()`` (openbsd-compat/res_hnok.c; 5.7.3 is OpenBSD-native)."""
     def border(c: str) -> bool:
+        """``borderchar()``: isalnum() in the C locale (a label's first and last character)."""
         return c.isascii() and c.isalnum()
 
     pch, n = ".", len(dn)
