@@ -42,6 +42,10 @@ from smtpd_sim.fsm.smtp_session import (
     RollbackMessage,
     SessionConfig,
     SmtpSession,
+    SmtpSession5,
+    SmtpSession68,
+    SmtpSession542,
+    SmtpSession573,
     StartTls,
     TlsResult,
     new_session,
@@ -665,6 +669,16 @@ def test_config_validation() -> None:
         SessionConfig(variant="6.8", filter_mode="mfa")
     with pytest.raises(ValueError):
         SessionConfig(variant="5.7.3", filter_mode="lka")
+
+
+def test_new_session_picks_the_release_class() -> None:
+    """One factory: SessionConfig.variant -> the class of that release's smtp_session.c."""
+    for variant, cls in (("6.8", SmtpSession68), ("5.4.2", SmtpSession542), ("5.7.3", SmtpSession573)):
+        s = new_session(SessionConfig(variant=variant))
+        assert type(s) is cls and isinstance(s, SmtpSession)
+        assert isinstance(s, SmtpSession5) == (variant != "6.8")
+    with pytest.raises(TypeError):
+        SmtpSession(SessionConfig())  # abstract: the releases differ in every handler
 
 
 # ================================================================================================
