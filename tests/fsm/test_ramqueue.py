@@ -10,23 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smtpd_sim.fsm.envelope import (
-    BOUNCE_EXPIRY,
     D_BOUNCE,
     D_MDA,
     D_MTA,
     SMTPD_QUEUE_EXPIRY,
-    Envelope,
     make_evpid,
 )
-from smtpd_sim.fsm.ramqueue import (
+from smtpd_sim.fsm.ramqueue import RamQueue, RetryPolicy
+from smtpd_sim.fsm.scheduler_backend import (
     SCHED_ALL,
     SCHED_BOUNCE,
     SCHED_MDA,
     SCHED_MTA,
     SCHED_REMOVE,
     SCHED_UPDATE,
-    RamQueue,
-    RetryPolicy,
     SchedulerInfo,
 )
 
@@ -382,16 +379,6 @@ def test_inflight_envelopes_do_not_expire() -> None:
     rq.update(info, SMTPD_QUEUE_EXPIRY + 100)
     b = rq.batch(SCHED_ALL, SMTPD_QUEUE_EXPIRY + 100)
     assert b.types == ["expire"]
-
-
-def test_bounce_ttl_per_era() -> None:
-    evp = Envelope(id=make_evpid(1, 1), type=D_BOUNCE, creation=0.0, expire=float(BOUNCE_EXPIRY))
-    assert SchedulerInfo.from_envelope(evp, "5.4.2").expire == BOUNCE_EXPIRY
-    # 6.8: scheduler_info() uses the dispatcher's ttl -> sc_ttl (4 days) for bounces too
-    assert SchedulerInfo.from_envelope(evp, "6.8").expire == SMTPD_QUEUE_EXPIRY
-    d = {"id": make_evpid(1, 2), "type": "mta", "creation": 5.0, "retry": 2}
-    i = SchedulerInfo.from_envelope(d, "5.4.2")
-    assert (i.evpid, i.retry, i.expire) == (make_evpid(1, 2), 2, SMTPD_QUEUE_EXPIRY)
 
 
 def test_delay_warning_after_four_hours_exactly_once() -> None:

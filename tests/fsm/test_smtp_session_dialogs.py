@@ -33,6 +33,7 @@ from smtpd_sim.fsm.smtp_session import (
     SessionConfig,
     SmtpSession,
     TlsResult,
+    new_session,
 )
 
 HERE = Path(__file__).parent
@@ -145,7 +146,7 @@ def replay(script: Script, config: SessionConfig | None = None) -> tuple[list[st
     """Drive one session; returns (reply texts with msgids checked and masked, session, backend)."""
     cfg = config or SessionConfig(variant="6.8", hostname="mx.local.test", tls=script.tls_listener)
     be = FB.FakeBackend(answer_tls=False)
-    s = SmtpSession(cfg, client_addr="127.0.0.1", rdns="localhost")
+    s = new_session(cfg, client_addr="127.0.0.1", rdns="localhost")
     acts = be.drive(s, s.start())
     for w in script.writes:
         if w is TLS_FAIL:
@@ -199,7 +200,7 @@ def test_real_dialog_reply_for_reply(script: Script) -> None:
 def test_starttls_dialogs_end_in_a_silent_disconnect(script: Script) -> None:
     cfg = SessionConfig(tls=True)
     be = FB.FakeBackend(answer_tls=False)
-    s = SmtpSession(cfg)
+    s = new_session(cfg)
     be.drive(s, s.start())
     acts: list[Any] = []
     for w in script.writes:

@@ -157,7 +157,7 @@ class SmtpRole(Role):
         self.stat_increment("smtp.session")
         self.stat_increment("smtp.session.local")
         self.reply(m, "QUEUE_SMTP_SESSION", {"pair": pair}, length=0, fd=True)
-        s.fsm = fsm.SmtpSession(self.config, client_addr="local", rdns=s.rdns, local=True)
+        s.fsm = fsm.new_session(self.config, client_addr="local", rdns=s.rdns, local=True)
         self._run(s, s.fsm.start())
 
     @handles("SMTP_DNS_PTR")
@@ -201,7 +201,7 @@ class SmtpRole(Role):
         """``smtp_session.c:smtp_lookup_servername()`` → ``smtp_connected()``: the FSM sends
         the banner (or, in 5.4.2, asks mfa first)."""
         config = self.config_tls if s.tls_listener else self.config
-        s.fsm = fsm.SmtpSession(config, client_addr=s.conn.addr, rdns=s.rdns)
+        s.fsm = fsm.new_session(config, client_addr=s.conn.addr, rdns=s.rdns)
         if self.filtered:
             # smtp_connected(): smtp_filter_begin(), smtp_report_link_connect()
             self.send("lka", "FILTER_SMTP_BEGIN", {"session": s.id}, length=16)
