@@ -53,7 +53,7 @@ bench: $(VENV)/.installed $(VENV)/.native
 	$(BIN)/python benchmarks/bench_sweep.py --repeat 3
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check model tests benchmarks
+	$(BIN)/ruff check model tests benchmarks extras
 
 clean:
 	-$(BIN)/smtpd-sim native clean

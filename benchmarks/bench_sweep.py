@@ -30,7 +30,14 @@ from smtpd_sim import native
 
 native.prepare()  # before the model loads: a stale build dropped, SMTPD_SIM_PURE honoured
 
-from smtpd_sim.studies.sweep import SweepPlan, default_scenario, parse_vary, plan_sweep, run_sweep, warm_worker  # noqa: E402
+from smtpd_sim.studies.sweep import (  # noqa: E402
+    SweepPlan,
+    default_scenario,
+    parse_vary,
+    plan_sweep,
+    run_sweep,
+    warm_worker,
+)
 
 
 def measure(plan: SweepPlan, workers: int) -> dict[str, Any]:

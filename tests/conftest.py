@@ -34,8 +34,8 @@ def fake_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     a distribution (a .dist-info with METADATA and entry_points.txt, all importlib.metadata
     reads), in a temporary site directory put on ``sys.path`` together with the example
     plugin's sources. The plugin registries are re-read before and after the test."""
-    from smtpd_sim.spec.plugins import plugin_roles
     from smtpd_sim.spec.backends import backends
+    from smtpd_sim.spec.plugins import plugin_roles
 
     site = tmp_path / "site-packages"
 

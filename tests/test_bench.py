@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from smtpd_sim.studies.bench import PingPong, model_run, report_lines, run_bench
 from smtpd_sim.cli import app
+from smtpd_sim.studies.bench import PingPong, model_run, report_lines, run_bench
 
 
 def test_pingpong_advances_by_the_hops_asked() -> None:

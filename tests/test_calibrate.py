@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from smtpd_sim.studies import calibrate as cb
-from smtpd_sim.spec.calibration import RoleCosts, load_calibration
 from smtpd_sim.cli import app
+from smtpd_sim.spec.calibration import RoleCosts, load_calibration
+from smtpd_sim.studies import calibrate as cb
 
 DATA = Path(__file__).parent / "data" / "calibration" / "research-bench.jsonl"
 SIM_S = 0.4  # simulated seconds per model run in these tests

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.spec.topology import TopologyError
+from smtpd_sim.spec.workload import WorkloadError
 from smtpd_sim.studies.experiments import (
     channel_latency_sweep,
     difference_table,
@@ -28,8 +30,6 @@ from smtpd_sim.studies.experiments import (
     workload_variant,
 )
 from smtpd_sim.studies.probe import run_probe
-from smtpd_sim.spec.topology import TopologyError
-from smtpd_sim.spec.workload import WorkloadError
 
 SHORT = dict(duration_s=1.0, rate_per_s=40.0)
 

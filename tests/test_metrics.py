@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smtpd_sim.observe.sketch import percentile
-from smtpd_sim.studies.load import run_load
 from smtpd_sim.spec.workload import load_workload
+from smtpd_sim.studies.load import run_load
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation
 
-from smtpd_sim.studies.experiments import (
-    Difference,
-    Interval,
-    era_resources,
-    hop_summary,
-    hop_table,
-    probe_trace,
-)
 from smtpd_sim.figures.eras import (
     MFA_COLOR,
     MFA_HATCH,
@@ -34,6 +26,14 @@ from smtpd_sim.figures.eras import (
     topology_figure,
 )
 from smtpd_sim.spec.topology import load_topology
+from smtpd_sim.studies.experiments import (
+    Difference,
+    Interval,
+    era_resources,
+    hop_summary,
+    hop_table,
+    probe_trace,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from smtpd_sim.studies.load import run_load
 from smtpd_sim.spec.plugins import ROLE_ENTRY_POINT_GROUP, plugin_roles, role_names
 from smtpd_sim.spec.topology import Topology, TopologySpec, load_topology
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.studies.load import run_load
 
 EXAMPLE = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
 

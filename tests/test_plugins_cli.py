@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
-from smtpd_sim.spec.plugins import ROLE_ENTRY_POINT_GROUP
 from smtpd_sim.spec.backends import ENTRY_POINT_GROUP
+from smtpd_sim.spec.plugins import ROLE_ENTRY_POINT_GROUP
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
-from smtpd_sim.studies.probe import run_probe
+from smtpd_sim.spec.topology import ERAS, Topology, TopologySpec, load_topology
 from smtpd_sim.studies.privsep import (
     blast_radius,
     memory_disclosure,
@@ -22,7 +22,7 @@ from smtpd_sim.studies.privsep import (
     privilege_table,
     traffic_for,
 )
-from smtpd_sim.spec.topology import ERAS, Topology, TopologySpec, load_topology
+from smtpd_sim.studies.probe import run_probe
 
 KEY = "tls-private-key"
 
@@ -133,9 +133,9 @@ def test_6_8_parent_takes_mda_fork_from_every_peer() -> None:
 def test_key_in_lka_answer_matches_the_model() -> None:
     """The data says lka serves the key (served_by) exactly where the model's lka puts the PEM in
     its SMTP_TLS_INIT answer: observed as the answer's length on a STARTTLS probe."""
-    from smtpd_sim.studies.probe import probe_workload
     from smtpd_sim.sim.simulation import Simulation
     from smtpd_sim.spec.scenario import scenario_of
+    from smtpd_sim.studies.probe import probe_workload
 
     for era in ERAS:
         topo = load_topology(era)
@@ -348,8 +348,8 @@ def test_cli_bad_input_one_line_exit_2(args: list[str]) -> None:
 
 def test_every_effect_names_a_kind_its_role_handles() -> None:
     from smtpd_sim.imsg import KINDS
-    from smtpd_sim.studies.privsep import DECLARED, EFFECTS
     from smtpd_sim.roles.registry import ROLE_CLASSES
+    from smtpd_sim.studies.privsep import DECLARED, EFFECTS
 
     for (kind, role), eff in EFFECTS.items():
         assert kind in KINDS and kind in ROLE_CLASSES[role].handlers, (kind, role)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from smtpd_sim.real.scenarios import run_scenario_client
 from smtpd_sim.observe.traces import compare_replies
+from smtpd_sim.real.scenarios import run_scenario_client
 from smtpd_sim.studies.validate import SimEnv, SimServerThread
 
 DIALOGS = Path(__file__).parent / "data" / "dialogs"

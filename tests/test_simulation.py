@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from smtpd_sim.studies.bench import bench_workload
 from smtpd_sim.kernel.sched import _COMPACT_MIN
-from smtpd_sim.studies.load import run_load
 from smtpd_sim.sim.simulation import Simulation
 from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.studies.bench import bench_workload
+from smtpd_sim.studies.load import run_load
 
 
 def test_streaming_measures_the_same_run() -> None:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from smtpd_sim.kernel.process import ModelError
-from smtpd_sim.spec.files import scenario_dir
-from smtpd_sim.studies.run import run_scenario
-from smtpd_sim.spec.scenario import ScenarioError, ScenarioSpec, load_scenario, scenario_of
 from smtpd_sim.sim.simulation import Simulation
 from smtpd_sim.spec.backends import ENTRY_POINT_GROUP, backends, get_backend
+from smtpd_sim.spec.files import scenario_dir
+from smtpd_sim.spec.scenario import ScenarioError, ScenarioSpec, load_scenario, scenario_of
 from smtpd_sim.spec.tables import TableSpec, merge_tables
 from smtpd_sim.spec.workload import parse_workload
+from smtpd_sim.studies.run import run_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "extras" / "smtpd-sim-table-example"
 BUILTIN = {"static", "db", "ldap", "mysql", "postgres", "redis", "socketmap", "sqlite"}

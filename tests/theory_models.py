@@ -40,8 +40,8 @@ from typing import Any
 
 from smtpd_sim.kernel.channel import Channel
 from smtpd_sim.kernel.process import Kernel, Process, ProcessCosts
-from smtpd_sim.observe.recorder import Recorder
 from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.observe.recorder import Recorder
 
 # Student-t 0.975 quantiles by degrees of freedom
 T975 = {4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 11: 2.201, 14: 2.145,

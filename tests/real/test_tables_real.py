@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from smtpd_sim.spec.files import scenario_dir
 from smtpd_sim.real import tables_bench as tb
 from smtpd_sim.real.daemon import RealDaemon
 from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.files import scenario_dir
 from smtpd_sim.spec.scenario import scenario_of
-from smtpd_sim.spec.tables import TableSpec
 from smtpd_sim.spec.site import load_site
+from smtpd_sim.spec.tables import TableSpec
 from smtpd_sim.spec.workload import parse_workload
 
 pytestmark = pytest.mark.real

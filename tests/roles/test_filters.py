@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smtpd_sim.studies.probe import run_probe
 from smtpd_sim.spec.topology import TopologyError, load_topology
+from smtpd_sim.studies.probe import run_probe
 
 
 def test_filtered_session_adds_the_source_derived_55_imsgs() -> None:
@@ -23,9 +23,9 @@ def test_filtered_session_adds_the_source_derived_55_imsgs() -> None:
 def test_only_lka_talks_to_filters_and_each_filter_is_two_processes() -> None:
     """Filter processors speak a text protocol with lka only (no imsgs), registered for
     connect, MAIL, RCPT and commit: 4 query lines per 1-recipient session, plus reports."""
-    from smtpd_sim.studies.probe import probe_workload
     from smtpd_sim.sim.simulation import Simulation
     from smtpd_sim.spec.scenario import scenario_of
+    from smtpd_sim.studies.probe import probe_workload
 
     assert load_topology("pony-6.8-filters").n_processes == 7 + 2
     sim = Simulation(scenario_of("pony-6.8-filters", workload=probe_workload("local")))

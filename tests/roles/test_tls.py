@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from smtpd_sim.spec.calibration import load_calibration
-from smtpd_sim.studies.probe import run_probe
 from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.calibration import load_calibration
 from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
+from smtpd_sim.studies.probe import run_probe
 
 
 def _tls_run(era: str, calibration: str = "research-6.8", site: str = "common-case") -> Simulation:

@@ -96,6 +96,9 @@ def calibrate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Fit the model's costs on the real OpenSMTPD at concurrency 1; --check predicts 4 and 16."""
+    from smtpd_sim.real.commands import RealDaemonError
+    from smtpd_sim.real.load import LoadError
+    from smtpd_sim.spec.calibration import load_calibration
     from smtpd_sim.studies.calibrate import (
         CHECK_CONCURRENCY,
         FIT_CONCURRENCY,
@@ -109,9 +112,6 @@ def calibrate(
     from smtpd_sim.studies.calibrate import (
         check as run_check,
     )
-    from smtpd_sim.spec.calibration import load_calibration
-    from smtpd_sim.real.commands import RealDaemonError
-    from smtpd_sim.real.load import LoadError
 
     say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))
     if duration <= 0 or repeats < 1 or sim_seconds <= 0:

@@ -39,6 +39,7 @@ def privsep(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Privilege separation: who holds which secret, what an attacker in one process reaches."""
+    from smtpd_sim.spec.topology import load_topology
     from smtpd_sim.studies.privsep import (
         SCENARIOS,
         PrivsepError,
@@ -47,7 +48,6 @@ def privsep(
         merge_check,
         privilege_table,
     )
-    from smtpd_sim.spec.topology import load_topology
 
     topo = load_topology(era)
     if scenario is not None and scenario not in SCENARIOS:

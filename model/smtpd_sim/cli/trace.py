@@ -10,6 +10,7 @@ import typer
 
 from smtpd_sim.cli.common import console, fail, user_errors
 
+
 @user_errors
 def trace(
     era: Annotated[str, typer.Argument(help="Era (topology name or file)")] = "pony-6.8",

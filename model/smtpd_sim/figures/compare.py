@@ -6,7 +6,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from smtpd_sim.figures.style import plt, era_color
+from smtpd_sim.figures.style import era_color, plt
 
 
 def compare_figure(result: dict[str, Any]) -> Figure:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-
 LOAD_KEYS = ("workload.arrival.rate_per_s", "workload.arrival.concurrency")
 AXIS_LABELS = {"workload.arrival.rate_per_s": "offered sessions/s (workload.arrival.rate_per_s)",
                "workload.arrival.concurrency": "clients (workload.arrival.concurrency)"}

@@ -12,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from smtpd_sim.observe.recorder import EVENT_COLUMNS, HOP_COLUMNS, RUN_COLUMNS, EventRow, HopRow, RunRow
+from smtpd_sim.observe.recorder import (
+    EVENT_COLUMNS,
+    HOP_COLUMNS,
+    RUN_COLUMNS,
+    EventRow,
+    HopRow,
+    RunRow,
+)
 
 # The client script of a probe session (smtpd_sim.world.clients.ClientSession): the replies
 # a one-message session gets, in order.

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from smtpd_sim.fsm.envelope_text import envelope_len
 from smtpd_sim.fsm import smtp_session as fsm
+from smtpd_sim.fsm.envelope_text import envelope_len
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.bounce import SocketPair

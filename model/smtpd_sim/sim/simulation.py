@@ -20,7 +20,6 @@ from smtpd_sim.observe.client_log import ClientLog
 from smtpd_sim.observe.ledger import Ledger
 from smtpd_sim.observe.recorder import Recorder
 from smtpd_sim.observe.sketch import Sketch
-from smtpd_sim.roles.base import Role
 from smtpd_sim.roles.ports import Hooks, Ports
 from smtpd_sim.roles.registry import role_class
 from smtpd_sim.spec.plugins import plugin_imsgs

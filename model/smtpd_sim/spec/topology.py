@@ -8,9 +8,7 @@ are reported as one line naming the file, the key and what was expected.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 from pydantic import Field, field_validator, model_validator
