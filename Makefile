@@ -32,8 +32,9 @@ $(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
 run: $(VENV)/.installed $(VENV)/.native
 	$(BIN)/smtpd-sim compare --plot results/compare.png
 
-## test: the whole suite (unit, property, notebooks)
+## test: the rooms' import contracts, then the whole suite (unit, property, notebooks)
 test: $(VENV)/.test-installed $(VENV)/.native
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests $(if $(wildcard notebooks/*.ipynb),--nbmake notebooks)
 
 ## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
