@@ -13,7 +13,7 @@ import pytest
 from smtpd_sim.observe.traces import compare_hops, compare_replies, read_hops_csv
 from smtpd_sim.studies.validate import run_sim_scenario
 
-DATA = Path(__file__).parent / "data" / "real-traces"
+DATA = Path(__file__).parents[1] / "data" / "real-traces"
 
 SCENARIOS = ["local-1rcpt", "local-3rcpt", "relay-1rcpt", "reject-rcpt", "protocol-errors",
              "relay-permfail-bounce"]

@@ -15,7 +15,7 @@ from smtpd_sim.spec.topology import Topology, TopologySpec, load_topology
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 from smtpd_sim.studies.load import run_load
 
-EXAMPLE = Path(__file__).parent.parent / "extras" / "smtpd-sim-table-example"
+EXAMPLE = Path(__file__).parents[2] / "extras" / "smtpd-sim-table-example"
 
 
 def _with_spamd() -> Topology:

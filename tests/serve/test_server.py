@@ -14,7 +14,7 @@ from smtpd_sim.observe.traces import compare_replies
 from smtpd_sim.real.scenarios import run_scenario_client
 from smtpd_sim.studies.validate import SimEnv, SimServerThread
 
-DIALOGS = Path(__file__).parent / "data" / "dialogs"
+DIALOGS = Path(__file__).parents[1] / "data" / "dialogs"
 SCENARIOS = ["local-1rcpt", "local-3rcpt", "relay-1rcpt", "reject-rcpt", "protocol-errors",
              "relay-permfail-bounce", "starttls-local-1rcpt"]
 

@@ -19,7 +19,7 @@ from smtpd_sim.cli import app
 from smtpd_sim.spec.calibration import RoleCosts, load_calibration
 from smtpd_sim.studies import calibrate as cb
 
-DATA = Path(__file__).parent / "data" / "calibration" / "research-bench.jsonl"
+DATA = Path(__file__).parents[1] / "data" / "calibration" / "research-bench.jsonl"
 SIM_S = 0.4  # simulated seconds per model run in these tests
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ from smtpd_sim.spec.tables import TableSpec, merge_tables
 from smtpd_sim.spec.workload import parse_workload
 from smtpd_sim.studies.run import run_scenario
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "extras" / "smtpd-sim-table-example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "extras" / "smtpd-sim-table-example"
 BUILTIN = {"static", "db", "ldap", "mysql", "postgres", "redis", "socketmap", "sqlite"}
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from smtpd_sim.cli import app
 from smtpd_sim.observe.traces import compare_hops, parse_log_file
 
-DATA = Path(__file__).parent / "data" / "real-traces"
+DATA = Path(__file__).parents[1] / "data" / "real-traces"
 runner = CliRunner()
 
 

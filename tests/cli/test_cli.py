@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from smtpd_sim.cli import app
 
 runner = CliRunner()
-SMALL = Path(__file__).parent / "data" / "small-workload.toml"
+SMALL = Path(__file__).parents[1] / "data" / "small-workload.toml"
 
 
 def test_compare_json_shape_and_determinism() -> None:
@@ -53,7 +53,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_broken_topology_file_one_line_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    text = (Path(__file__).parent.parent / "scenarios" / "topologies" / "pony.toml").read_text()
+    text = (Path(__file__).parents[2] / "scenarios" / "topologies" / "pony.toml").read_text()
     bad.write_text(text.replace('roles = ["ca"]', 'roles = ["ca", "ponies"]'))
     r = _cli("compare", "--eras", str(bad))
     assert r.returncode == 2

@@ -57,7 +57,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-BASE = (Path(__file__).parent.parent / "scenarios" / "topologies" / "pony-6.8.toml").read_text()
+BASE = (Path(__file__).parents[2] / "scenarios" / "topologies" / "pony-6.8.toml").read_text()
 
 
 @pytest.mark.parametrize(

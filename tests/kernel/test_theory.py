@@ -47,7 +47,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 HERE = Path(__file__).parent
-A = _load("smtpd_sim_tests_analytic_refs", HERE / "data" / "analytic_refs.py")
+A = _load("smtpd_sim_tests_analytic_refs", HERE.parent / "data" / "analytic_refs.py")
 M = _load("smtpd_sim_tests_theory_models", HERE / "theory_models.py")
 
 SEEDS = range(10)

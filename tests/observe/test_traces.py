@@ -26,7 +26,7 @@ from smtpd_sim.observe.traces import (
     write_imsg_trace,
 )
 
-DATA = Path(__file__).parent / "data" / "real-traces"
+DATA = Path(__file__).parents[1] / "data" / "real-traces"
 SCENARIOS = sorted(p.name[: -len(".log")] for p in (DATA / "traces").glob("*.log"))
 
 
