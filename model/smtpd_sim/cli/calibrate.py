@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION
 
 DEFAULT_NAME = "fitted-6.8"
 
@@ -80,7 +81,7 @@ def calibrate(
     name: Annotated[str, typer.Option(help="Write scenarios/calibration/<name>.toml")] = DEFAULT_NAME,
     duration: Annotated[float, typer.Option(help="Seconds of load per run")] = 10.0,
     repeats: Annotated[int, typer.Option(help="Runs of each (workload, concurrency); medians are fitted")] = 3,
-    base: Annotated[str, typer.Option(help="Calibration whose disk and world latencies are kept")] = "research-6.8",
+    base: Annotated[str, typer.Option(help="Calibration whose disk and world latencies are kept")] = DEFAULT_CALIBRATION,
     from_file: Annotated[Path | None, typer.Option("--from", help="Fit recorded load results (JSON lines of "
                                                    "smtpd_sim.real.load) instead of measuring; no root needed")] = None,
     check: Annotated[bool, typer.Option("--check", help="Predict concurrency 4 and 16 with a calibration "

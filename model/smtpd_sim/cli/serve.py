@@ -10,15 +10,16 @@ from typing import Annotated
 import typer
 
 from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
 
 
 @user_errors
 def serve(
-    era: Annotated[str, typer.Option(help="Era to simulate behind the socket")] = "pony-6.8",
+    era: Annotated[str, typer.Option(help="Era to simulate behind the socket")] = DEFAULT_ERA,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Plain SMTP port")] = 2525,
     tls_port: Annotated[int, typer.Option(help="Port whose EHLO advertises STARTTLS (0: none)")] = 2587,
-    site: Annotated[str, typer.Option(help="Site name or TOML (default: the research smtpd.conf)")] = "research",
+    site: Annotated[str, typer.Option(help="Site name or TOML (default: the research smtpd.conf)")] = RESEARCH_SITE,
     maildir: Annotated[Path, typer.Option(help="Where local users' maildirs are written")] = Path("maildirs"),
     spool: Annotated[Path, typer.Option(help="mbox file receiving relayed mail")] = Path("relay-spool.mbox"),
     trace: Annotated[bool, typer.Option("--trace", help="Log every imsg to stderr (-T imsg format)")] = False,

@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 
 from smtpd_sim.cli.common import console, fail, user_errors
+from smtpd_sim.spec.scenario import DEFAULT_ERA
 
 
 @user_errors
 def trace(
-    era: Annotated[str, typer.Argument(help="Era (topology name or file)")] = "pony-6.8",
+    era: Annotated[str, typer.Argument(help="Era (topology name or file)")] = DEFAULT_ERA,
     kind: Annotated[str, typer.Option(help="local or relay recipient")] = "local",
     recipients: Annotated[int, typer.Option(min=1, help="Recipients per message")] = 1,
     messages: Annotated[int, typer.Option(min=1, help="Messages in the session")] = 1,

@@ -40,6 +40,7 @@ from smtpd_sim.real.commands import wait_until
 from smtpd_sim.real.daemon import PKI_NAME, SINK_PORT, SMTP_PORT, TLS_PORT, RealDaemon
 from smtpd_sim.real.install import apt_install, clear_maildir, maildir_count
 from smtpd_sim.real.scenarios import CLIENT_HELO, SmtpSession, message
+from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION
 
 LIBEXEC = Path("/usr/libexec/opensmtpd")
 REDIS_PORT = 6379
@@ -411,7 +412,7 @@ def _toml(results: dict[str, Any], *, lookups: int, messages: int, repeats: int,
     ]
     from smtpd_sim.spec.calibration import load_calibration
 
-    chan = load_calibration("research-6.8").channel.latency_s
+    chan = load_calibration(DEFAULT_CALIBRATION).channel.latency_s
     lka_cpu = _lka_cpu_per_lookup(runs)
     lines += ["#   lka_cpu_s = the lka's own CPU per table_proc lookup (imsg compose, write, the blocking",
               "#              read's wake-up): lka CPU per message with this backend minus with the static",

@@ -20,7 +20,7 @@ from typing import Any
 from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import write_imsg_trace
 from smtpd_sim.sim.runner import Runner
-from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, scenario_of
+from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_SITE, scenario_of
 
 MAX_BUFFERED = 1 << 20  # bytes kept for a client before its session has been attached
 LINGER_S = 2.0  # how long a closed session still drains client input before the socket closes
@@ -112,9 +112,9 @@ class LiveServer:
 
     def __init__(
         self,
-        era: str = "pony-6.8",
+        era: str = DEFAULT_ERA,
         *,
-        site: str = "research",
+        site: str = RESEARCH_SITE,
         calibration: str = DEFAULT_CALIBRATION,
         maildir: Path | None = None,
         spool: Path | None = None,

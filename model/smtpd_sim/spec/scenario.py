@@ -32,6 +32,9 @@ DEFAULT_ERA = "pony-6.8"
 DEFAULT_SITE = "common-case"
 DEFAULT_CALIBRATION = "research-6.8"
 DEFAULT_WORKLOAD = "default"
+# The site the real 6.8.0p2 traces were taken with (research/real-traces/smtpd.conf): what
+# the live server, the validation and the calibration against the real daemon use.
+RESEARCH_SITE = "research"
 
 
 class ScenarioError(SmtpdSimError):

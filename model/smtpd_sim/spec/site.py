@@ -68,6 +68,6 @@ class SiteSpec(Strict):
         return check_table_names(v)
 
 
-def load_site(ref: str | Path = "research") -> SiteSpec:
+def load_site(ref: str | Path) -> SiteSpec:
     """Load a site by name (``scenarios/sites/<name>.toml``) or path."""
     return load_model(ref, "site", SiteSpec, SiteError)[1]

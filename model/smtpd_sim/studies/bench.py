@@ -18,7 +18,7 @@ from typing import Any
 import simpy
 
 from smtpd_sim.sim.runner import Runner
-from smtpd_sim.spec.scenario import scenario_of
+from smtpd_sim.spec.scenario import DEFAULT_ERA, scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 
@@ -87,7 +87,7 @@ class _GcClock:
         gc.callbacks.remove(self._cb)
 
 
-def model_run(messages: int, *, era: str = "pony-6.8", seed: int = 1, memory: bool = False,
+def model_run(messages: int, *, era: str = DEFAULT_ERA, seed: int = 1, memory: bool = False,
               pingpong: PingPong | None = None, slice_s: float = 1.0) -> dict[str, Any]:
     """Imsgs per CPU second for ``messages`` one-recipient messages (arrivals + drain).
 

@@ -44,11 +44,11 @@ from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.sim.runner import Runner
 from smtpd_sim.spec.calibration import Calibration, ChannelCosts, RoleCosts
 from smtpd_sim.spec.files import scenario_dir
-from smtpd_sim.spec.scenario import scenario_of
+from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE, scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
-ERA = "pony-6.8"  # the topology of the measured daemon (6.8.0p2)
-SITE = "research"  # research/real-traces/smtpd.conf: local.test maildir, relay.test relayed
+ERA = DEFAULT_ERA  # the topology of the measured daemon (6.8.0p2)
+SITE = RESEARCH_SITE  # research/real-traces/smtpd.conf: local.test maildir, relay.test relayed
 MODES = ("local", "relay")
 FIT_CONCURRENCY = 1
 CHECK_CONCURRENCY = (4, 16)

@@ -28,6 +28,7 @@ from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import as_observed, compare_hops, compare_replies
 from smtpd_sim.real.scenarios import ScenarioEnv, run_scenario_client, scenario_names
 from smtpd_sim.serve.server import LiveServer
+from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
 
 SETTLE_S = 1.5  # the real harness lets the daemon settle this long before the END marker
 SINK_REPLIES = {"reject": "550 5.1.1 rejected by the sink", "defer": "451 4.3.0 deferred by the sink"}
@@ -52,8 +53,8 @@ def research_sink(rcpt: str) -> str | None:
 class SimServerThread:
     """A LiveServer on free loopback ports, its asyncio loop in a background thread."""
 
-    def __init__(self, *, calibration: str = "traced-6.8", site: str = "research") -> None:
-        self.server = LiveServer("pony-6.8", site=site, calibration=calibration, rows=True)
+    def __init__(self, *, calibration: str = "traced-6.8", site: str = RESEARCH_SITE) -> None:
+        self.server = LiveServer(DEFAULT_ERA, site=site, calibration=calibration, rows=True)
         sim = self.server.sim
         sim.remote_mx.rcpt_policy = research_sink
         sim.remote_mx.down = True  # the harness starts the sink only when a scenario wants it
@@ -188,7 +189,7 @@ def run_sim_scenario(name: str, *, long: bool = False) -> tuple[pd.DataFrame, di
         env.mark("END")
         rows = st.call(lambda: list(st.server.sim.recorder.hops))
     begin, end = env.marks["BEGIN"], env.marks["END"]
-    df = trace_hops([h for h in rows if begin <= h[0] <= end])
+    df = trace_hops([h for h in rows if begin <= h.time <= end])
     observed = as_observed(df, scenario=name, begin=begin, end=end)
     return observed, dialog, time.monotonic() - t0
 
