@@ -58,4 +58,4 @@ lint: $(VENV)/.test-installed
 
 clean:
 	-$(BIN)/smtpd-sim native clean
-	rm -rf $(VENV) results .pytest_cache build
+	rm -rf $(VENV) results .pytest_cache build model/build

