@@ -1,4 +1,4 @@
-"""Unit and property tests of the SMTP server session FSM (``model/fsm/smtp_session.py``).
+"""Unit and property tests of the SMTP server session FSM (``smtpd_sim.fsm.smtp_session``).
 
 6.8 expectations come from ``research/real-daemon.md`` §8 (the real daemon's answers to
 the ``tools/dialogs.py`` scripts) and ``usr.sbin/smtpd/smtp_session.c``; 5.4.2 ones from

@@ -1,4 +1,4 @@
-"""Student's t and the mean interval (model/stats.py), against published tables."""
+"""Student's t and the mean interval (observe/stats.py), against published tables."""
 
 from __future__ import annotations
 

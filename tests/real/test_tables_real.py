@@ -1,5 +1,5 @@
 """The real 6.8.0p2 with OpenSMTPD-extras table processes (smtpd_sim.real.tables_bench)
-against the model's tables (model/tables/). Root, Debian, loopback in a namespace; run
+against the model's tables (world/tables.py). Root, Debian, loopback in a namespace; run
 by ``make validate-real`` (``pytest -m real tests/real``), skipped visibly otherwise."""
 
 from __future__ import annotations

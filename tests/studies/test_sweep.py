@@ -208,7 +208,7 @@ def test_a_costlier_queue_is_busier() -> None:
 
 
 def test_a_slow_aliases_table_keeps_the_lka_waiting() -> None:
-    # tables.<name> keys (model/tables): LDAP with 2 ms per lookup vs no wait
+    # tables.<name> keys (spec/tables.py): LDAP with 2 ms per lookup vs no wait
     df = run_sweep(_plan(*TINY, "tables.aliases.backend=ldap", "tables.aliases.lookup_s=0,0.002"), workers=0).table
     assert json.loads(df["config"].iloc[1])["scenario"]["tables"] == {"aliases": {"backend": "ldap", "lookup_s": 0.002}}
     assert df["util.lka"].iloc[1] > 3 * df["util.lka"].iloc[0]

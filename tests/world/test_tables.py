@@ -1,4 +1,4 @@
-"""Table backends (model/tables/): configuration, the lka's lookups, table processes,
+"""Table backends (spec/backends.py, spec/tables.py, world/tables.py): configuration, the lka's lookups, table processes,
 plugin discovery through the ``smtpd_sim.tables`` entry points. No root needed."""
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def calibrate(
         basecal = load_calibration(base)
         basecal = basecal.model_copy(update={
             "description": "OpenSMTPD 6.8.0p2, costs fitted on concurrency-1 runs of the real daemon",
-            "source": (str(how.get("source") or "smtpd-sim calibrate: model/real/load.py against the real daemon")
+            "source": (str(how.get("source") or "smtpd-sim calibrate: smtpd_sim/real/load.py against the real daemon")
                        + f"; [disk] and world latencies from {basecal.name}")})
         cal, rep = fit(measured, basecal, name=name, seed=seed, duration_s=sim_seconds,
                        progress=None if as_json else say)

@@ -17,7 +17,7 @@ Two measurements, both on loopback inside the harness's network namespace:
 
 ``smtpd-sim real tables-bench --out scenarios/calibration/tables-6.8.toml`` (root; installs
 Debian's ``opensmtpd-extras`` and ``redis-server`` when missing, service starts denied).
-The model's sqlite/redis defaults read the written file (model/smtpd_sim/tables/builtin.py).
+The model's sqlite/redis defaults read the written file (model/smtpd_sim/spec/backends.py).
 """
 
 from __future__ import annotations
@@ -405,7 +405,7 @@ def _toml(results: dict[str, Any], *, lookups: int, messages: int, repeats: int,
         f'{messages} messages x {repeats} repeats per (backend, clients) through smtpd -d"',
         f'load_average = "{load}"  # /proc/loadavg: other work on the machine skews the tails',
         "",
-        "# [backend.X] is what the model uses (model/tables/builtin.py):",
+        "# [backend.X] is what the model uses (smtpd_sim/spec/backends.py):",
         "#   cpu_s    = the table process's CPU per lookup (/proc/<pid>/stat over the lookups)",
         "#   lookup_s = median round trip as the lka's blocking table_proc_call() sees it, minus cpu_s and",
         "#              two socketpair crossings (the model adds those itself: channel latency of the calibration)",

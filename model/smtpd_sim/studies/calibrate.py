@@ -448,7 +448,7 @@ def calibration_toml(cal: Calibration, rep: FitReport, measured: Sequence[Measur
     """The fitted calibration as TOML, with the measurements and how they were taken."""
     taken = ", ".join(f"{k} {how[k]}" for k in ("date", "cores", "cpu_model", "kernel") if how.get(k))
     L = [
-        f"# Fitted by `smtpd-sim calibrate` (model/calibrate.py) on the real OpenSMTPD {how.get('smtpd', '')}.",
+        f"# Fitted by `smtpd-sim calibrate` (smtpd_sim/studies/calibrate.py) on the real OpenSMTPD {how.get('smtpd', '')}.",
         f"# Measured: {taken or 'see [measured]'}.",
         "# Concurrency 1 only: one wake cost for every daemon process, one item cost per process (weighted",
         "# least squares over local + relay), parent item = mean of the others and the rest its fork, MDA",
@@ -474,7 +474,7 @@ def calibration_toml(cal: Calibration, rep: FitReport, measured: Sequence[Measur
     for r in sorted(cal.roles):
         rc = cal.roles[r]
         if r == CLIENT:
-            L.append("# the load generator (model/real/load.py), not a daemon role: read by model/calibrate.py")
+            L.append("# the load generator (smtpd_sim/real/load.py), not a daemon role: read by smtpd_sim/studies/calibrate.py")
         L.append(f"[roles.{r}]")
         L.append(f"wake_s = {_toml_value(rc.wake_s)}")
         L.append(f"default_s = {_toml_value(rc.default_s)}")
