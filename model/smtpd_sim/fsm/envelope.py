@@ -10,6 +10,12 @@ Sources (function names, not line numbers):
 * ``queue.c:queue_bounce()`` (bounce envelope creation), ``queue.c:queue_imsg()``
   (tempfail: ``retry++``; warning bounce: ``lastbounce``), ``queue_fs.c`` (commit point).
 
+This is the one envelope type of the simulator: smtp builds it (``smtp_tx_rcpt_to()``),
+lka copies and expands it (``lka_submit()``), the queue stores, loads and bounces it, the
+scheduler, mda, mta and bounce code read it.  Things that are not in ``struct envelope``
+(the smtp session an lka expansion answers, the agent a result goes to) travel in the
+imsg payload beside it.
+
 The life cycle below is what the simulator's ledger tracks.  An envelope is *written*
 under ``/incoming/<msgid>/<evpid>`` at RCPT time (``queue_fs.c:queue_fs_envelope_create()``)
 and becomes durable ("committed") only when ``queue_fs.c:queue_fs_message_commit()``
@@ -25,7 +31,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 # ---- delivery types (smtpd-api.h: enum delivery_type D_MDA, D_MTA, D_BOUNCE) ---------------
-# Strings rather than ints: the roles already pass envelopes around as dicts with these values.
+# Strings rather than ints: the roles and the scheduler backend dispatch on these names.
 D_MDA = "mda"
 D_MTA = "mta"
 D_BOUNCE = "bounce"
@@ -69,6 +75,19 @@ BOUNCE_EXPIRY = 3600 * 24 * 7  # queue.c:queue_bounce(): b.expire (b.ttl in 6.8)
 MAX_BOUNCE_WARN = 4  # smtpd.h: sc_bounce_warn[MAX_BOUNCE_WARN]
 DEFAULT_BOUNCE_WARN = (3600 * 4,)  # parse.y (5.4.2) / config.c (6.8): sc_bounce_warn[0] = 4 h
 MAX_HOPS_COUNT = 100  # smtpd.h: Received: headers before a loop is declared
+
+# why queue.c:queue_bounce() makes no bounce (Envelope.bounce_refused(); the last two are
+# its log_warnx() texts, DSN NEVER returns silently)
+NO_BOUNCE_DSN_NEVER = "DSN NEVER"
+NO_BOUNCE_DOUBLE = "double bounce!"
+NO_BOUNCE_NO_RETURN_PATH = "no return path!"
+
+# The size the roles charge for an envelope's text in imsg payloads (Envelope.approx_size()):
+# the 6.8 text with empty optional fields is ~230 bytes plus the addresses; real-traces
+# local-1rcpt: LKA_ENVELOPE_SUBMIT len=299 for sender@local.test -> alice@local.test (rcpt
+# and dest), i.e. 299 - 9 (reqid + framing) - 3*16 = 242 (the sender has 17 characters, so
+# the figure charges 300 there, one byte more than the trace).
+APPROX_FIXED = 242
 
 # SMTPD_ENVELOPE_VERSION (smtpd.h): 2 at 5.4.2 and 5.7.3, 3 at 6.8
 ENVELOPE_VERSION = {"5.4.2": 2, "5.7.3": 2, "6.8": 3}
@@ -284,9 +303,15 @@ class Envelope:
     mta_relay_helotable: str = ""
     mta_relay_source: str = ""
     mta_relay_ca: str = ""  # 5.7.3
+    # what the mta role routes on (struct relayhost hostname / port, 6.8 tls): the relay host
+    # of a `relay host` rule (empty: the MX of the dest domain); lka_submit() copies them
+    # from the rule. mta_relay above is the text the 5.x dump shows for the same relayhost.
+    mta_relay_hostname: str = ""
+    mta_relay_port: int = 0
+    mta_relay_tls: str = "optional"  # RELAY_TLS_OPPORTUNISTIC; "plain" (no TLS), "required"
     dispatcher: str = ""  # 6.8 action name
     username: str = ""  # 6.8: authenticated user
-    # simulator life cycle
+    # simulator life cycle (the roles leave it alone: the ledger tracks theirs by evpid)
     state: str = INCOMING
 
     # ---- identifiers --------------------------------------------------------------------
@@ -300,6 +325,64 @@ class Envelope:
     def expires_at(self) -> float:
         """Absolute expiry time as the ramqueue computes it: ``creation + expire``."""
         return self.creation + self.expire
+
+    # ---- copies ---------------------------------------------------------------------------
+
+    def copy(self) -> Envelope:
+        """``struct envelope`` assignment (``b = *e``, ``ep = *s->envelope``): every field,
+        assigned one by one (a hot path: no reflection, no ``dataclasses.replace``)."""
+        e = Envelope()
+        e.id = self.id
+        e.type = self.type
+        e.sender = self.sender
+        e.rcpt = self.rcpt
+        e.dest = self.dest
+        e.creation = self.creation
+        e.expire = self.expire
+        e.retry = self.retry
+        e.lasttry = self.lasttry
+        e.nexttry = self.nexttry
+        e.lastbounce = self.lastbounce
+        e.flags = self.flags
+        e.tag = self.tag
+        e.smtpname = self.smtpname
+        e.helo = self.helo
+        e.hostname = self.hostname
+        e.sockaddr = self.sockaddr
+        e.errorline = self.errorline
+        e.esc_class = self.esc_class
+        e.esc_code = self.esc_code
+        e.dsn_notify = self.dsn_notify
+        e.dsn_ret = self.dsn_ret
+        e.dsn_envid = self.dsn_envid
+        e.dsn_orcpt = self.dsn_orcpt
+        e.bounce_type = self.bounce_type
+        e.bounce_delay = self.bounce_delay
+        e.bounce_expire = self.bounce_expire
+        e.bounce_dsn_ret = self.bounce_dsn_ret
+        e.mta_without_dsn = self.mta_without_dsn
+        e.mda_method = self.mda_method
+        e.mda_user = self.mda_user
+        e.mda_usertable = self.mda_usertable
+        e.mda_buffer = self.mda_buffer
+        e.mda_delivery_user = self.mda_delivery_user
+        e.mda_exec = self.mda_exec
+        e.mda_subaddress = self.mda_subaddress
+        e.mta_relay = self.mta_relay
+        e.mta_relay_flags = self.mta_relay_flags
+        e.mta_relay_auth = self.mta_relay_auth
+        e.mta_relay_cert = self.mta_relay_cert
+        e.mta_relay_heloname = self.mta_relay_heloname
+        e.mta_relay_helotable = self.mta_relay_helotable
+        e.mta_relay_source = self.mta_relay_source
+        e.mta_relay_ca = self.mta_relay_ca
+        e.mta_relay_hostname = self.mta_relay_hostname
+        e.mta_relay_port = self.mta_relay_port
+        e.mta_relay_tls = self.mta_relay_tls
+        e.dispatcher = self.dispatcher
+        e.username = self.username
+        e.state = self.state
+        return e
 
     # ---- life cycle ---------------------------------------------------------------------
 
@@ -386,24 +469,32 @@ class Envelope:
 
     # ---- bounces ------------------------------------------------------------------------
 
+    def bounce_refused(self) -> str:
+        """Why ``queue.c:queue_bounce()`` makes no bounce of this envelope, or ``""``:
+        ``dsn_notify & DSN_NEVER`` (checked first, silently), the envelope is itself a
+        bounce (``"double bounce!"``), or the sender is empty (``"no return path!"``) —
+        the checks it makes before ``queue_envelope_create()`` draws the new evpid."""
+        if self.dsn_notify & DSN_NEVER:
+            return NO_BOUNCE_DSN_NEVER
+        if self.type == D_BOUNCE:
+            return NO_BOUNCE_DOUBLE
+        if not self.sender:
+            return NO_BOUNCE_NO_RETURN_PATH
+        return ""
+
     def make_bounce(self, evpid: int, now: float, bounce_type: int = B_ERROR, *,
                     delay: float = 0.0, expire: float | None = None) -> Envelope | None:
         """``queue.c:queue_bounce()``: a copy with ``type = D_BOUNCE``, the bounce
         parameters, ``retry = 0``, ``lasttry = 0``, ``creation = now`` and a hard-coded
         7-day expiry, written into the same message directory (new evpid, same msgid).
 
-        Returns ``None`` when no bounce is made: ``dsn_notify & DSN_NEVER`` (checked first),
-        the original is itself a bounce ("double bounce!"), or the sender is empty ("no
-        return path!").  ``evpid`` must share this envelope's msgid."""
-        if self.dsn_notify & DSN_NEVER:
-            return None
-        if self.type == D_BOUNCE or not self.sender:
+        Returns ``None`` when no bounce is made (:meth:`bounce_refused`).  ``evpid`` must
+        share this envelope's msgid (the caller draws it, ``queue_envelope_create()``)."""
+        if self.bounce_refused():
             return None
         if evpid >> 32 != self.id >> 32:
             raise ValueError("a bounce envelope lives in the original message (same msgid)")
-        b = Envelope()
-        for name in FIELDS:  # b = *e
-            setattr(b, name, getattr(self, name))
+        b = self.copy()  # b = *e
         b.id = evpid
         b.type = D_BOUNCE
         b.bounce_type = bounce_type
@@ -558,6 +649,13 @@ class Envelope:
             n += 14 + len(_BOUNCE_TYPE_TEXT[era][self.bounce_type])
         return n
 
+    def approx_size(self) -> int:
+        """Bytes of the envelope text as the roles charge them in imsg payloads:
+        :data:`APPROX_FIXED` + sender + rcpt + dest (rcpt again before lka set a dest).
+        One figure fitted on real-traces, not :meth:`serialized_size`: every hop's length
+        and per-byte cost in the recorded results depends on it."""
+        return APPROX_FIXED + len(self.sender) + len(self.rcpt) + len(self.dest or self.rcpt)
+
     def imsg_payload_len(self, era: str = "6.8") -> int:
         """Bytes ``mproc.c:m_add_envelope()`` adds to an imsg.
 
@@ -567,7 +665,7 @@ class Envelope:
         n = self.serialized_size(era)
         return n + (10 if era_key(era) == "6.8" else 19)
 
-    # ---- dict interop (the roles pass envelopes around as dicts) ------------------------
+    # ---- dict interop (tests and tools; the roles pass Envelope objects) ----------------
 
     @classmethod
     def from_mapping(cls, d: Any) -> Envelope:
@@ -587,6 +685,6 @@ class Envelope:
         return d
 
 
-# the field names, for copies and dict interop (a compiled class has no usable __slots__)
+# the field names, for dict interop (a compiled class has no usable __slots__)
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Envelope))
 _FIELD_SET: frozenset[str] = frozenset(FIELDS)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from smtpd_sim.kernel.sched import call_later
 
 if TYPE_CHECKING:
+    from smtpd_sim.fsm.envelope import Envelope
     from smtpd_sim.kernel.process import Process
     from smtpd_sim.roles.queue import QueueRole
 
@@ -28,14 +29,14 @@ BOUNCE_IO_TIMEOUT = 30.0  # io_set_timeout(s->io, 30000)
 class BounceMessage:
     """``struct bounce_message``: bounce envelopes of one msgid to one sender."""
 
-    __slots__ = ("msgid", "to", "smtpname", "envelopes", "timeout", "kind")
+    __slots__ = ("msgid", "to", "smtpname", "envelopes", "timeout", "bounce_type")
 
-    def __init__(self, msgid: int, to: str, smtpname: str, kind: str) -> None:
+    def __init__(self, msgid: int, to: str, smtpname: str, bounce_type: int) -> None:
         self.msgid = msgid
         self.to = to
         self.smtpname = smtpname
-        self.kind = kind
-        self.envelopes: list[dict[str, Any]] = []
+        self.bounce_type = bounce_type  # struct delivery_bounce: B_ERROR, B_WARNING...
+        self.envelopes: list[Envelope] = []
         self.timeout = 0.0
 
 
@@ -179,7 +180,7 @@ class BounceEngine:
 
     def __init__(self, queue: QueueRole) -> None:
         self.queue = queue
-        self.messages: dict[tuple[int, str, str], BounceMessage] = {}
+        self.messages: dict[tuple[int, int, str], BounceMessage] = {}
         self.pending: deque[BounceMessage] = deque()
         self.running = 0
         self.sessions: list[BounceSession] = []
@@ -187,15 +188,15 @@ class BounceEngine:
         self.delivered = 0
         self.failed = 0
 
-    def add(self, evp: dict[str, Any]) -> None:
-        """``bounce.c:bounce_add()``: group by (msgid, bounce kind, smtpname); the message
+    def add(self, evp: Envelope) -> None:
+        """``bounce.c:bounce_add()``: group by (msgid, bounce type, smtpname); the message
         waits for its 1-second aggregation timeout (``msg->timeout = time(NULL) + 1``)."""
         q = self.queue
-        kind = evp.get("bounce_kind", "failed")
-        key = (evp["msgid"], kind, evp.get("smtpname", q.hostname))
+        msgid = evp.msgid
+        key = (msgid, evp.bounce_type, evp.smtpname or q.hostname)
         msg = self.messages.get(key)
         if msg is None:
-            msg = BounceMessage(evp["msgid"], evp.get("sender", ""), key[2], kind)
+            msg = BounceMessage(msgid, evp.sender, key[2], evp.bounce_type)
             self.messages[key] = msg
             q.stat_increment("bounce.message")
         elif msg in self.pending:
@@ -252,8 +253,7 @@ class BounceEngine:
         """The DATA of a bounce: headers, the notice per envelope, the original message."""
         assert msg is not None
         q = self.queue
-        reports = "".join(f"   {e.get('dest', e.get('rcpt', ''))}: {e.get('errorline', '')}\r\n"
-                          for e in msg.envelopes)
+        reports = "".join(f"   {e.dest or e.rcpt}: {e.errorline}\r\n" for e in msg.envelopes)
         original = q.disk.bodies.get(msg.msgid, b"")
         head = (f"Subject: Delivery status notification: error\r\nFrom: Mailer Daemon <MAILER-DAEMON@{msg.smtpname}>\r\n"
                 f"To: {msg.to}\r\n\r\n"

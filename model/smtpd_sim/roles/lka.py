@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from smtpd_sim.fsm.envelope_text import envelope_len
+from smtpd_sim.fsm.envelope import D_MDA, D_MTA, Envelope
 from smtpd_sim.imsg import PAYLOAD_LEN
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
@@ -33,10 +33,10 @@ class _Session:
 
     def __init__(self, m: Imsg) -> None:
         self.m = m
-        self.id = m.payload["session"]
-        self.envelope = m.payload["envelope"]
+        self.id: int = m.payload["session"]
+        self.envelope: Envelope = m.payload["envelope"]
         self.nodes: deque[tuple[str, Any, int, str | None]] = deque()
-        self.deliveries: list[dict[str, Any]] = []
+        self.deliveries: list[Envelope] = []
         self.error: str | None = None
         self.errormsg: str | None = None
         self.waiting = False
@@ -209,8 +209,7 @@ class LkaRole(Role):
         run ``lka_resume()``."""
         s = _Session(m)
         self.sessions[s.id] = s
-        rcpt = s.envelope["rcpt"]
-        s.nodes.append(("address", rcpt, 0, None))
+        s.nodes.append(("address", s.envelope.rcpt, 0, None))
         self._resume(s)
 
     def _resume(self, s: _Session) -> None:
@@ -233,7 +232,7 @@ class LkaRole(Role):
         for evp in s.deliveries:
             self.send("queue", "LKA_ENVELOPE_SUBMIT",
                       {"session": s.id, "envelope": evp, "reply_to": s.m.src_role},
-                      length=9 + envelope_len(evp))
+                      length=9 + evp.approx_size())
         self.send("queue", "LKA_ENVELOPE_COMMIT", {"session": s.id, "reply_to": s.m.src_role})
 
     def _expand(self, s: _Session, kind: str, value: Any, depth: int, parent: str | None) -> None:
@@ -369,17 +368,22 @@ class LkaRole(Role):
         self._resume(s)
 
     def _submit(self, s: _Session, dest: str, rule: Any, user: str | None) -> None:
-        """``lka_session.c:lka_submit()``: build the envelope for the delivery list."""
-        evp = dict(s.envelope)
-        evp["dest"] = dest
+        """``lka_session.c:lka_submit()``: a copy of the session's envelope for the delivery
+        list, with its dest and agent: ``agent.mta.relay`` (the rule's relay host, none for
+        MX delivery) or ``agent.mda`` (the local user, the method)."""
+        evp = s.envelope.copy()
+        evp.dest = dest
         if rule.action == "relay":
-            evp["type"] = "mta"
-            evp["relay"] = {"domain": dest.rpartition("@")[2], "via": rule.via,
-                            "smarthost": rule.smarthost, "tls": rule.tls}
+            evp.type = D_MTA
+            if rule.via == "smarthost":  # `relay host smtp://h:p`, parsed into a relayhost
+                host, _, port = rule.smarthost.partition(":")
+                evp.mta_relay_hostname = host
+                evp.mta_relay_port = int(port or 0)
+            evp.mta_relay_tls = rule.tls
         else:
-            evp["type"] = "mda"
-            evp["user"] = user
-            evp["method"] = rule.method
+            evp.type = D_MDA
+            evp.mda_user = user or ""
+            evp.mda_method = rule.method
         s.deliveries.append(evp)
 
     # ---- mda / mta lookups ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from smtpd_sim.fsm.envelope import Envelope
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 
@@ -35,7 +36,7 @@ class _User:
     def __init__(self, uid: int, name: str) -> None:
         self.id = uid
         self.name = name
-        self.envelopes: deque[dict[str, Any]] = deque()
+        self.envelopes: deque[Envelope] = deque()
         self.evpcount = 0
         self.running = 0
         self.runnable = False
@@ -48,7 +49,7 @@ class _User:
 class _Session:
     __slots__ = ("id", "user", "evp", "agent", "written")
 
-    def __init__(self, sid: int, user: _User, evp: dict[str, Any]) -> None:
+    def __init__(self, sid: int, user: _User, evp: Envelope) -> None:
         self.id = sid
         self.user = user
         self.evp = evp
@@ -76,13 +77,13 @@ class MdaRole(Role):
     def on_deliver(self, m: Imsg) -> None:
         """IMSG_QUEUE_DELIVER: find/create the user, hold above hiwat, else queue the
         envelope (stat mda.pending) and ``mda_drain()``."""
-        evp = m.payload["envelope"]
+        evp: Envelope = m.payload["envelope"]
         u = self._user(evp)
         if u.evpcount >= MDA_TASK_HIWAT:
             u.onhold = True
         if u.onhold:
             u.holdq = True
-            self.send("queue", "MDA_DELIVERY_HOLD", {"evpid": evp["id"], "holdq": u.id}, length=16)
+            self.send("queue", "MDA_DELIVERY_HOLD", {"evpid": evp.id, "holdq": u.id}, length=16)
             return
         u.envelopes.append(evp)  # mda_envelope()
         self.stat_increment("mda.envelope")
@@ -93,9 +94,10 @@ class MdaRole(Role):
             self.runnable.append(u)
         self._drain()
 
-    def _user(self, evp: dict[str, Any]) -> _User:
-        """``mda.c:mda_user()``: new users ask lka for their userinfo (IMSG_MDA_LOOKUP_USERINFO)."""
-        key = evp.get("user") or evp["dest"].partition("@")[0]
+    def _user(self, evp: Envelope) -> _User:
+        """``mda.c:mda_user()``: new users (``agent.mda.username``) ask lka for their
+        userinfo (IMSG_MDA_LOOKUP_USERINFO)."""
+        key = evp.mda_user or evp.dest.partition("@")[0]
         u = self.users.get(key)
         if u is not None:
             return u
@@ -163,7 +165,7 @@ class MdaRole(Role):
         self.sessions[s.id] = s
         self.stat_decrement("mda.pending")
         self.stat_increment("mda.running")
-        self.send("queue", "MDA_OPEN_MESSAGE", {"session": s.id, "msgid": evp["msgid"]})
+        self.send("queue", "MDA_OPEN_MESSAGE", {"session": s.id, "msgid": evp.msgid})
 
     def _user_free(self, u: _User) -> None:
         """``mda.c:mda_user_free()``."""
@@ -184,9 +186,9 @@ class MdaRole(Role):
             self._done(s)
             return
         # struct deliver: sender, rcpt, dest, the user's userinfo (mda.c builds it here)
-        self.send("parent", "MDA_FORK", {"session": s.id, "user": s.user.name, "evpid": s.evp["id"],
-                                         "sender": s.evp.get("sender", ""), "rcpt": s.evp.get("rcpt", ""),
-                                         "dest": s.evp.get("dest", "")})
+        evp = s.evp
+        self.send("parent", "MDA_FORK", {"session": s.id, "user": s.user.name, "evpid": evp.id,
+                                         "sender": evp.sender, "rcpt": evp.rcpt, "dest": evp.dest})
 
     @handles("MDA_FORK")
     def on_fork(self, m: Imsg) -> None:
@@ -195,7 +197,9 @@ class MdaRole(Role):
         if s is None:
             return
         s.agent = m.payload["agent"]
-        size = s.evp.get("size", 0)
+        # struct envelope has no size (mda.c takes it from fstat() of the fd the queue passed
+        # with IMSG_MDA_OPEN_MESSAGE); the model pumps one chunk, as it always has
+        size = 0
         chunks = max(1, -(-size // MDA_IOBUF))
         self._write(s, chunks)
 
@@ -223,15 +227,15 @@ class MdaRole(Role):
         self._queue_result(s.evp, status, error)
         self._done(s)
 
-    def _queue_result(self, evp: dict[str, Any], status: str, error: str) -> None:
+    def _queue_result(self, evp: Envelope, status: str, error: str) -> None:
         """``mda_queue_ok()`` / ``mda_queue_tempfail()`` / ``mda_queue_permfail()``."""
         if status == "ok":
-            self.send("queue", "MDA_DELIVERY_OK", {"evpid": evp["id"]})
+            self.send("queue", "MDA_DELIVERY_OK", {"evpid": evp.id})
         elif status == "tempfail":
-            self.send("queue", "MDA_DELIVERY_TEMPFAIL", {"evpid": evp["id"], "reason": error},
+            self.send("queue", "MDA_DELIVERY_TEMPFAIL", {"evpid": evp.id, "reason": error},
                       length=13 + len(error))
         else:
-            self.send("queue", "MDA_DELIVERY_PERMFAIL", {"evpid": evp["id"], "reason": error},
+            self.send("queue", "MDA_DELIVERY_PERMFAIL", {"evpid": evp.id, "reason": error},
                       length=13 + len(error))
 
     def _done(self, s: _Session) -> None:

@@ -35,6 +35,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import mta_session as mfsm
+from smtpd_sim.fsm.envelope import Envelope
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.limit import LIMITS, MtaLimits
@@ -241,8 +242,8 @@ class Task:
     def __init__(self, msgid: int, sender: str) -> None:
         self.msgid = msgid
         self.sender = sender
-        self.envelopes: list[dict[str, Any]] = []
-        self.size = 0
+        self.envelopes: list[Envelope] = []
+        self.size = 0  # fstat() of the message fd (IMSG_MTA_OPEN_MESSAGE)
 
 
 class _HostStat:
@@ -278,7 +279,7 @@ class MtaRole(Role):
         self.sources: dict[str | None, _Source] = {}
         self.routes: dict[tuple[_Source, _Host], Route] = {}
         self.wait_mx: dict[int, _Domain] = {}
-        self.wait_smarthost: dict[int, dict[str, Any]] = {}
+        self.wait_smarthost: dict[int, Envelope] = {}
         self.hoststat: dict[str, _HostStat] = {}
         self.flush_evp: deque[tuple[str, dict[str, Any]]] = deque()
         self._flush_armed = False
@@ -326,12 +327,13 @@ class MtaRole(Role):
     def on_transfer(self, m: Imsg) -> None:
         """IMSG_QUEUE_TRANSFER (5.4.2 IMSG_MTA_TRANSFER) → ``mta.c:mta_imsg()`` →
         ``mta_handle_envelope()``."""
-        self._handle_envelope(m.payload["envelope"], None)
+        evp: Envelope = m.payload["envelope"]
+        self._handle_envelope(evp, None)
 
-    def _query_smarthost(self, evp: dict[str, Any]) -> None:
+    def _query_smarthost(self, evp: Envelope) -> None:
         """``mta.c:mta_query_smarthost()`` (6.8): IMSG_MTA_LOOKUP_SMARTHOST to lka."""
-        self.wait_smarthost[evp["id"]] = evp
-        self.send("lka", "MTA_LOOKUP_SMARTHOST", {"id": evp["id"], "domain": evp["relay"]["domain"]})
+        self.wait_smarthost[evp.id] = evp
+        self.send("lka", "MTA_LOOKUP_SMARTHOST", {"id": evp.id, "domain": evp.dest.rpartition("@")[2]})
 
     @handles("MTA_LOOKUP_SMARTHOST")
     def on_smarthost(self, m: Imsg) -> None:
@@ -341,17 +343,16 @@ class MtaRole(Role):
             return
         if m.payload.get("status", "ok") != "ok":  # LKA_OK
             reason = "Cannot retrieve smarthost"
-            self.send("queue", "MTA_DELIVERY_TEMPFAIL", {"evpid": evp["id"], "reason": reason},
+            self.send("queue", "MTA_DELIVERY_TEMPFAIL", {"evpid": evp.id, "reason": reason},
                       length=14 + len(reason))
             return
-        self._handle_envelope(evp, evp["relay"].get("smarthost", ""))
+        self._handle_envelope(evp, evp.mta_relay_hostname)
 
-    def _handle_envelope(self, evp: dict[str, Any], smarthost: str | None) -> None:
+    def _handle_envelope(self, evp: Envelope, smarthost: str | None) -> None:
         """``mta.c:mta_handle_envelope()`` (6.8; the IMSG_MTA_TRANSFER case of
         ``mta_imsg()`` in 5.x): relay, hold above ``task_hiwat``, task per msgid,
         envelope, ``mta_drain()``."""
-        if (self.behaviour.smarthost_lookup and evp["relay"]["via"] == "smarthost"
-                and smarthost is None):
+        if self.behaviour.smarthost_lookup and evp.mta_relay_hostname and smarthost is None:
             self._query_smarthost(evp)
             return
         relay = self._relay(evp)
@@ -363,39 +364,38 @@ class MtaRole(Role):
         if relay.state & RELAY_ONHOLD:
             relay.state |= RELAY_HOLDQ
             self.holds += 1
-            self.send("queue", "MTA_DELIVERY_HOLD", {"evpid": evp["id"], "holdq": relay.id}, length=16)
+            self.send("queue", "MTA_DELIVERY_HOLD", {"evpid": evp.id, "holdq": relay.id}, length=16)
             self._relay_unref(relay)
             return
         task = None
+        msgid = evp.msgid
         for t in relay.tasks:
-            if t.msgid == evp["msgid"]:
+            if t.msgid == msgid:
                 task = t
                 break
         if task is None:
-            task = Task(evp["msgid"], evp.get("sender", ""))
+            task = Task(msgid, evp.sender)
             relay.ntask += 1
             relay.tasks.append(task)
             self.stat_increment("mta.task")
         task.envelopes.append(evp)
-        task.size = max(task.size, evp.get("size", 0))
         self.stat_increment("mta.envelope")
         self._drain(relay)
         self._relay_unref(relay)
 
     # ---- the reference-counted objects -------------------------------------------------
 
-    def _relay(self, evp: dict[str, Any]) -> Relay:
-        """``mta.c:mta_relay()``: the relay for this envelope (a relay host, or the
-        recipient domain's MXs), created on first use."""
-        r = evp["relay"]
-        if r["via"] == "smarthost":
-            host, _, port = r.get("smarthost", "").partition(":")
+    def _relay(self, evp: Envelope) -> Relay:
+        """``mta.c:mta_relay()``: the relay for this envelope (``agent.mta.relay``: a relay
+        host, or the dest domain's MXs when it names none), created on first use."""
+        host = evp.mta_relay_hostname
+        if host:
             domain = self._domain(host, True)
-            portno = int(port or 0)
+            portno = evp.mta_relay_port
         else:
-            domain = self._domain(r["domain"], False)
+            domain = self._domain(evp.dest.rpartition("@")[2], False)
             portno = 0
-        tls = r.get("tls", "optional")
+        tls = evp.mta_relay_tls
         key = (domain.name.lower(), domain.as_host, portno, tls)
         relay = self.relays.get(key)
         if relay is None:
@@ -941,7 +941,7 @@ class MtaRole(Role):
                 if fail == TEMPFAIL and domain is not None:
                     r = sum(1 for c in relay.connectors.values() if c.flags & CONNECTOR_ERROR_ROUTE)
                     if len(relay.connectors) == r:
-                        self.hoststat_cache(domain, e["id"])
+                        self.hoststat_cache(domain, e.id)
                 self.delivery(fail, e, error)
                 n += 1
         self.stat_decrement("mta.task", relay.ntask)
@@ -1022,11 +1022,11 @@ class MtaRole(Role):
 
     # ---- results to the queue --------------------------------------------------------------
 
-    def delivery(self, status: str, evp: dict[str, Any], text: str) -> None:
+    def delivery(self, status: str, evp: Envelope, text: str) -> None:
         """``mta.c:mta_delivery_log()`` + ``mta_delivery_notify()``: results leave one per
         event-loop iteration (``mta_delivery_flush_event()`` on an evtimer 0)."""
-        self._log("mta.delivery", (evp["id"], status, text))
-        self.flush_evp.append((status, {"evpid": evp["id"], "reason": text}))
+        self._log("mta.delivery", (evp.id, status, text))
+        self.flush_evp.append((status, {"evpid": evp.id, "reason": text}))
         if not self._flush_armed:
             self._flush_armed = True
             self.proc.timer(0.0, self._flush_event, None, key="mta.flush")

@@ -21,14 +21,15 @@ from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.runq import RunQ
 
 if TYPE_CHECKING:
+    from smtpd_sim.fsm.envelope import Envelope
     from smtpd_sim.roles.mta import MtaRole, Relay, Route, Task
 
 _TLS = {"optional": mfsm.TLS_OPPORTUNISTIC, "plain": mfsm.TLS_PLAIN, "required": mfsm.TLS_STARTTLS}
 
 
-def dest_domain(evp: dict[str, Any] | str) -> str | None:
+def dest_domain(evp: Envelope | str) -> str | None:
     """``strchr(e->dest, '@') + 1`` of an envelope, or of its ``dest`` itself."""
-    dest = evp["dest"] if isinstance(evp, dict) else evp
+    dest = evp if isinstance(evp, str) else evp.dest
     at = dest.find("@")
     return dest[at + 1:] if at >= 0 else None
 
@@ -185,7 +186,7 @@ class SessionEngine:
                 conn, task = s.conn, s.task
                 if conn is not None:
                     msgid = task.msgid if task else 0
-                    evpids = [e["id"] for e in task.envelopes] if task else []
+                    evpids = [e.id for e in task.envelopes] if task else []
                     def send_body(size: int, c: Any = conn, m: int = msgid,
                                   ev: list[int] = evpids) -> None:
                         c.send_body(size, m, ev)
@@ -293,7 +294,7 @@ class SessionEngine:
         t = s.task
         t.size = m.payload.get("size", t.size)  # fstat() of the message fd
         task = mfsm.MtaTask(msgid=t.msgid, sender=t.sender,
-                            envelopes=[(e["id"], e["dest"]) for e in t.envelopes], size=t.size)
+                            envelopes=[(e.id, e.dest) for e in t.envelopes], size=t.size)
         self._run(s, s.fsm.task(task, nconn=s.relay.nconn, fd_ok=m.payload["ok"]))
 
     def _results(self, s: Session, results: list[Any]) -> None:
@@ -332,17 +333,17 @@ class SessionEngine:
             if domain is not None:
                 self.mta.hoststat_update(domain, r.text)
                 if cache:
-                    self.mta.hoststat_cache(domain, evp["id"])
+                    self.mta.hoststat_cache(domain, evp.id)
             n += 1
         self.mta.stat_decrement("mta.envelope", n)
         if not t.envelopes:
             self._task_done(s)
 
     @staticmethod
-    def _take(t: Task, evpid: int) -> dict[str, Any] | None:
+    def _take(t: Task, evpid: int) -> Envelope | None:
         """The envelope ``evpid`` out of the task (``TAILQ_REMOVE(&task->envelopes, e)``)."""
         for i, e in enumerate(t.envelopes):
-            if e["id"] == evpid:
+            if e.id == evpid:
                 return t.envelopes.pop(i)
         return None
 
@@ -362,7 +363,7 @@ class SessionEngine:
         if s.task is not None and s.task.envelopes:
             fsm = s.fsm
             text = (fsm.orphan_text or fsm.close_reason) if fsm is not None else ""
-            self._results(s, [mfsm.Result(e["id"], mfsm.TEMPFAIL, text or "session closed")
+            self._results(s, [mfsm.Result(e.id, mfsm.TEMPFAIL, text or "session closed")
                               for e in s.task.envelopes])
         if s.ready:
             relay.nconn_ready -= 1

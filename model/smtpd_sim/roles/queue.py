@@ -8,9 +8,9 @@ does smtp answer 250.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from smtpd_sim.fsm.envelope_text import envelope_len
+from smtpd_sim.fsm.envelope import B_ERROR, B_WARNING, D_BOUNCE, NO_BOUNCE_DOUBLE, Envelope
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.bounce import BounceEngine
@@ -18,8 +18,6 @@ from smtpd_sim.roles.bounce import BounceEngine
 if TYPE_CHECKING:
     from smtpd_sim.kernel.process import Process
     from smtpd_sim.roles.ports import Ports
-
-BOUNCE_TTL = 7 * 24 * 3600  # queue.c:queue_bounce(): b.ttl = 3600 * 24 * 7
 
 
 class _Message:
@@ -30,7 +28,7 @@ class _Message:
     def __init__(self, msgid: int) -> None:
         self.msgid = msgid
         self.committed = False
-        self.envelopes: dict[int, dict[str, Any]] = {}
+        self.envelopes: dict[int, Envelope] = {}
         self.has_body = False
         self.size = 0
 
@@ -64,26 +62,35 @@ class QueueRole(Role):
             if msgid and msgid not in self.messages:
                 return msgid
 
-    def _envelope_create(self, msg: _Message, evp: dict[str, Any]) -> int:
-        """``queue_backend.c:queue_envelope_create()``: random evpid in the msgid, write the
-        envelope file and fsync it; add it to the envelope cache (stat evpcache.size)."""
+    def _generate_evpid(self, msg: _Message) -> int:
+        """``queue_backend.c:queue_generate_evpid()``: a random evpid in the msgid, non-zero
+        in its low half, not already used."""
         while True:
             evpid = (msg.msgid << 32) | self.rng.getrandbits(32)
             if evpid & 0xFFFFFFFF and evpid not in msg.envelopes:
-                break
-        evp["id"] = evpid
-        evp["creation"] = self.now
-        evp.setdefault("retry", 0)
+                return evpid
+
+    def _envelope_create(self, msg: _Message, evp: Envelope) -> int:
+        """``queue_backend.c:queue_envelope_create()``: a new evpid, then the envelope is
+        written (:meth:`_envelope_write`)."""
+        evp.id = self._generate_evpid(msg)
+        self._envelope_write(msg, evp)
+        return evp.id
+
+    def _envelope_write(self, msg: _Message, evp: Envelope) -> None:
+        """The rest of ``queue_envelope_create()`` once ``evp.id`` is drawn: ``creation``,
+        write the envelope file and fsync it; add it to the envelope cache (stat
+        evpcache.size)."""
+        evp.creation = self.now
         self.disk.op(self.proc, "open", "fsync")
-        msg.envelopes[evpid] = evp
-        self._evpcache_add(evpid)
-        return evpid
+        msg.envelopes[evp.id] = evp
+        self._evpcache_add(evp.id)
 
     def _evpcache_add(self, evpid: int) -> None:
         self.evpcache.add(evpid)
         self.stat_increment("queue.evpcache.size")
 
-    def _envelope_load(self, evpid: int) -> dict[str, Any] | None:
+    def _envelope_load(self, evpid: int) -> Envelope | None:
         """``queue_backend.c:queue_envelope_load()``: from the cache (stat load.hit) or disk."""
         msg = self.messages.get(evpid >> 32)
         evp = msg.envelopes.get(evpid) if msg else None
@@ -115,22 +122,22 @@ class QueueRole(Role):
 
     # ---- restart -------------------------------------------------------------------------
 
-    def disk_state(self) -> dict[int, list[dict[str, Any]]]:
-        """What survives a crash: ``/queue/<hh>/<msgid>/`` (committed messages and their
-        envelope files). ``/incoming`` and ``/temporary`` are purged at the next start."""
-        return {m.msgid: [dict(e) for e in m.envelopes.values()]
+    def disk_state(self) -> dict[int, list[Envelope]]:
+        """What survives a crash: ``/queue/<hh>/<msgid>/`` (committed messages and copies of
+        their envelope files). ``/incoming`` and ``/temporary`` are purged at the next start."""
+        return {m.msgid: [e.copy() for e in m.envelopes.values()]
                 for m in self.messages.values() if m.committed}
 
-    def load_from_disk(self, disk: dict[int, list[dict[str, Any]]]) -> None:
+    def load_from_disk(self, disk: dict[int, list[Envelope]]) -> None:
         """``queue.c:queue_timeout()`` at start-up: walk /queue one envelope per 10 µs tick,
         IMSG_QUEUE_ENVELOPE_SUBMIT each to the scheduler and IMSG_QUEUE_MESSAGE_COMMIT
         whenever the msgid changes and at the end."""
-        items: list[tuple[int, dict[str, Any]]] = []
+        items: list[tuple[int, Envelope]] = []
         for msgid in sorted(disk):
             msg = _Message(msgid)
             msg.committed = True
             for e in disk[msgid]:
-                msg.envelopes[e["id"]] = e
+                msg.envelopes[e.id] = e
                 items.append((msgid, e))
             self.messages[msgid] = msg
 
@@ -140,7 +147,7 @@ class QueueRole(Role):
             if i == len(items):
                 return
             evp = items[i][1]
-            self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": evp}, length=10 + envelope_len(evp))
+            self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": evp}, length=10 + evp.approx_size())
             self.proc.timer(10e-6, tick, i + 1, key="queue.timeout")
 
         if items:
@@ -169,14 +176,15 @@ class QueueRole(Role):
         """IMSG_LKA_ENVELOPE_SUBMIT → ``queue_envelope_create()``; ack to smtp, then the
         whole envelope to the scheduler (held there until the message commits)."""
         p = m.payload
-        evp = dict(p["envelope"])
-        msg = self.messages.get(evp["msgid"])
+        sent: Envelope = p["envelope"]
+        evp = sent.copy()  # what queue_imsg() reads off the imsg is its own
+        msg = self.messages.get(evp.msgid)
         ok = msg is not None and not self.disk.full
         evpid = self._envelope_create(msg, evp) if msg is not None and ok else 0
         self.send(p["reply_to"], "QUEUE_ENVELOPE_SUBMIT", {"session": p["session"], "ok": ok, "evpid": evpid},
                   length=20)
         if ok:
-            self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": evp}, length=10 + envelope_len(evp))
+            self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": evp}, length=10 + evp.approx_size())
 
     @handles("LKA_ENVELOPE_COMMIT")
     def on_envelope_commit(self, m: Imsg) -> None:
@@ -237,11 +245,11 @@ class QueueRole(Role):
         if evp is None:
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
             return
-        evp["lasttry"] = self.now
+        evp.lasttry = self.now
         if m.kind == "SCHED_ENVELOPE_DELIVER":
-            self.send("mda", "QUEUE_DELIVER", {"envelope": evp}, length=19 + envelope_len(evp))
+            self.send("mda", "QUEUE_DELIVER", {"envelope": evp}, length=19 + evp.approx_size())
         else:
-            self.send("mta", "QUEUE_TRANSFER", {"envelope": evp}, length=19 + envelope_len(evp))
+            self.send("mta", "QUEUE_TRANSFER", {"envelope": evp}, length=19 + evp.approx_size())
 
     @handles("MDA_OPEN_MESSAGE", "MTA_OPEN_MESSAGE")
     def on_open_message(self, m: Imsg) -> None:
@@ -276,11 +284,11 @@ class QueueRole(Role):
         if evp is None:
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
             return
-        evp["errorline"] = m.payload.get("reason", "")
-        evp["retry"] = evp.get("retry", 0) + 1
+        evp.errorline = m.payload.get("reason", "")
+        evp.retry += 1
         self.disk.op(self.proc, "open", "fsync", "rename")
         self.ledger.tempfailed(evpid, self.now)
-        self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + envelope_len(evp))
+        self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + evp.approx_size())
 
     @handles("MDA_DELIVERY_PERMFAIL", "MTA_DELIVERY_PERMFAIL", "MDA_DELIVERY_LOOP", "MTA_DELIVERY_LOOP")
     def on_delivery_permfail(self, m: Imsg) -> None:
@@ -292,8 +300,8 @@ class QueueRole(Role):
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
             return
         loop = m.kind.endswith("LOOP")
-        evp["errorline"] = "Loop detected" if loop else m.payload.get("reason", "")
-        self._bounce(evp, "failed")
+        evp.errorline = "Loop detected" if loop else m.payload.get("reason", "")
+        self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
         self.ledger.failed(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_LOOP" if loop else "QUEUE_DELIVERY_PERMFAIL", {"evpid": evpid})
@@ -332,10 +340,10 @@ class QueueRole(Role):
         evp = self._envelope_load(evpid)
         if evp is None:
             return
-        evp["errorline"] = "Envelope expired"
-        self._bounce(evp, "failed")
+        evp.errorline = "Envelope expired"
+        self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
-        if evp["type"] == "bounce":
+        if evp.type == D_BOUNCE:
             self.ledger.bounce_finished(evpid, "expired", self.now)
         else:
             self.ledger.expired(evpid, self.now)
@@ -349,35 +357,36 @@ class QueueRole(Role):
         if evp is None:
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": p["evpid"], "inflight": False}, length=12)
             return
-        self._bounce(evp, "delayed")
-        evp["lastbounce"] = p["timestamp"]
+        self._bounce(evp, B_WARNING, delay=p["delay"], expire=p["expire"])
+        evp.lastbounce = p["timestamp"]
         self.disk.op(self.proc, "open", "fsync", "rename")
         self.ledger.warned(p["evpid"], self.now)
 
     # ---- bounces ------------------------------------------------------------------------
 
-    def _bounce(self, evp: dict[str, Any], kind: str) -> None:
-        """``queue.c:queue_bounce()``: a D_BOUNCE copy of the envelope in the same message
-        directory, submitted and committed to the scheduler; none for DSN NEVER, for a
-        bounce (double bounce), or without a return path."""
-        if evp.get("dsn_notify", 0) & 1:  # DSN_NEVER
+    def _bounce(self, evp: Envelope, bounce_type: int, delay: float = 0.0,
+                expire: float | None = None) -> None:
+        """``queue.c:queue_bounce()``: ``Envelope.make_bounce()`` — a D_BOUNCE copy of the
+        envelope with a new evpid in the same message directory — written, submitted and
+        committed to the scheduler; none for DSN NEVER, for a bounce (double bounce), or
+        without a return path (``Envelope.bounce_refused()``, checked before an evpid is
+        drawn)."""
+        refused = evp.bounce_refused()
+        if refused:
+            if refused == NO_BOUNCE_DOUBLE:
+                self.double_bounces += 1  # log_warnx("warn: queue: double bounce!")
             return
-        if evp["type"] == "bounce":
-            self.double_bounces += 1  # log_warnx("warn: queue: double bounce!")
-            return
-        if not evp.get("sender"):
-            return  # log_warnx("warn: queue: no return path!")
-        msg = self.messages.get(evp["msgid"])
+        msg = self.messages.get(evp.msgid)
         if msg is None:
             return
-        b = dict(evp)
-        b.update(type="bounce", bounce_kind=kind, retry=0, lasttry=0, expire=BOUNCE_TTL,
-                 original=evp["id"])
-        self._envelope_create(msg, b)
-        self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": b}, length=10 + envelope_len(b))
+        b = evp.make_bounce(self._generate_evpid(msg), self.now, bounce_type,
+                            delay=delay, expire=expire)
+        assert b is not None
+        self._envelope_write(msg, b)
+        self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": b}, length=10 + b.approx_size())
         self.send("scheduler", "QUEUE_MESSAGE_COMMIT", {"msgid": msg.msgid})
         self.stat_increment("queue.bounce")
-        self.ledger.bounce_created(b["id"], self.now)
+        self.ledger.bounce_created(b.id, self.now)
 
     @handles("SCHED_ENVELOPE_INJECT")
     def on_inject(self, m: Imsg) -> None:
@@ -394,16 +403,16 @@ class QueueRole(Role):
         """IMSG_QUEUE_SMTP_SESSION [fd] from smtp → ``bounce.c:bounce_fd()``."""
         self.bounces.fd(m.payload.get("pair") if m.payload else None)
 
-    def bounce_done(self, evp: dict[str, Any], result: str) -> None:
+    def bounce_done(self, evp: Envelope, result: str) -> None:
         """``bounce_delivery()`` for OK/PERMFAIL: tell the scheduler, delete the envelope."""
         kind = "QUEUE_DELIVERY_OK" if result == "ok" else "QUEUE_DELIVERY_PERMFAIL"
-        self.send("scheduler", kind, {"evpid": evp["id"]})
-        self._envelope_delete(evp["id"])
-        self.ledger.bounce_finished(evp["id"], result, self.now)
+        self.send("scheduler", kind, {"evpid": evp.id})
+        self._envelope_delete(evp.id)
+        self.ledger.bounce_finished(evp.id, result, self.now)
 
-    def bounce_tempfail(self, evp: dict[str, Any], status: str) -> None:
+    def bounce_tempfail(self, evp: Envelope, status: str) -> None:
         """``bounce_delivery()`` for TEMPFAIL: retry++, rewrite, whole envelope to the scheduler."""
-        evp["retry"] = evp.get("retry", 0) + 1
-        evp["errorline"] = status
+        evp.retry += 1
+        evp.errorline = status
         self.disk.op(self.proc, "open", "fsync", "rename")
-        self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + envelope_len(evp))
+        self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + evp.approx_size())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from smtpd_sim.fsm.envelope import Envelope
 from smtpd_sim.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.kernel.sched import cancel
@@ -108,7 +109,7 @@ class SchedulerRole(Role):
         if tick.next_timer is not None:
             self._timer = self.proc.timer(tick.next_timer, self._timeout, None, key="scheduler.timeout")
 
-    def _info(self, evp: dict[str, Any]) -> SchedulerInfo:
+    def _info(self, evp: Envelope) -> SchedulerInfo:
         """``scheduler_backend.c:scheduler_info()``."""
         return SchedulerInfo.from_envelope(evp, self.era)
 
@@ -160,7 +161,7 @@ class SchedulerRole(Role):
     def on_delivery_tempfail(self, m: Imsg) -> None:
         """IMSG_QUEUE_DELIVERY_TEMPFAIL → ``scheduler_ram_update()`` (next try per the era's
         series), then the delay-warning check (``sc_bounce_warn``)."""
-        evp = m.payload["envelope"]
+        evp: Envelope = m.payload["envelope"]
         info = self._info(evp)
         warning = self.backend.tempfail(info, self.now)
         self.ninflight -= 1
@@ -170,7 +171,7 @@ class SchedulerRole(Role):
             self.reply(m, "SCHED_ENVELOPE_BOUNCE",
                        {"evpid": warning.evpid, "timestamp": warning.timestamp,
                         "delay": warning.delay, "expire": warning.expire}, length=48)
-        self.ledger.next_try(evp["id"], info.nexttry)
+        self.ledger.next_try(evp.id, info.nexttry)
         self._reset_events()
 
     @handles("QUEUE_ENVELOPE_ACK")

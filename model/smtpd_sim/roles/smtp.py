@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import smtp_session as fsm
-from smtpd_sim.fsm.envelope_text import envelope_len
+from smtpd_sim.fsm.envelope import Envelope, msgid_to_evpid
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.bounce import SocketPair
@@ -371,12 +371,20 @@ class SmtpRole(Role):
         self._handle(s, fsm.MessageCreated(ok, s.msgid))
 
     def _a_expand(self, s: _Session, a: Any) -> None:
-        """``smtp_tx_rcpt_to()``: the whole envelope to lka (IMSG_SMTP_EXPAND_RCPT)."""
+        """``smtp_tx_rcpt_to()``: the whole envelope to lka (IMSG_SMTP_EXPAND_RCPT), its id
+        ``msgid_to_evpid(msgid)`` as IMSG_SMTP_MESSAGE_CREATE set it; the session id travels
+        beside it in the payload (``m_add_id()``)."""
         s.sender = a.sender
-        evp = {"msgid": s.msgid, "sender": a.sender, "rcpt": a.rcpt, "helo": s.helo,
-               "hostname": s.rdns, "session": s.id, "dsn_notify": a.dsn_notify}
+        evp = Envelope()
+        evp.id = msgid_to_evpid(s.msgid)
+        evp.sender = a.sender
+        evp.rcpt = a.rcpt
+        evp.smtpname = self.hostname  # smtp_tx(): s->smtpname, the listener's hostname
+        evp.helo = s.helo
+        evp.hostname = s.rdns
+        evp.dsn_notify = a.dsn_notify
         self.send("lka", "SMTP_EXPAND_RCPT", {"session": s.id, "envelope": evp},
-                  length=8 + envelope_len(evp))
+                  length=8 + evp.approx_size())
 
     @handles("QUEUE_ENVELOPE_SUBMIT")
     def on_envelope_submit(self, m: Imsg) -> None:

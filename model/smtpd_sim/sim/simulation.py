@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from smtpd_sim.fsm.envelope import Envelope
 from smtpd_sim.imsg import STAT_FIXED_LEN, STAT_KINDS, Vocabulary
 from smtpd_sim.kernel.channel import Channel
 from smtpd_sim.kernel.process import DEAD, IDLE, Kernel, Process, ProcessCosts
@@ -80,7 +81,7 @@ class Simulation:
         self.down = False  # between a crash and the restart
         self.restarts = 0
         self.history: dict[str, dict[str, float]] = {}  # cpu/busy of dead incarnations
-        self.disk_snapshot: dict[int, list[dict[str, Any]]] | None = None
+        self.disk_snapshot: dict[int, list[Envelope]] | None = None
         self.tables: dict[str, Table] = {}
         self._build_daemon()
         # a load generator on the daemon's own cores, if the workload says so: its CPU per
@@ -208,7 +209,7 @@ class Simulation:
     def queued_on_disk(self) -> set[int]:
         """Every envelope id in /queue right now (the snapshot while the daemon is down)."""
         if self.down and self.disk_snapshot is not None:
-            return {e["id"] for evps in self.disk_snapshot.values() for e in evps}
+            return {e.id for evps in self.disk_snapshot.values() for e in evps}
         return self.roles["queue"].committed_envelopes()
 
     # ---- what a run measured -----------------------------------------------------------------

@@ -1,0 +1,106 @@
+"""The queue role (``queue.c``): its bounces are ``Envelope.make_bounce()``, so the DSN
+NOTIFY check is the C's (smtpd.h: DSN_SUCCESS 0x01, DSN_FAILURE 0x02, DSN_DELAY 0x04,
+DSN_NEVER 0x08; ``queue_bounce()`` returns early on ``dsn_notify & DSN_NEVER``).
+
+The simulated clients never send NOTIFY, so these tests speak SMTP to the smtp role
+themselves, then the mda fails the delivery for good (a broken mailbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from smtpd_sim.fsm.envelope import D_BOUNCE, DSN_NEVER, DSN_SUCCESS, Envelope
+from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.sim.simulation import Simulation
+from smtpd_sim.spec.scenario import scenario_of
+from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
+
+
+class _ScriptedClient:
+    """A client connection that sends the next line of its script on every final reply."""
+
+    def __init__(self, sim: Simulation, script: list[str]) -> None:
+        self.env = sim.env
+        self.addr = "127.0.0.1"
+        self.script = list(script)
+        self.replies: list[str] = []
+        self.smtp: Any = None
+        self.sid = 0
+
+    def attach(self, smtp: Any, sid: int) -> None:
+        self.smtp = smtp
+        self.sid = sid
+
+    def server_reply(self, text: str) -> None:
+        self.replies.append(text)
+        if self.script and text.split("\n")[-1][3:4] != "-":
+            line = self.script.pop(0)
+            smtp, sid = self.smtp, self.sid
+            call_later(self.env, 0.001, lambda _t: smtp.client_data(sid, line.encode()))
+
+    def server_close(self, _reason: str) -> None:
+        self.script = []
+
+
+def _permfail_with_notify(notify: str | None) -> Simulation:
+    """alice sends one message to bob, whose mailbox fails for good, RCPT TO with
+    ``NOTIFY=<notify>`` (or none)."""
+    wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
+                      mix=Mix(local_share=1.0, local_users=["bob"], sender="alice@local.test"))
+    sim = Simulation(scenario_of("pony-6.8", workload=wl, site="research", calibration="traced-6.8"))
+    sim.startup()
+    sim.site.broken["bob"] = "permfail"
+    rcpt = "RCPT TO:<bob@local.test>" + (f" NOTIFY={notify}" if notify else "")
+    client = _ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
+                                   rcpt + "\r\n", "DATA\r\n", "Subject: x\r\n\r\nhello\r\n.\r\n",
+                                   "QUIT\r\n"])
+    sim.listener().connect(client)
+    sim.run_until_quiet(max_time=sim.env.now + 60.0)
+    assert any(r.startswith("250 2.0.0") for r in client.replies), client.replies  # accepted
+    assert sim.ledger.summary()["accepted"] == 1
+    return sim
+
+
+def test_notify_never_gets_no_bounce() -> None:
+    """NOTIFY=NEVER (0x08): ``queue_bounce()`` makes no bounce of the failed envelope."""
+    sim = _permfail_with_notify("NEVER")
+    assert sim.ledger.bounces_created == 0
+    assert sim.roles["control"].stats.get("queue.bounce", 0) == 0
+
+
+@pytest.mark.parametrize("notify", ["SUCCESS", "FAILURE", None])
+def test_other_notify_still_bounces_on_failure(notify: str | None) -> None:
+    """NOTIFY=SUCCESS (0x01) is no reason to drop the failure bounce (the role used to test
+    bit 0x01 as if it were DSN_NEVER); FAILURE and no NOTIFY bounce as well."""
+    sim = _permfail_with_notify(notify)
+    assert sim.ledger.bounces_created == 1
+    assert sim.roles["control"].stats["queue.bounce"] == 1
+
+
+def test_bounce_envelope_is_make_bounce_of_the_failed_one() -> None:
+    """What the queue writes for the bounce is an ``Envelope`` of type D_BOUNCE in the
+    same message, the failure's errorline copied, the original's DSN flags kept."""
+    queue_writes: list[Envelope] = []
+    wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
+                      mix=Mix(local_share=1.0, local_users=["bob"], sender="alice@local.test"))
+    sim = Simulation(scenario_of("pony-6.8", workload=wl, site="research", calibration="traced-6.8"))
+    sim.startup()
+    sim.site.broken["bob"] = "permfail"
+    client = _ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
+                                   "RCPT TO:<bob@local.test> NOTIFY=SUCCESS\r\n", "DATA\r\n",
+                                   "Subject: x\r\n\r\nhello\r\n.\r\n", "QUIT\r\n"])
+    sim.listener().connect(client)
+    queue = sim.roles["queue"]
+    # stop before the bounce is delivered: just past the permanent failure
+    while sim.ledger.bounces_created == 0 and sim.env.now < 30.0:
+        sim.run(sim.env.now + 0.001)
+    for msg in queue.messages.values():
+        queue_writes.extend(msg.envelopes.values())
+    (b,) = [e for e in queue_writes if e.type == D_BOUNCE]
+    assert b.sender == "alice@local.test" and b.rcpt == "bob@local.test"
+    assert b.dest == "bob@local.test" and b.mda_user == "bob"
+    assert b.dsn_notify == DSN_SUCCESS and not b.dsn_notify & DSN_NEVER
+    assert b.errorline and b.retry == 0
+    assert b.smtpname == sim.site.hostname
