@@ -61,7 +61,8 @@ class Runner:
         self.sim.env.run(until=until)
 
     def measure(self, until: float) -> Window:
-        """Advance to ``until`` and return what happened meanwhile (the load window); the
+        """Advance to ``until`` and return what happened meanwhile (the load window, with no
+        crash in it: the per-process figures are differences of one incarnation's); the
         ledger counts messages delivered by ``until`` as delivered in the window."""
         sim = self.sim
         start = sim.env.now

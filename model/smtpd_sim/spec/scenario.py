@@ -105,7 +105,8 @@ class Scenario:
         if self.spec is not None:
             scen = self.spec.model_dump(mode="json", exclude={"workload"})
         else:
-            scen = {"name": self.name, "era": self.era, "site": "", "calibration": self.calibration.name,
+            # built from parts (scenario_of): the site was given as data, it has no name
+            scen = {"name": self.name, "era": self.era, "site": None, "calibration": self.calibration.name,
                     "seed": self.seed, "cores": self.cores}
         return {
             "scenario": scen,
