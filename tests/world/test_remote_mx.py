@@ -146,7 +146,7 @@ def test_down_refuses_every_connection_and_down_addrs_only_some() -> None:
                                            ("data", "DATA")])
 def test_reply_fault_at_a_phase(phase: str, command: str) -> None:
     mx, proc = _mx(), FakeProc()
-    mx.faults = FakeFaults(**{f"mx_reply:{phase}": _Fault(code=550)})
+    mx.faults.armed = FakeFaults(**{f"mx_reply:{phase}": _Fault(code=550)})
     conn = _open(mx, proc)
     conn.send("EHLO h")
     proc.take()
@@ -156,10 +156,10 @@ def test_reply_fault_at_a_phase(phase: str, command: str) -> None:
 
 def test_reply_fault_at_connect_is_the_banner_and_at_eom_the_final_reply() -> None:
     mx, proc = _mx(), FakeProc()
-    mx.faults = FakeFaults(**{"mx_reply:connect": _Fault(code=421)})
+    mx.faults.armed = FakeFaults(**{"mx_reply:connect": _Fault(code=421)})
     _open(mx, proc)
     assert proc.take()[0][1] == "421 4.0.0 simulated failure at connect"
-    mx.faults = FakeFaults(**{"mx_reply:eom": _Fault(code=452)})
+    mx.faults.armed = FakeFaults(**{"mx_reply:eom": _Fault(code=452)})
     conn = _open(mx, proc)
     for line in ("EHLO h", "MAIL FROM:<a@x>", "RCPT TO:<b@y>", "DATA"):
         conn.send(line)
@@ -172,7 +172,7 @@ def test_reply_fault_at_connect_is_the_banner_and_at_eom_the_final_reply() -> No
 
 def test_slow_mx_adds_its_delay_to_every_reply() -> None:
     mx, proc = _mx(), FakeProc()
-    mx.faults = FakeFaults(mx_slow=_Fault(delay_s=2.0))
+    mx.faults.armed = FakeFaults(mx_slow=_Fault(delay_s=2.0))
     conn = _open(mx, proc)
     conn.send("MAIL FROM:<a@x>")
     assert [d for d, _ in proc.take()] == [pytest.approx(RTT + 2.0)] * 2

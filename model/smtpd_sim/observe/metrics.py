@@ -21,9 +21,17 @@ from smtpd_sim.observe.recorder import (
     RunRow,
 )
 
-# The client script of a probe session (smtpd_sim.world.clients.ClientSession): the replies
-# a one-message session gets, in order.
-PROBE_STEPS = ("banner", "EHLO", "MAIL FROM", "RCPT TO", "DATA", "end of data", "QUIT")
+
+def reply_steps(recipients: int, messages: int) -> list[str]:
+    """The replies a probe client gets, in order (smtpd_sim.world.clients.ClientSession script)."""
+    steps = ["banner", "EHLO"]
+    for _ in range(messages):
+        steps += ["MAIL FROM"] + ["RCPT TO"] * recipients + ["DATA", "end of data"]
+    return steps + ["QUIT"]
+
+
+# the replies of a one-message, one-recipient session: how critical paths are labelled
+PROBE_STEPS = tuple(reply_steps(1, 1))
 
 
 def hops_frame(hops: Sequence[HopRow]) -> pd.DataFrame:

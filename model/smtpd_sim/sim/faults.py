@@ -35,8 +35,7 @@ class Faults:
                 call_later(env, t0 + f.start_s - env.now, lambda _t, f=f: self._toggle(f, True))
                 if f.end_s != float("inf"):
                     call_later(env, t0 + f.end_s - env.now, lambda _t, f=f: self._toggle(f, False))
-        sim.faults.armed = self  # the parent and the clients ask it
-        sim.remote_mx.faults = self
+        sim.faults.armed = self  # the remote MX, the parent and the clients ask it
 
     def _window(self, f: Fault) -> bool:
         t = self.sim.env.now - self.t0

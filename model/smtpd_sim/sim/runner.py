@@ -92,15 +92,7 @@ class Runner:
               on_step: Callable[[bool], None] | None = None) -> None:
         """Advance ``step`` by ``step`` (possibly past ``until``) until the daemon is quiet
         (``Simulation.quiet()``) or ``until`` is reached; ``on_step(quiet)`` after each."""
-        sim = self.sim
-        env = sim.env
-        while env.now < until:
-            env.run(until=env.now + step)
-            quiet = sim.quiet()
-            if on_step is not None:
-                on_step(quiet)
-            if quiet:
-                break
+        self.sim.run_until_quiet(until, step, on_step)
 
     def sample(self, end: float, *, every: float, quiet_after: float,
                progress: Callable[[float, float], None] | None = None) -> None:

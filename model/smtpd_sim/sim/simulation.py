@@ -10,6 +10,7 @@ the ledger and the client log (``smtpd_sim.observe``) → results. Roles get por
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from smtpd_sim.fsm.envelope import Envelope
@@ -63,7 +64,9 @@ class Simulation:
         self.world = cal.world
         self.resolver = Resolver(self.site, self.world.dns_latency_s)
         self.disk = Disk(cal.disk.cpu_s, cal.disk.wait_s)
+        self.faults = FaultPort()  # armed by smtpd_sim.sim.faults
         self.remote_mx = RemoteMx(self.world)
+        self.remote_mx.faults = self.faults  # the world and the roles find the faults in one place
         self.remote_mx.hook = self._remote_accepted
         self.remote_mx.on_delivered = lambda evpids: [self.ledger.world_delivery(e) for e in evpids]
         if workload is not None:
@@ -75,7 +78,6 @@ class Simulation:
             self.ledger.keep_delays = False
             self.ledger.delivery_delays = Sketch()
             self.remote_mx.keep_log = False
-        self.faults = FaultPort()  # armed by smtpd_sim.sim.faults
         self.hooks = Hooks()  # a live server's listeners (smtpd_sim.serve)
         self._channel_latency = cal.channel.latency_s
         self.down = False  # between a crash and the restart
@@ -276,12 +278,17 @@ class Simulation:
             return False
         return all(p.state is IDLE and not p.inbox for p in self.procs.values())
 
-    def run_until_quiet(self, max_time: float = 3600.0, step: float = 0.25) -> float:
-        """Advance until ``quiet()`` (checked every ``step`` simulated seconds)."""
+    def run_until_quiet(self, max_time: float = 3600.0, step: float = 0.25,
+                        on_step: Callable[[bool], None] | None = None) -> float:
+        """Advance ``step`` by ``step`` (possibly past ``max_time``) until ``quiet()`` or
+        ``max_time``; ``on_step(quiet)`` after each step."""
         env = self.env
         while env.now < max_time:
             env.run(until=env.now + step)
-            if self.quiet():
+            quiet = self.quiet()
+            if on_step is not None:
+                on_step(quiet)
+            if quiet:
                 break
         return env.now
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from smtpd_sim.observe.metrics import critical_paths, events_frame, hops_frame
+from smtpd_sim.observe.metrics import critical_paths, events_frame, hops_frame, reply_steps
 from smtpd_sim.sim.result import RunResult
 from smtpd_sim.sim.runner import probe
 from smtpd_sim.spec.calibration import Calibration
@@ -137,10 +137,3 @@ def probe_trace(era: str | Path | Topology, kind: str = "local", *, recipients: 
                       [p.name for p in topo.spec.process], topo.host.get("mfa"), topo.host["smtp"],
                       res.filter_lines)
 
-
-def reply_steps(recipients: int, messages: int) -> list[str]:
-    """The replies a probe client gets, in order (smtpd_sim.world.clients.ClientSession script)."""
-    steps = ["banner", "EHLO"]
-    for _ in range(messages):
-        steps += ["MAIL FROM"] + ["RCPT TO"] * recipients + ["DATA", "end of data"]
-    return steps + ["QUIT"]

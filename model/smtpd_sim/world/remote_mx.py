@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from smtpd_sim.spec.world import WorldParams
+from smtpd_sim.world.faults import FaultPort
 
 # Linux TCP_DELACK_MIN = HZ/25 = 40 ms (include/net/tcp.h), the receiver's minimum ACK
 # delay; measured on the real daemon as the `>>> .` → `<<< 250` time of 40.7 ms
@@ -64,7 +65,7 @@ class RemoteMx:
         self.down = False  # fault: connections refused
         self.down_addrs: set[str] = set()  # fault on some addresses only (multi-address MX)
         self.hook: Callable[[str, list[str], int], None] | None = None
-        self.faults: Any = None
+        self.faults = FaultPort()  # the run's faults, once armed (smtpd_sim.sim.faults)
         # the research sink (real-traces/tools/sink.py): a reply for some recipients
         self.rcpt_policy: Callable[[str], str | None] | None = None
         self.on_delivered: Callable[[list[int]], None] | None = None
@@ -125,7 +126,7 @@ class RemoteConnection:
         """Reply lines reach the client after our write crossed the network, the MX
         worked on it and its reply came back; ``hold``: the client's write left late."""
         delay = hold + 2 * self.mx.latency + self.mx.reply_time
-        faults = self.mx.faults
+        faults = self.mx.faults.armed
         if faults is not None:
             slow = faults.active("mx_slow")
             if slow is not None:
@@ -145,7 +146,7 @@ class RemoteConnection:
 
     def _fault(self, phase: str) -> str | None:
         """A scripted 4xx/5xx answer for this phase, if a fault says so."""
-        faults = self.mx.faults
+        faults = self.mx.faults.armed
         if faults is None:
             return None
         f = faults.active("mx_reply", phase=phase)
