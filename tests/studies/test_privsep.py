@@ -96,9 +96,9 @@ def test_every_process_has_an_answer_and_the_root_parent_reaches_all(era: str) -
 
 def test_6_8_lka_key_is_dormant_and_5_4_lka_serves_it() -> None:
     """era-pony.md §1.2 (dormant PEM bytes) vs era-5.4.2-mfa.md §2 #51 (served to smtp)."""
-    e68 = br("pony-6.8", "lka").exposures
+    e68 = [e for e in br("pony-6.8", "lka").exposures if e["secret"] == KEY]
     assert [(e["holder"], e["form"]) for e in e68] == [("lka", "dormant")]
-    e54 = br("with-mfa", "smtp").exposures
+    e54 = [e for e in br("with-mfa", "smtp").exposures if e["secret"] == KEY]
     assert {e["holder"] for e in e54} == {"smtp", "lka"}  # its own SSL_CTX, and lka answers SSL_INIT
 
 
@@ -304,7 +304,7 @@ def test_cli_role_name_stands_for_its_process() -> None:
 
 def test_cli_heartbleed_json() -> None:
     assert KEY in _json("with-mfa", "--scenario", "heartbleed")["exposed_secrets"]
-    assert _json("pony", "--scenario", "heartbleed")["exposed_secrets"] == []
+    assert KEY not in _json("pony", "--scenario", "heartbleed")["exposed_secrets"]
 
 
 def test_cli_merge_json_shape() -> None:
@@ -350,9 +350,14 @@ def test_every_effect_names_a_kind_its_role_handles() -> None:
     from smtpd_sim.imsg import KINDS
     from smtpd_sim.roles.registry import ROLE_CLASSES
     from smtpd_sim.studies.privsep import DECLARED, EFFECTS
+    from smtpd_sim.studies.privsep_facts import UNMODELLED
 
+    unmodelled = {(u.kind, u.receiver) for u in UNMODELLED}
     for (kind, role), eff in EFFECTS.items():
-        assert kind in KINDS and kind in ROLE_CLASSES[role].handlers, (kind, role)
+        # a kind no role implements is declared with its IMSG names (privsep_facts.UNMODELLED);
+        # once the model implements it, it must leave that list
+        assert ((kind in KINDS and kind in ROLE_CLASSES[role].handlers)
+                != ((kind, role) in unmodelled)), (kind, role)
         assert eff.source
     for _src, dst, kind, source in DECLARED:
         assert kind in KINDS and kind in ROLE_CLASSES[dst].handlers and source

@@ -11,16 +11,23 @@ import typer
 from smtpd_sim.cli.common import console, fail, user_errors
 
 
+def _esc(text: Any) -> str:
+    """Model text printed through rich: brackets ("[priv]", "[roles]") are words, not markup."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _holdings(items: list[dict[str, Any]]) -> str:
     out = []
     for h in items:
-        tag = h["item"]
+        tag = _esc(h["item"])
         if h["when"] == "startup":
             tag += " (startup only)"
         if h["form"] == "dormant":
             tag += " (dormant)"
         if h.get("condition"):
-            tag += f" (if {h['condition']})"
+            tag += f" (if {_esc(h['condition'])})"
         out.append(tag)
     return "\n".join(out) or "-"
 
@@ -32,22 +39,25 @@ def privsep(
         help="A process (or a role, for the process hosting it) an attacker runs code in: "
              "what does it reach?")] = None,
     scenario: Annotated[str | None, typer.Option(
-        help="Named scenario: heartbleed (memory disclosure in the network-facing processes)")] = None,
+        help="Named scenario: heartbleed (memory disclosure in the network-facing processes), "
+             "sender-flow (the MAIL FROM address from the network to the root parent's fork)")] = None,
     merge: Annotated[str | None, typer.Option(
         help="Roles to host in one process, comma-separated (e.g. smtp,mta,mda): is it safe?")] = None,
+    site: Annotated[str | None, typer.Option(
+        help="Site (scenarios/sites name or file) whose local actions are the configured delivery "
+             "methods (root through forkmda(), sender-flow); default common-case")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Privilege separation: who holds which secret, what an attacker in one process reaches."""
     from smtpd_sim.spec.topology import load_topology
     from smtpd_sim.studies.privsep import (
-        SCENARIOS,
         PrivsepError,
-        blast_radius,
         memory_disclosure,
         merge_check,
         privilege_table,
     )
+    from smtpd_sim.studies.privsep_reach import SCENARIOS, reach, sender_flow
 
     topo = load_topology(era)
     if scenario is not None and scenario not in SCENARIOS:
@@ -62,8 +72,10 @@ def privsep(
         elif scenario == "heartbleed":
             br = memory_disclosure(topo, [compromise] if compromise else None)
             _out(br.to_dict(), as_json, _print_blast)
+        elif scenario == "sender-flow":
+            _out(sender_flow(topo, site), as_json, _print_flow)
         elif compromise is not None:
-            _out(blast_radius(topo, compromise).to_dict(), as_json, _print_blast)
+            _out(reach(topo, compromise, site), as_json, _print_blast)
         else:
             rows = privilege_table(topo)
             _out({"era": topo.name, "processes": rows}, as_json, _print_table)
@@ -89,8 +101,8 @@ def _print_table(obj: dict[str, Any]) -> None:
             for dst, k in r["peers_accept"].items()) or "-"
         flags = " ".join(f for f, on in (("ROOT", r["root"]), ("NET", r["network_facing"]),
                                          ("ANY-SENDER", not r["checks_sender"])) if on)
-        t.add_row(f"{r['process']} {flags}\n[{', '.join(r['roles'])}]",
-                  f"{r['user']}\n{r['chroot'] or 'no chroot'}",
+        t.add_row(_esc(f"{r['process']} {flags}\n[{', '.join(r['roles'])}]"),
+                  _esc(f"{r['user']}\n{r['chroot'] or 'no chroot'}"),
                   _holdings(r["secrets"]), _holdings(r["files"]), accepts)
     console.print(t)
     console.print("[dim]NET = network-facing; ANY-SENDER = its handlers do not test who sent an imsg, so "
@@ -107,13 +119,64 @@ def _print_blast(obj: dict[str, Any]) -> None:
         console.print(f"  exposed only under some configurations: {', '.join(obj['conditional_secrets'])}")
     for e in obj["exposures"]:
         cond = f" (if {e['condition']})" if e["condition"] else ""
-        console.print(f"    {e['secret']} held by {e['holder']}: {e['how']}{cond}  [dim]{e['source']}[/dim]")
+        console.print(f"    {e['secret']} held by {e['holder']}: {_esc(e['how'] + cond)}  [dim]{_esc(e['source'])}[/dim]")
     console.print(f"  reachable processes: {', '.join(obj['reachable_processes']) or 'none'}")
     console.print(f"  capabilities: {', '.join(obj['capabilities']) or 'none'}")
     console.print(f"  files: {', '.join(obj['reachable_files']) or 'none'}")
     for p in obj["paths"]:
         console.print(f"    {' -> '.join(p['path'])}: {p['imsg']} to {p['receiver']} = {p['capability']}"
-                      f" ({p['origin']})  [dim]{p['source']}[/dim]")
+                      f" ({p['origin']})  [dim]{_esc(p['source'])}[/dim]")
+    if "reach" in obj:
+        _print_reach(obj["reach"], obj["site"])
+
+
+def _print_reach(r: dict[str, Any], site: str) -> None:
+    root = r["root"]
+    verdict = "[red]yes[/red]" if root["reached"] else "[green]no[/green]"
+    console.print(f"  [bold]root[/bold] (site {_esc(site)}, local methods "
+                  f"{', '.join(root['site_methods']) or 'none'}): {verdict}")
+    if root["is_root"]:
+        console.print("    the process is root")
+    elif root["fork_paths"]:
+        console.print(f"    fork request: {' ; '.join(' -> '.join(p) for p in root['fork_paths'])}  "
+                      f"[dim]{_esc(root['selector'])}[/dim]")
+        for b in root["routes"]:
+            state = ("ROOT" if b["root"] else "uid 0 refused" if not b["allow_root"]
+                     else "not configured here")
+            what = f": {_esc(b['as_root'])}" if b["root"] else ""
+            console.print(f"    {b['method']}: {state}{what}  [dim]{_esc(b['source'])}[/dim]")
+    else:
+        console.print("    no fork request reaches the parent")
+    cred = r["credentials"]
+    console.print(f"  [bold]credentials[/bold]: {', '.join(sorted({p['capability'] for p in cred['paths']})) or 'none'}"
+                  + (f"; in memory: {', '.join(sorted({e['secret'] for e in cred['secrets']}))}"
+                     if cred["secrets"] else ""))
+    for p in cred["paths"]:
+        console.print(f"    {' -> '.join(p['path'])}: {p['imsg']} ({p['origin']})  [dim]{_esc(p['source'])}[/dim]")
+    steer = r["rule_steering"]
+    console.print(f"  [bold]rule steering[/bold]: {', '.join(sorted({p['capability'] for p in steer})) or 'none'}")
+    av = r["availability"]
+    console.print(f"  [bold]availability[/bold]: stops the daemon ({_esc(av['how'])}); peers it can end: "
+                  f"{', '.join(av['crashable_peers'])}; commands: "
+                  f"{', '.join(sorted({p['capability'] for p in av['commands']})) or 'none'}")
+    console.print(f"  [bold]secrets[/bold] (own memory or answers): {', '.join(r['secrets']) or 'none'}")
+
+
+def _print_flow(obj: dict[str, Any]) -> None:
+    console.print(f"[bold]{obj['era']}[/bold]: the MAIL FROM address, from the network to the root parent "
+                  f"(site {_esc(obj['site'])})")
+    e = obj["entry"]
+    console.print(f"  enters {e['process']}, checked by {_esc(e['guard'])}  [dim]{_esc(e['source'])}[/dim]")
+    for s in obj["steps"]:
+        console.print(f"  {s['from']} -> {s['to']}: {s['name']}  [dim]{_esc(s['carries'])}[/dim]")
+    if not obj["steps"]:
+        console.print("  no observed chain reaches the parent")
+    for k in obj["sinks"]:
+        mark = "configured" if k["configured"] else "not configured here"
+        console.print(f"  {k['method']} ({mark}): runs as {k['runs_as']}"
+                      f"{', through /bin/sh -c' if k['shell'] else ', no shell'}  [dim]{_esc(k['source'])}[/dim]")
+    console.print(f"  a root-run command with the sender in it is configured: "
+                  f"{'yes' if obj['root_sink_configured'] else 'no'}")
 
 def _print_merge(obj: dict[str, Any]) -> None:
     verdict = "[green]safe[/green]" if obj["safe"] else "[red]unsafe[/red]"
@@ -125,10 +188,10 @@ def _print_merge(obj: dict[str, Any]) -> None:
         if b["kind"] in ("user", "root", "chroot"):
             desc = f"{b['kind']} differs between {' and '.join(b['between'])}: {b['values']}"
         elif b["kind"] == "imsg":
-            desc = f"{', '.join(b['gained_by'])} gains {b['held_by']}'s imsgs: {'; '.join(b['imsgs'])}"
+            desc = _esc(f"{', '.join(b['gained_by'])} gains {b['held_by']}'s imsgs: {'; '.join(b['imsgs'])}")
         else:
             cond = f" (if {b['condition']})" if b["condition"] else ""
-            desc = f"{b['kind']} {b['item']} of {b['held_by']} shared with {', '.join(b['gained_by'])}{cond}"
+            desc = _esc(f"{b['kind']} {b['item']} of {b['held_by']} shared with {', '.join(b['gained_by'])}{cond}")
         console.print(f"  {mark} {desc}")
     saved = obj["hops_saved_per_message"]
     before, after = obj["hops_per_message"]["before"], obj["hops_per_message"]["after"]

@@ -20,6 +20,7 @@ def topology(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Print an era's processes (roles, user, chroot, privileges) and live channels."""
+    from rich.markup import escape
     from rich.table import Table
 
     topo = load_topology(era)
@@ -30,15 +31,16 @@ def topology(
             "channels": [list(c) for c in spec.channels], "behaviour": spec.behaviour.model_dump(),
         }) + "\n")
     else:
-        t = Table(title=f"{spec.name} ({spec.version}): {spec.title}")
+        t = Table(title=escape(f"{spec.name} ({spec.version}): {spec.title}"))
         for col in ("process", "title", "roles", "user", "chroot", "root", "network-facing"):
             t.add_column(col)
         for p in spec.process:
-            t.add_row(p.name, p.title, ", ".join(p.roles), p.user, p.chroot or "-",
+            # titles are words, not markup: 5.x's parent is "[priv]" (rich.markup.escape)
+            t.add_row(p.name, escape(p.title), ", ".join(p.roles), p.user, escape(p.chroot or "-"),
                       "yes" if p.root else "", "yes" if p.network_facing else "")
         console.print(t)
         console.print(f"{topo.n_processes} processes, {topo.n_channels} live channels "
-                      f"({spec.channel_source}):")
+                      f"({escape(spec.channel_source)}):")
         console.print("  " + ", ".join(f"{a}-{b}" for a, b in spec.channels))
     if dot is not None:
         dot.write_text(topo.to_dot())

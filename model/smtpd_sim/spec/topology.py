@@ -42,7 +42,8 @@ class TopologyError(SmtpdSimError):
 
 # Privsep model (issue 8): what a process may hold or open. Items are a closed vocabulary so
 # a typo is an error, not a silently unprotected secret.
-SECRET_ITEMS = ("tls-private-key", "queue-encryption-key")
+SECRET_ITEMS = ("tls-private-key", "queue-encryption-key", "auth-passwords", "relay-credentials",
+                "message-data")
 FILE_ITEMS = ("queue", "~/.forward", "maildirs", "private-key-files", "tables", "control-socket")
 
 

@@ -8,10 +8,12 @@ Three inputs, none of them a table of answers:
 * the imsgs each peer accepts from each process, **observed by running the model**: probe
   sessions (local and relay, with and without STARTTLS) on the topology, keeping every
   non-stat imsg a receiving role handled; plus the few in ``DECLARED`` (with their C source)
-  that the C code accepts but the probes never send (outbound TLS, smtpctl schedule); and,
+  that the C code accepts but the probes never send (outbound TLS, smtpctl schedule); the
+  imsgs the C accepts that no model role implements (AUTH, relay credentials, smtpctl stop and
+  pause: ``privsep_facts.UNMODELLED``, with their IMSG name per era); and,
   for a process whose handlers dispatch on the type alone (``checks_sender = false``: 6.8
   everywhere, the 5.x scheduler), every type its roles handle, from every peer. Other kinds
-  the model never exercises (AUTH, bounces, most smtpctl commands) are absent;
+  the model never exercises (bounces, most smtpctl commands) are absent;
 * what a receiving role does for the sender of an imsg (``EFFECTS`` below: a capability, with
   the C function that grants it). An effect marked ``steers`` hands attacker-chosen data to
   the receiver, which acts on it: the receiver's own later requests in that imsg's causal
@@ -35,6 +37,7 @@ from smtpd_sim.imsg import Vocabulary
 from smtpd_sim.roles.registry import role_class
 from smtpd_sim.spec.plugins import plugin_imsgs
 from smtpd_sim.spec.topology import Holding, ProcessSpec, Topology, TopologySpec, load_topology
+from smtpd_sim.studies.privsep_facts import UNMODELLED
 from smtpd_sim.studies.probe import probe_result, probe_scenario, probe_workload
 
 
@@ -54,6 +57,8 @@ class Effect:
     files: tuple[str, ...] = ()  # file kinds the capability opens (topology FILE_ITEMS)
     derived: bool = True  # the request's content comes from the envelope a steered sender holds
     stores: bool = False  # the receiver stores the data: all its later envelope-carrying sends carry it
+    reveals: str = ""  # the answer carries this secret item if the receiver holds it while serving
+    forwards: tuple[str, ...] = ()  # kinds the receiver sends on with the sender's data (followed)
 
 
 # (imsg kind, receiving role) -> effect. Only requests that grant something are listed; a
@@ -70,16 +75,49 @@ EFFECTS: dict[tuple[str, str], Effect] = {
         "tls-cert-lookup", "lka answers with the pki's certificate (and in 5.4 the private key PEM)",
         "lka.c:lka_imsg() IMSG_LKA_SSL_INIT (5.4.2) / IMSG_SMTP_TLS_INIT (5.7.3)", discloses=True),
     ("MTA_TLS_INIT", "lka"): Effect(
-        "tls-cert-lookup", "lka answers with the relay pki's certificate (and in 5.4 its key PEM)",
-        "lka.c:lka_imsg() PROC_MTA IMSG_LKA_SSL_INIT (5.4.2) / IMSG_MTA_TLS_INIT (5.7.3)",
-        discloses=True),
+        "tls-cert-lookup", "lka answers with the certificate of the pki named (the relay pki, else "
+        "the HELO name, by default the hostname: the server's own pki) and in 5.4 its key PEM",
+        "mta_session.c:mta_start_tls() certname = relay->pki_name or s->helo; lka.c:lka_imsg() "
+        "PROC_MTA IMSG_LKA_SSL_INIT (5.4.2) / IMSG_MTA_TLS_INIT (5.7.3)", discloses=True),
     ("CERT_INIT", "lka"): Effect(
         "tls-cert-lookup", "lka answers with the certificate only", "cert.c / lka.c:lka_imsg() "
         "IMSG_CERT_INIT (6.8)", discloses=True),
     **{(k, "ca"): Effect(
-        "private-key-oracle", "klondike signs or decrypts whatever it is sent with the private "
-        "key; the key itself never leaves ca", "ca.c:ca_imsg() IMSG_CA_*")
-       for k in ("CA_PRIVENC", "CA_PRIVDEC", "CA_RSA_PRIVENC", "CA_RSA_PRIVDEC", "CA_ECDSA_SIGN")},
+        "private-key-oracle", "klondike signs whatever it is sent with the private key; the key "
+        "itself never leaves ca", f"ca.c:ca_imsg() IMSG_{k}")
+       for k in ("CA_PRIVENC", "CA_RSA_PRIVENC", "CA_ECDSA_SIGN")},
+    **{(k, "ca"): Effect(
+        "private-key-decrypt-oracle", "klondike decrypts whatever it is sent with the private key "
+        "(RSA_private_decrypt): the premaster secrets of recorded RSA key-exchange sessions",
+        f"ca.c:ca_imsg() IMSG_{k} -> RSA_private_decrypt()")
+       for k in ("CA_PRIVDEC", "CA_RSA_PRIVDEC")},
+    ("SMTP_EXPAND_RCPT", "lka"): Effect(
+        "steer-ruleset", "lka matches the rules on the envelope as sent: its flags (EF_AUTHENTICATED "
+        "matches `auth` rules, EF_INTERNAL local ones) and its source address (`from src`) come "
+        "from the sender; a forged envelope relays as if authenticated",
+        "lka.c:lka_imsg() IMSG_SMTP_EXPAND_RCPT -> ruleset.c:ruleset_match() (5.x `evpflags & "
+        "(EF_AUTHENTICATED | EF_INTERNAL)`, 6.8 ruleset_match_smtp_auth()/ruleset_match_from())",
+        derived=False),
+    ("SMTP_AUTHENTICATE", "lka"): Effect(
+        "password-oracle", "lka checks a username and password against the auth table, or (plain "
+        "`auth`) has the root parent check the system password; the pause after a failure "
+        "(smtp_auth_failure_pause()) is in the sender, so a compromised sender guesses at full speed",
+        "lka.c:lka_imsg() IMSG_SMTP_AUTHENTICATE -> lka_authenticate() / IMSG_LKA_AUTHENTICATE to the "
+        "parent", derived=False, forwards=("LKA_AUTHENTICATE",)),
+    ("LKA_AUTHENTICATE", "parent"): Effect(
+        "system-password-oracle", "the root parent checks a system user's password and answers "
+        "yes or no", "smtpd.c:parent_imsg() IMSG_LKA_AUTHENTICATE -> parent_auth_user()",
+        derived=False),
+    ("MTA_LOOKUP_CREDENTIALS", "lka"): Effect(
+        "read-relay-credentials", "lka answers base64(username, password) of any table and label "
+        "the request names", "lka.c:lka_imsg() IMSG_LKA_SECRET (5.4.2) / IMSG_MTA_LOOKUP_CREDENTIALS "
+        "-> lka_credentials()", derived=False, reveals="relay-credentials"),
+    ("CTL_SHUTDOWN", "parent"): Effect(
+        "stop-daemon", "the parent shuts the daemon down (smtpctl stop)",
+        "smtpd.c:parent_imsg() IMSG_CTL_SHUTDOWN -> parent_shutdown()", derived=False),
+    ("CTL_PAUSE_MDA", "queue"): Effect(
+        "pause-deliveries", "the queue stops handing envelopes to mda (smtpctl pause mda)",
+        "queue.c:queue_imsg() IMSG_CTL_PAUSE_MDA", derived=False),
     ("MDA_OPEN_MESSAGE", "queue"): Effect(
         "read-any-queued-message", "queue opens the message file of the msgid named and passes "
         "the fd", "queue.c:queue_imsg() IMSG_MDA_OPEN_MESSAGE", files=("queue",)),
@@ -139,6 +177,9 @@ DECLARED: tuple[tuple[str, str, str, str], ...] = (
     ("mta", "ca", "CA_PRIVENC", "ca.c:rsae_send_imsg(): the RSA engine serves the client side too "
      "(5.7.3)"),
     ("mta", "ca", "CA_RSA_PRIVENC", "ca.c:rsae_send_imsg() (6.8)"),
+    ("smtp", "ca", "CA_PRIVDEC", "ca.c:ca_imsg() PROC_PONY block: case IMSG_CA_PRIVENC: case "
+     "IMSG_CA_PRIVDEC (5.7.3); sent by ca.c:rsae_priv_dec() -> rsae_send_imsg() when a client "
+     "picks RSA key exchange"),
     ("control", "scheduler", "CTL_SCHEDULE", "control.c:control_dispatch_ext() IMSG_CTL_SCHEDULE "
      "-> scheduler.c:scheduler_imsg() (smtpctl schedule)"),
 )
@@ -154,12 +195,20 @@ class Traffic:
     accepted: dict[tuple[str, str], set[str]]  # (sender, receiver) -> kinds the receiver handled
     subtree: dict[tuple[str, str, str], set[tuple[str, str, str]]]  # (src, dst, kind) -> descendant hops
     declared: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (src, dst, kind) -> source
+    unmodelled: set[tuple[str, str, str]] = field(default_factory=set)  # declared ones no role implements
     # (src, dst) -> kinds accepted only because dst dispatches on the type alone (checks_sender false)
     unchecked: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
 
-def _receiving_roles(topo: Topology, proc: str, kind: str) -> list[str]:
-    return [r for r in topo.processes[proc].roles if kind in role_class(r).handlers]
+def _unmodelled_kinds(topo: Topology, role: str) -> set[str]:
+    """Kinds the C has ``role`` accept that no model role implements, in this era."""
+    return {u.kind for u in UNMODELLED if u.receiver == role and u.name_in(topo.spec.vocabulary)}
+
+
+def receiving_roles(topo: Topology, proc: str, kind: str) -> list[str]:
+    """The roles of ``proc`` that act on ``kind`` (model handlers, or declared not-modelled)."""
+    return [r for r in topo.processes[proc].roles
+            if kind in role_class(r).handlers or kind in _unmodelled_kinds(topo, r)]
 
 
 def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
@@ -177,7 +226,7 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
             src, dst, k, is_stat, ident = h.from_proc, h.to_proc, h.kind, h.stat, h.id
             if is_stat or src == dst or dst not in topo.processes or src not in topo.processes:
                 continue  # stats; calls inside one process; filter processors (not daemon processes)
-            if not _receiving_roles(topo, dst, k):
+            if not receiving_roles(topo, dst, k):
                 continue
             accepted.setdefault((src, dst), set()).add(k)
             key_of[ident] = (src, dst, k)
@@ -203,12 +252,21 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
             continue
         accepted.setdefault((src, dst), set()).add(kind)
         declared[(src, dst, kind)] = source
+    unmodelled: set[tuple[str, str, str]] = set()
+    for u in UNMODELLED:
+        src, dst = topo.host.get(u.sender), topo.host.get(u.receiver)
+        if src is None or dst is None or src == dst or not u.name_in(topo.spec.vocabulary):
+            continue
+        accepted.setdefault((src, dst), set()).add(u.kind)
+        declared[(src, dst, u.kind)] = f"not modelled: {u.source}"
+        unmodelled.add((src, dst, u.kind))
     # a process that does not test the sender acts on every type it handles, from every peer
     unchecked: dict[tuple[str, str], set[str]] = {}
     for p in topo.spec.process:
         if p.checks_sender:
             continue
         handled = {k for r in p.roles for k in role_class(r).handlers if k in vocab}
+        handled |= {k for r in p.roles for k in _unmodelled_kinds(topo, r)}
         for a, b in topo.spec.channels:
             if p.name not in (a, b):
                 continue
@@ -217,7 +275,7 @@ def observe_traffic(topo: Topology, seed: int = 1) -> Traffic:
             if extra:
                 unchecked[(src, p.name)] = extra
                 accepted.setdefault((src, p.name), set()).update(extra)
-    return Traffic(accepted, subtree, declared, unchecked)
+    return Traffic(accepted, subtree, declared, unchecked=unchecked, unmodelled=unmodelled)
 
 
 @lru_cache(maxsize=16)
@@ -278,7 +336,7 @@ def process_graph(topo: Topology, traffic: Traffic | None = None) -> nx.DiGraph:
                    secrets=sorted({h.item for h in p.secrets if h.when == "serving"}))
     for (src, dst), kinds in sorted(tr.accepted.items()):
         def caps(ks: set[str], dst: str = dst) -> list[str]:
-            return sorted({EFFECTS[(k, r)].capability for k in ks for r in _receiving_roles(topo, dst, k)
+            return sorted({EFFECTS[(k, r)].capability for k in ks for r in receiving_roles(topo, dst, k)
                            if (k, r) in EFFECTS})
         unchecked = tr.unchecked.get((src, dst), set())
         g.add_edge(src, dst, kinds=sorted(kinds), capabilities=caps(kinds),
@@ -371,21 +429,27 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
         done.add((src, dst, k))
         if len(path) == 2:
             br.reachable_processes.append(dst)  # it accepts imsgs from the attacker
-        for role in _receiving_roles(topo, dst, k):
+        for role in receiving_roles(topo, dst, k):
             eff = EFFECTS.get((k, role))
             if eff is None:
                 continue
             br.reachable_processes.append(dst)
             br.capabilities.append(eff.capability)
             br.reachable_files += list(eff.files)
-            origin = ("declared" if (src, dst, k) in tr.declared
+            origin = ("declared, not modelled" if (src, dst, k) in tr.unmodelled
+                      else "declared" if (src, dst, k) in tr.declared
                       else "unchecked sender" if k in tr.unchecked.get((src, dst), ()) else "observed")
             br.paths.append({"capability": eff.capability, "path": path, "imsg": k, "receiver": role,
                              "origin": origin, "what": eff.what, "source": eff.source})
-            if eff.discloses:
+            if eff.discloses or eff.reveals:
                 for h in topo.processes[dst].secrets:
-                    if h.when == "serving" and k in h.served_by:
+                    if h.when == "serving" and (k in h.served_by or h.item == eff.reveals):
                         _expose(br, h, dst, f"{dst} answers {k} with it")
+            for k2 in eff.forwards:
+                # the receiver passes the request on as it came (lka -> parent for system passwords)
+                for (s2, d2), ks in sorted(tr.accepted.items()):
+                    if s2 == dst and d2 != process and k2 in ks and (dst, d2, k2) not in done:
+                        todo.append(((dst, d2, k2), path + [d2]))
             if eff.stores:
                 # stored envelopes come back out later, under another cause (the message commit,
                 # the scheduler): every envelope-carrying send of the receiver carries them
@@ -393,7 +457,7 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
                     if s2 != dst or d2 == process:
                         continue
                     for k2 in sorted(ks):
-                        if any(EFFECTS[(k2, r)].steers for r in _receiving_roles(topo, d2, k2)
+                        if any(EFFECTS[(k2, r)].steers for r in receiving_roles(topo, d2, k2)
                                if (k2, r) in EFFECTS) and (dst, d2, k2) not in done:
                             todo.append(((dst, d2, k2), path + [d2]))
             if eff.steers:
@@ -401,7 +465,7 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
                 for hop in sorted(tr.subtree.get((src, dst, k), ())):
                     if hop[0] != dst or hop[1] == process or hop in done:
                         continue
-                    if any(EFFECTS[(hop[2], r)].derived for r in _receiving_roles(topo, hop[1], hop[2])
+                    if any(EFFECTS[(hop[2], r)].derived for r in receiving_roles(topo, hop[1], hop[2])
                            if (hop[2], r) in EFFECTS):
                         todo.append((hop, path + [hop[1]]))
     br.reachable_processes = [q for q in br.reachable_processes if q != process]
@@ -527,7 +591,7 @@ def erased_boundaries(topo: Topology, members: list[str], traffic: Traffic | Non
         mine_msgs = {(dst, k) for (src, dst), ks in tr.accepted.items() if src == a.name
                      for k in ks if dst not in members}
         caps = sorted({(dst, k, EFFECTS[(k, r)].capability) for dst, k in mine_msgs
-                       for r in _receiving_roles(topo, dst, k) if (k, r) in EFFECTS})
+                       for r in receiving_roles(topo, dst, k) if (k, r) in EFFECTS})
         for o in others:
             theirs = {(dst, k) for (src, dst), ks in tr.accepted.items() if src == o.name for k in ks}
             gained = [c for c in caps if (c[0], c[1]) not in theirs]
