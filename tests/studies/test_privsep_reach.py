@@ -254,3 +254,14 @@ def test_cli_text_keeps_bracketed_words() -> None:
     """rich markup ate "[parent]" (the roles column) and the 5.x parent's title "[priv]"."""
     assert "[parent]" in runner.invoke(app, ["privsep", "with-mfa"]).output
     assert "[priv]" in runner.invoke(app, ["topology", "with-mfa"]).output
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_bounce_and_enqueue_sessions_are_local_submission(era: str) -> None:
+    """bounce.c:bounce_drain() -> smtp.c:smtp_enqueue(): a session from the local listener; the
+    probes deliver every message, so the queue's request is declared, not observed (5.x) or
+    accepted from any sender (6.8); control's enqueue (smtpctl, sendmail) is not modelled."""
+    topo = load_topology(era)
+    for proc, kind in (("queue", "QUEUE_SMTP_SESSION"), ("control", "CTL_SMTP_SESSION")):
+        steer = reach(topo, proc)["reach"]["rule_steering"]
+        assert any(p["imsg"] == kind and p["capability"] == "local-submission" for p in steer), (proc, steer)

@@ -98,6 +98,18 @@ EFFECTS: dict[tuple[str, str], Effect] = {
         "lka.c:lka_imsg() IMSG_SMTP_EXPAND_RCPT -> ruleset.c:ruleset_match() (5.x `evpflags & "
         "(EF_AUTHENTICATED | EF_INTERNAL)`, 6.8 ruleset_match_smtp_auth()/ruleset_match_from())",
         derived=False),
+    ("QUEUE_SMTP_SESSION", "smtp"): Effect(
+        "local-submission", "smtp opens an SMTP session on a socketpair and passes the other end: "
+        "the session comes from the local (AF_LOCAL) listener, so `from local` rules match what "
+        "the sender submits there (bounces use it)", "smtp.c:smtp_imsg() IMSG_QUEUE_SMTP_SESSION "
+        "(IMSG_SMTP_ENQUEUE_FD in 5.4.2) -> smtp_enqueue()", derived=False),
+    ("CTL_SMTP_SESSION", "smtp"): Effect(
+        "local-submission", "smtp opens a local SMTP session for the sender (smtpctl / sendmail "
+        "enqueue) and passes its fd", "smtp.c:smtp_imsg() IMSG_CTL_SMTP_SESSION (IMSG_SMTP_ENQUEUE_FD "
+        "from PROC_CONTROL in 5.4.2) -> smtp_enqueue()", derived=False),
+    ("SCHED_ENVELOPE_BOUNCE", "queue"): Effect(
+        "schedule-deliveries", "queue turns the envelope named into a bounce to its sender",
+        "queue.c:queue_imsg() IMSG_SCHED_ENVELOPE_BOUNCE", derived=False),
     ("SMTP_AUTHENTICATE", "lka"): Effect(
         "password-oracle", "lka checks a username and password against the auth table, or (plain "
         "`auth`) has the root parent check the system password; the pause after a failure "
@@ -180,6 +192,13 @@ DECLARED: tuple[tuple[str, str, str, str], ...] = (
     ("smtp", "ca", "CA_PRIVDEC", "ca.c:ca_imsg() PROC_PONY block: case IMSG_CA_PRIVENC: case "
      "IMSG_CA_PRIVDEC (5.7.3); sent by ca.c:rsae_priv_dec() -> rsae_send_imsg() when a client "
      "picks RSA key exchange"),
+    ("queue", "smtp", "QUEUE_SMTP_SESSION", "bounce.c:bounce_drain() asks for an enqueue socket "
+     "(the probes deliver every message, so no bounce runs) -> smtp.c:smtp_imsg() PROC_QUEUE "
+     "IMSG_QUEUE_SMTP_SESSION (IMSG_SMTP_ENQUEUE_FD in 5.4.2) -> smtp_enqueue()"),
+    ("scheduler", "queue", "SCHED_ENVELOPE_BOUNCE", "scheduler.c:scheduler_imsg() answers a "
+     "delivery failure past its expiry with IMSG_SCHED_ENVELOPE_BOUNCE -> queue.c:queue_imsg()"),
+    ("scheduler", "queue", "SCHED_ENVELOPE_INJECT", "scheduler.c:scheduler_timeout() "
+     "IMSG_SCHED_ENVELOPE_INJECT -> queue.c:queue_imsg() -> bounce.c:bounce_add()"),
     ("control", "scheduler", "CTL_SCHEDULE", "control.c:control_dispatch_ext() IMSG_CTL_SCHEDULE "
      "-> scheduler.c:scheduler_imsg() (smtpctl schedule)"),
 )

@@ -49,6 +49,11 @@ UNMODELLED: tuple[Unmodelled, ...] = (
                (("5.4.2", "IMSG_CTL_SHUTDOWN"), ("5.7.3", "IMSG_CTL_SHUTDOWN")),
                "control.c:control_dispatch_ext() IMSG_CTL_SHUTDOWN -> smtpd.c:parent_imsg() "
                "(PROC_CONTROL block) -> parent_shutdown() (smtpctl stop; no such imsg in 6.8)"),
+    Unmodelled("control", "smtp", "CTL_SMTP_SESSION",
+               (("5.4.2", "IMSG_SMTP_ENQUEUE_FD"), ("5.7.3", "IMSG_CTL_SMTP_SESSION"),
+                ("6.8", "IMSG_CTL_SMTP_SESSION")),
+               "control.c:control_dispatch_ext() (smtpctl / sendmail enqueue) -> smtp.c:smtp_imsg() "
+               "PROC_CONTROL block -> smtp_enqueue(); the model's enqueue sessions do not run"),
     Unmodelled("control", "queue", "CTL_PAUSE_MDA",
                (("5.4.2", "IMSG_CTL_PAUSE_MDA"), ("5.7.3", "IMSG_CTL_PAUSE_MDA"),
                 ("6.8", "IMSG_CTL_PAUSE_MDA")),

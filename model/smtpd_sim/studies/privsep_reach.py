@@ -41,7 +41,7 @@ SCENARIOS = (*PRIVSEP_SCENARIOS, "sender-flow")
 # capabilities (privsep.EFFECTS) each reach category collects
 CREDENTIAL_CAPS = ("password-oracle", "system-password-oracle", "read-relay-credentials")
 CREDENTIAL_SECRETS = ("auth-passwords", "relay-credentials")
-STEERING_CAPS = ("steer-ruleset", "forge-envelopes")
+STEERING_CAPS = ("steer-ruleset", "forge-envelopes", "local-submission")
 CONTROL_CAPS = ("stop-daemon", "pause-deliveries", "drop-queued-mail", "falsify-delivery-status")
 
 
