@@ -15,6 +15,7 @@ def run_platform(topo: Topology, *, compromise: str | None, platform: str | None
                  fds: bool, trust: bool, as_json: bool) -> None:
     """Compute what was asked and print it (text, or one JSON object)."""
     from smtpd_sim.spec.platform import load_pledge
+    from smtpd_sim.studies.privsep import resolve_process
     from smtpd_sim.studies.privsep_platform import (
         DEFAULT_PLATFORM,
         STAGES,
@@ -29,12 +30,16 @@ def run_platform(topo: Topology, *, compromise: str | None, platform: str | None
         fail(f"unknown stage {stage!r} (expected one of {', '.join(STAGES)})")
     plat = load_pledge().platform_named(platform or DEFAULT_PLATFORM).name
     out: dict[str, Any] = {"era": topo.name}
-    if compromise is not None:
+    if platform is not None and compromise is not None:
         out["platform_blast"] = platform_blast(topo, compromise, plat, stage)
     elif platform is not None:
         out["pledge"] = pledge_table(topo, plat)
     if fds:
-        out["fds"] = fd_passing(topo)
+        rows = fd_passing(topo)
+        if compromise is not None:  # the fds the compromised process is handed
+            me = resolve_process(topo, compromise)
+            rows = [r for r in rows if r["to"] == me]
+        out["fds"] = rows
         out["fds_inherited"] = fds_without_passing(topo)
     if trust:
         out["trust"] = trust_model(topo)

@@ -144,13 +144,15 @@ def _reach_items(topo: Topology, process: str, traffic: Traffic | None) -> list[
             how, needs = "answered over an imsg", ["use-held-fds"]
         else:
             how, needs = "another process's memory", ["ptrace"]
-        items.append({"item": f"read secret {e['secret']} ({e['holder']}: {how})", "kind": "secret",
+        cond = f" (if {e['condition']})" if e.get("condition") else ""
+        items.append({"item": f"read secret {e['secret']} ({e['holder']}: {how}){cond}", "kind": "secret",
                       "needs": needs, "source": e["source"]})
     for secret in sorted({e["secret"] for e in br["exposures"]}):
-        items.append({"item": f"send {secret} off the host directly", "kind": "exfiltrate",
+        conds = {e.get("condition") or "" for e in br["exposures"] if e["secret"] == secret}
+        cond = f" (if {conds.pop()})" if "" not in conds and len(conds) == 1 else ""
+        items.append({"item": f"send {secret} off the host directly{cond}", "kind": "exfiltrate",
                       "needs_any": list(data.exfiltrate_via), "needs": [], "source": data.exfiltrate_source})
-    if p.network_facing or not p.root:
-        items.append({"item": "open new network connections (pivot, exfiltration)", "kind": "network",
+    items.append({"item": "open new network connections (pivot, exfiltration)", "kind": "network",
                       "needs": ["connect-network"], "source": "pledge.toml action connect-network"})
     return items
 
