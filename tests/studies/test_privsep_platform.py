@@ -199,3 +199,17 @@ def test_all_eras_answer() -> None:
         topo = load_topology(era)
         assert pp.pledge_table(topo, "openbsd")["processes"]
         assert pp.trust_model(topo)["processes"]
+
+
+def test_filter_processor_compromise() -> None:
+    topo = load_topology("pony-6.8-filters")
+    r = pp.filter_blast(topo, "filter:example", "openbsd")
+    assert r["promises"] is None and not r["enforced"] and r["actions_removed"] == []
+    assert r["user"] == "_smtpd" and "ca" in r["same_user_as"] and r["chroot"] is None
+    assert any(i["kind"] == "availability" for i in r["reach"])
+    assert "connect, mail, rcpt, commit" in next(i["item"] for i in r["reach"] if i["kind"] == "exfiltrate")
+    out = runner.invoke(app, ["privsep", "pony-6.8-filters", "--compromise", "filter:example", "--platform",
+                              "openbsd", "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["platform_blast"]["compromised"] == "filter:example"
+    bad = runner.invoke(app, ["privsep", "pony-6.8", "--compromise", "filter:example", "--platform", "openbsd"])
+    assert bad.exit_code == 2 and "no filter processor" in bad.stderr

@@ -30,7 +30,7 @@ def privsep(
     era: Annotated[str, typer.Argument(help="Era (with-mfa, without-mfa, pony, pony-6.8) or topology file")],
     compromise: Annotated[str | None, typer.Option(
         help="A process (or a role, for the process hosting it) an attacker runs code in: "
-             "what does it reach?")] = None,
+             "what does it reach? With --platform also filter:NAME (a 6.8 filter processor)")] = None,
     scenario: Annotated[str | None, typer.Option(
         help="Named scenario: heartbleed (memory disclosure in the network-facing processes)")] = None,
     merge: Annotated[str | None, typer.Option(

@@ -18,9 +18,11 @@ def run_platform(topo: Topology, *, compromise: str | None, platform: str | None
     from smtpd_sim.studies.privsep import resolve_process
     from smtpd_sim.studies.privsep_platform import (
         DEFAULT_PLATFORM,
+        FILTER_PREFIX,
         STAGES,
         fd_passing,
         fds_without_passing,
+        filter_blast,
         platform_blast,
         pledge_table,
         trust_model,
@@ -30,13 +32,15 @@ def run_platform(topo: Topology, *, compromise: str | None, platform: str | None
         fail(f"unknown stage {stage!r} (expected one of {', '.join(STAGES)})")
     plat = load_pledge().platform_named(platform or DEFAULT_PLATFORM).name
     out: dict[str, Any] = {"era": topo.name}
-    if platform is not None and compromise is not None:
+    if platform is not None and compromise is not None and compromise.startswith(FILTER_PREFIX):
+        out["platform_blast"] = filter_blast(topo, compromise, plat)
+    elif platform is not None and compromise is not None:
         out["platform_blast"] = platform_blast(topo, compromise, plat, stage)
     elif platform is not None:
         out["pledge"] = pledge_table(topo, plat)
     if fds:
         rows = fd_passing(topo)
-        if compromise is not None:  # the fds the compromised process is handed
+        if compromise is not None and not compromise.startswith(FILTER_PREFIX):  # the fds it is handed
             me = resolve_process(topo, compromise)
             rows = [r for r in rows if r["to"] == me]
         out["fds"] = rows

@@ -16,7 +16,13 @@ from typing import Any
 
 from smtpd_sim.spec.platform import OUTSIDE, FdPass, PledgeStage, load_fds, load_pledge, load_trust
 from smtpd_sim.spec.topology import Topology
-from smtpd_sim.studies.privsep import Traffic, blast_radius, resolve_process, traffic_for
+from smtpd_sim.studies.privsep import (
+    PrivsepError,
+    Traffic,
+    blast_radius,
+    resolve_process,
+    traffic_for,
+)
 
 PLATFORMS = ("openbsd", "linux-portable")
 DEFAULT_PLATFORM = "linux-portable"  # the Debian package of 6.8.0p2 the project checks against
@@ -185,6 +191,47 @@ def platform_blast(topo: Topology, process: str, platform: str = DEFAULT_PLATFOR
         "removed_by_pledge": [it["item"] for it in items if it["possible_on_linux"] and not it["possible"]],
         "actions_removed": [a["action"] for a in here["actions"] if not a["allowed"]],
     }
+
+
+FILTER_PREFIX = "filter:"  # --compromise filter:NAME names a 6.8 filter processor
+
+
+def filter_blast(topo: Topology, ref: str, platform: str = DEFAULT_PLATFORM) -> dict[str, Any]:
+    """Code execution in a 6.8 filter processor (``filter:NAME``): it never pledges (forked
+    before the parent's pledge, exec'd through system()), runs as its configured user, chrooted
+    only if configured; it sees what its phases and reports carry, and lka acts on its lines."""
+    name = ref.removeprefix(FILTER_PREFIX)
+    f = next((x for x in topo.spec.filter if x.name == name), None)
+    if f is None:
+        raise PrivsepError(f"{topo.name}: no filter processor {name!r} (filters here: "
+                           f"{', '.join(x.name for x in topo.spec.filter) or 'none'})")
+    data = load_pledge()
+    plat = data.platform_named(platform)
+    acts = []
+    for a in data.action:
+        limits = ([f"chroot {f.chroot}"] if "chroot" in a.limited_by and f.chroot else []) + (
+            [f"user {f.user}"] if "uid" in a.limited_by else [])
+        acts.append({"action": a.name, "title": a.title, "needs": list(a.needs),
+                     "never_under_pledge": a.never_under_pledge, "allowed": True, "via_exec": False,
+                     "limited_by": limits, "source": a.source})
+    lka = topo.host["lka"]
+    trusted = [t for t in load_trust().trusted if topo.spec.vocabulary in t.vocabularies and t.sender == "filter"]
+    items: list[dict[str, Any]] = [
+        {"item": f"make {lka} act on its lines: {t.consequence}", "kind": "imsg", "needs": ["use-held-fds"],
+         "source": t.source} for t in trusted]
+    items += [{"item": f"stop the daemon: {t.check}", "kind": "availability", "needs": ["use-held-fds"],
+               "source": t.source} for t in trusted if "fatalx" in t.check]
+    seen = ", ".join(f.phases) + (" and every report line of the session" if f.reports else "")
+    items.append({"item": f"send off the host what lka shows it ({seen})", "kind": "exfiltrate",
+                  "needs": ["connect-network"], "source": "lka_filter.c:filter_protocol_query() (phases), lka_filter.c:lka_report_smtp_*() (reports)"})
+    same = [p.name for p in topo.spec.process if p.user == f.user]
+    for it in items:
+        it["possible"] = it["possible_on_linux"] = True
+    return {"era": topo.name, "compromised": f"{FILTER_PREFIX}{f.name}", "platform": plat.name, "stage": "serving",
+            "promises": None, "enforced": False, "exec_escape": False, "own_actions": acts, "reach": items,
+            "removed_by_pledge": [], "actions_removed": [], "user": f.user, "chroot": f.chroot or None,
+            "same_user_as": same,
+            "source": "smtpd.c:fork_filter_process() (no pledge; fork before smtpd()'s pledge())"}
 
 
 # ---- fds passed over imsg channels ---------------------------------------------------------
