@@ -187,7 +187,7 @@ def test_cli_fds_trust_and_topology_json() -> None:
 
 
 @pytest.mark.parametrize("args", [["--platform", "solaris"], ["--platform", "openbsd", "--stage", "later"],
-                                  ["--fds", "--merge", "smtp,mta"], ["--compromise", "nobody", "--platform", "openbsd"]])
+                                  ["--fds", "--merge", "smtp,mta"], ["--stage", "setup"], ["--compromise", "nobody", "--platform", "openbsd"]])
 def test_cli_bad_input_one_line_exit_2(args: list[str]) -> None:
     r = runner.invoke(app, ["privsep", "pony-6.8", *args])
     assert r.exit_code == 2 and "Traceback" not in r.output

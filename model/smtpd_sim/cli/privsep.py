@@ -61,6 +61,8 @@ def privsep(
         fail(f"unknown scenario {scenario!r} (expected one of {', '.join(SCENARIOS)})")
     if merge is not None and (compromise is not None or scenario is not None):
         fail("--merge cannot be combined with --compromise or --scenario")
+    if stage != "serving" and platform is None:
+        fail("--stage goes with --platform")
     if platform is not None or fds or trust:  # issue 23: smtpd_sim.studies.privsep_platform
         if merge is not None or scenario is not None:
             fail("--platform, --fds and --trust combine with --compromise only")
