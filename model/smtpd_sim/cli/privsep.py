@@ -37,7 +37,7 @@ def privsep(
     era: Annotated[str, typer.Argument(help="Era (with-mfa, without-mfa, pony, pony-6.8) or topology file")],
     compromise: Annotated[str | None, typer.Option(
         help="A process (or a role, for the process hosting it) an attacker runs code in: "
-             "what does it reach?")] = None,
+             "what does it reach? With --platform also filter:NAME (a 6.8 filter processor)")] = None,
     scenario: Annotated[str | None, typer.Option(
         help="Named scenario: heartbleed (memory disclosure in the network-facing processes), "
              "sender-flow (the MAIL FROM address from the network to the root parent's fork)")] = None,
@@ -47,6 +47,13 @@ def privsep(
         help="Site (scenarios/sites name or file) whose local actions are the configured delivery "
              "methods (root through forkmda(), sender-flow); default common-case")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)")] = 1,
+    platform: Annotated[str | None, typer.Option(
+        help="openbsd (pledge enforced) or linux (the portable build: chroot and uid only, the "
+             "default): per-process pledge, or with --compromise what pledge removes")] = None,
+    stage: Annotated[str, typer.Option(help="With --platform: setup or serving (the promises then)")] = "serving",
+    fds: Annotated[bool, typer.Option("--fds", help="The fds passed over each channel (imsg with SCM_RIGHTS)")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="The imsg trust model: sender tests, payload "
+                                        "checks, trusted answers, the control socket")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Privilege separation: who holds which secret, what an attacker in one process reaches."""
@@ -64,6 +71,19 @@ def privsep(
         fail(f"unknown scenario {scenario!r} (expected one of {', '.join(SCENARIOS)})")
     if merge is not None and (compromise is not None or scenario is not None):
         fail("--merge cannot be combined with --compromise or --scenario")
+    if stage != "serving" and platform is None:
+        fail("--stage goes with --platform")
+    if platform is not None or fds or trust:  # issue 23: smtpd_sim.studies.privsep_platform
+        if merge is not None or scenario is not None:
+            fail("--platform, --fds and --trust combine with --compromise only")
+        from smtpd_sim.cli.privsep_platform import run_platform
+
+        try:
+            run_platform(topo, compromise=compromise, platform=platform, stage=stage, fds=fds,
+                         trust=trust, as_json=as_json)
+        except PrivsepError as e:
+            fail(str(e))
+        return
     try:
         if merge is not None:
             roles = [r.strip() for r in merge.split(",") if r.strip()]

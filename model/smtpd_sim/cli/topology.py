@@ -23,12 +23,16 @@ def topology(
     from rich.markup import escape
     from rich.table import Table
 
+    from smtpd_sim.studies.privsep_platform import fd_passing, fds_without_passing
+
     topo = load_topology(era)
     spec = topo.spec
+    fds = fd_passing(topo)  # issue 23: the fds crossing the channels (scenarios/platform/fds.toml)
     if as_json:
         sys.stdout.write(json.dumps({
             "era": spec.name, "version": spec.version, "processes": [p.model_dump() for p in spec.process],
             "channels": [list(c) for c in spec.channels], "behaviour": spec.behaviour.model_dump(),
+            "fds": fds, "fds_inherited": fds_without_passing(topo),
         }) + "\n")
     else:
         t = Table(title=escape(f"{spec.name} ({spec.version}): {spec.title}"))
@@ -42,6 +46,9 @@ def topology(
         console.print(f"{topo.n_processes} processes, {topo.n_channels} live channels "
                       f"({escape(spec.channel_source)}):")
         console.print("  " + ", ".join(f"{a}-{b}" for a, b in spec.channels))
+        from smtpd_sim.cli.privsep_platform import print_fds
+
+        print_fds(spec.name, fds, fds_without_passing(topo))
     if dot is not None:
         dot.write_text(topo.to_dot())
         (err_console if as_json else console).print(f"DOT written to {dot}")
