@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
+from smtpd_sim.spec.site import SiteSpec
 from smtpd_sim.spec.topology import ERAS, Topology, TopologySpec, load_topology
 from smtpd_sim.studies.privsep import (
     blast_radius,
@@ -19,7 +20,9 @@ from smtpd_sim.studies.privsep import (
     merge_check,
     merge_topology,
     observe_traffic,
+    observed_resolvers,
     privilege_table,
+    site_of,
     traffic_for,
 )
 from smtpd_sim.studies.probe import run_probe
@@ -176,10 +179,9 @@ def test_heartbleed_exposes_keys_before_klondike_only(era: str, exposed: bool) -
 # ---- merges ---------------------------------------------------------------------------------
 
 
-def test_pony_merge_is_safe_and_saves_no_hops() -> None:
+def test_pony_merge_erases_no_kernel_boundary_and_saves_no_hops() -> None:
     """era-pony.md §3.6: smtp, mta, mda had no channels between them; same user and chroot."""
     r = merge_check(load_topology("without-mfa"), ["smtp", "mta", "mda"])
-    assert r["safe"] is True
     assert r["processes"] == ["smtp", "mda", "mta"]
     assert not [b for b in r["erased_boundaries"] if b["enforced_by_kernel"]]
     assert r["hops_saved_per_message"] == {"local": 0, "relay": 0}
@@ -310,7 +312,8 @@ def test_cli_heartbleed_json() -> None:
 def test_cli_merge_json_shape() -> None:
     d = _json("without-mfa", "--merge", "smtp,mta,mda")
     assert {"merge", "safe", "erased_boundaries", "hops_saved_per_message"} <= set(d)
-    assert d["merge"] == ["smtp", "mta", "mda"] and d["safe"] is True
+    assert d["merge"] == ["smtp", "mta", "mda"] and d["safe"] is False  # MDA_FORK joins smtp
+    assert [q["imsg"] for q in d["root_requests"]] == ["MDA_FORK"] and d["deciding_requests"] == [0]
     assert _json("pony", "--merge", "smtp,queue")["safe"] is False
 
 
@@ -368,3 +371,117 @@ def test_every_privilege_fact_cites_a_source(era: str) -> None:
     for p in load_topology(era).spec.process:
         for h in [*p.secrets, *p.files]:
             assert any(tag in h.source for tag in (".c:", ".md", "§")), (p.name, h.item, h.source)
+
+
+# ---- issue 23 finding 9: the fork request joins the network-facing process ----------------------
+
+
+def mbox_site() -> SiteSpec:
+    """The common case with its local action delivering to mbox (`action "local" mbox`)."""
+    data = site_of(None).model_dump()
+    for d in data["domain"]:
+        if d["action"] == "local":
+            d["method"] = "mbox"
+    return SiteSpec.model_validate(data)
+
+
+@pytest.mark.parametrize("era", ["with-mfa", "without-mfa"])
+def test_5_4_merging_mda_into_smtp_moves_the_root_fork_request_to_the_network(era: str) -> None:
+    """smtpd.c:parent_imsg() takes IMSG_PARENT_FORK_MDA only from PROC_MDA (5.4.2); forkmda()
+    serves uid 0 for maildir and mbox (allow_root). Merged, the network-facing smtp sends it."""
+    r = merge_check(load_topology(era), ["smtp", "mta", "mda"])
+    assert r["safe"] is False and not r["already_one_process"]
+    assert not [r["erased_boundaries"][i] for i in r["deciding_boundaries"]]  # decided by the request
+    (q,) = r["root_requests"]
+    assert (q["imsg"], q["name"], q["to"]) == ("MDA_FORK", "IMSG_PARENT_FORK_MDA", "parent")
+    assert q["accepted_from_before"] == ["mda"] and q["exposure_before"] == "internal"
+    assert q["new_to_network"] is True and r["deciding_requests"] == [0]
+    assert q["uid0_methods"] == ["maildir", "mbox"]
+    assert "PROC_MDA" in q["sender_test"]
+
+
+def test_pony_already_hosts_smtp_mta_mda_with_the_fork_request() -> None:
+    """5.7.3: parent_imsg() takes IMSG_MDA_FORK from PROC_PONY, the network-facing process: the
+    merge is a no-op, and the answer says the era already has what makes it unsafe."""
+    r = merge_check(load_topology("pony"), ["smtp", "mta", "mda"])
+    assert r["already_one_process"] is True and r["erased_boundaries"] == []
+    assert r["safe"] is False
+    (q,) = r["root_requests"]
+    assert q["name"] == "IMSG_MDA_FORK" and q["accepted_from_before"] == ["pony"]
+    assert q["new_to_network"] is False and q["network_facing_after"] is True
+    assert q["uid0_methods"] == ["maildir", "mbox"] and "PROC_PONY" in q["sender_test"]
+
+
+def test_6_8_uid0_depends_on_the_configured_action() -> None:
+    """6.8 forkmda() serves uid 0 only for an mbox dispatcher (dsp->u.local.is_mbox); any peer may
+    send IMSG_MDA_FORK (parent_imsg() has no sender test)."""
+    topo = load_topology("pony-6.8")
+    plain = merge_check(topo, ["smtp", "mta", "mda"])
+    (q,) = plain["root_requests"]
+    assert q["uid0_methods"] == [] and plain["safe"] is False  # exec as any other user still decides
+    assert set(q["accepted_unchecked_from"]) == {"ca", "control", "lka", "queue"}
+    (q2,) = merge_check(topo, ["smtp", "mta", "mda"], site=mbox_site())["root_requests"]
+    assert q2["uid0_methods"] == ["mbox"]
+
+
+def test_merges_without_the_fork_request_are_not_decided_by_it() -> None:
+    r = merge_check(load_topology("with-mfa"), ["smtp", "mfa"])
+    assert r["root_requests"] == [] and r["safe"] is True
+
+
+def test_cli_merge_prints_the_fork_request() -> None:
+    out = " ".join(runner.invoke(app, ["privsep", "with-mfa", "--merge", "smtp,mta,mda"]).output.split())
+    assert "unsafe" in out and "IMSG_PARENT_FORK_MDA" in out and "for the first time" in out
+    out = " ".join(runner.invoke(app, ["privsep", "pony", "--merge", "smtp,mta,mda"]).output.split())
+    assert "unsafe" in out and "already hosts them in one process" in out
+
+
+# ---- issue 23 finding 8: lka parses DNS answers the attacker shapes -----------------------------
+
+
+@pytest.mark.parametrize("era", [*ERAS, "pony-6.8-filters"])
+def test_lka_parses_dns_answers_though_it_accepts_no_connection(era: str) -> None:
+    """dns.c:dns_imsg() (5.x) / resolver.c:resolver_dispatch_request() (6.8) run libasr in lka
+    for the network-facing process's PTR and MX lookups; lka.c:lka() has no chroot(). The
+    topology's network_inputs facts must match what the model's runs show."""
+    topo = load_topology(era)
+    lka = topo.processes["lka"]
+    assert lka.exposure == "parses-network-data" and not lka.network_facing and lka.chroot == ""
+    assert set(observed_resolvers(topo)) == {p.name for p in topo.spec.process if p.network_inputs}
+    asking = observed_resolvers(topo)["lka"]
+    ptr = "GETNAMEINFO" if topo.spec.vocabulary == "6.8" else "SMTP_DNS_PTR"
+    assert ptr in asking[topo.host["smtp"]]
+    row = {r["process"]: r for r in privilege_table(topo)}["lka"]
+    assert row["exposure"] == "parses-network-data" and row["resolves_for"] == asking
+
+
+@pytest.mark.parametrize(("era", "via_lka"), [("with-mfa", True), ("without-mfa", True),
+                                               ("pony", False), ("pony-6.8", True)])
+def test_parser_overread_reaches_lka_and_its_key_where_it_holds_one(era: str, via_lka: bool) -> None:
+    """5.4.2 lka serves the key PEM (IMSG_LKA_SSL_INIT); 5.7.3 lka loads certificates only; 6.8
+    lka keeps the PEM bytes (purges only PURGE_LISTENERS, era-pony.md §1.2). Heartbleed (TLS)
+    stays in the network-facing processes."""
+    topo = load_topology(era)
+    r = memory_disclosure(topo, scenario="parser-overread")
+    assert "lka" in r.compromised and r.scenario == "parser-overread"
+    assert any(e["secret"] == KEY and e["holder"] == "lka" for e in r.exposures) is via_lka
+    assert "lka" not in memory_disclosure(topo).compromised
+    assert {"relay-credentials", "auth-passwords"} <= set(r.conditional_secrets) | set(r.exposed_secrets)
+
+
+def test_merging_into_lka_moves_secrets_towards_the_network() -> None:
+    """queue (internal) joining lka (parses DNS answers): its files now sit in a process a DNS
+    parser bug reaches, though neither was network-facing."""
+    bounds = merge_check(load_topology("pony"), ["lka", "queue"])["erased_boundaries"]
+    moved = [b for b in bounds if b["kind"] == "file" and b["held_by"] == "queue"]
+    assert moved and all(b["moves_to_network"] and b["exposure"] == "parses-network-data" for b in moved)
+
+
+def test_cli_parser_overread_and_dns_flag() -> None:
+    assert "lka" in _json("pony-6.8", "--scenario", "parser-overread")["compromised"]
+    assert KEY not in _json("pony-6.8", "--scenario", "heartbleed")["exposed_secrets"]
+    out = runner.invoke(app, ["privsep", "with-mfa"]).output
+    assert "DNS" in out
+    d = _json("pony", "--compromise", "lka")
+    assert d["reach"]["entry"]["exposure"] == "parses-network-data"
+    assert _json("pony", "--compromise", "queue")["reach"]["entry"]["exposure"] == "internal"

@@ -229,7 +229,7 @@ def test_cli_compromise_carries_the_reach_categories() -> None:
     res = runner.invoke(app, ["privsep", "pony", "--compromise", "pony", "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
-    assert set(d["reach"]) == {"root", "credentials", "rule_steering", "availability", "secrets"}
+    assert set(d["reach"]) == {"entry", "root", "credentials", "rule_steering", "availability", "secrets"}
     assert d["reach"]["root"]["reached"] is True
     text = runner.invoke(app, ["privsep", "pony", "--compromise", "pony"]).output
     for word in ("root", "credentials", "rule steering", "availability", "secrets"):

@@ -40,12 +40,12 @@ def privsep(
              "what does it reach? With --platform also filter:NAME (a 6.8 filter processor)")] = None,
     scenario: Annotated[str | None, typer.Option(
         help="Named scenario: heartbleed (memory disclosure in the network-facing processes), "
-             "sender-flow (the MAIL FROM address from the network to the root parent's fork)")] = None,
+             "parser-overread (also in those parsing attacker-shaped DNS answers), sender-flow (the MAIL FROM address from the network to the root parent's fork)")] = None,
     merge: Annotated[str | None, typer.Option(
         help="Roles to host in one process, comma-separated (e.g. smtp,mta,mda): is it safe?")] = None,
     site: Annotated[str | None, typer.Option(
         help="Site (scenarios/sites name or file) whose local actions are the configured delivery "
-             "methods (root through forkmda(), sender-flow); default common-case")] = None,
+             "methods (root through forkmda(), sender-flow, --merge); default common-case")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)")] = 1,
     platform: Annotated[str | None, typer.Option(
         help="openbsd (pledge enforced) or linux (the portable build: chroot and uid only, the "
@@ -87,10 +87,10 @@ def privsep(
     try:
         if merge is not None:
             roles = [r.strip() for r in merge.split(",") if r.strip()]
-            result = merge_check(topo, roles, seed=seed)
+            result = merge_check(topo, roles, seed=seed, site=site)
             _out(result, as_json, _print_merge)
-        elif scenario == "heartbleed":
-            br = memory_disclosure(topo, [compromise] if compromise else None)
+        elif scenario in ("heartbleed", "parser-overread"):
+            br = memory_disclosure(topo, [compromise] if compromise else None, scenario=scenario)
             _out(br.to_dict(), as_json, _print_blast)
         elif scenario == "sender-flow":
             _out(sender_flow(topo, site), as_json, _print_flow)
@@ -120,12 +120,14 @@ def _print_table(obj: dict[str, Any]) -> None:
             f"{dst}: {len(k)}" + (f" ({', '.join(r['peers_grant'][dst])})" if r["peers_grant"][dst] else "")
             for dst, k in r["peers_accept"].items()) or "-"
         flags = " ".join(f for f, on in (("ROOT", r["root"]), ("NET", r["network_facing"]),
+                                         ("DNS", r["exposure"] == "parses-network-data"),
                                          ("ANY-SENDER", not r["checks_sender"])) if on)
         t.add_row(_esc(f"{r['process']} {flags}\n[{', '.join(r['roles'])}]"),
                   _esc(f"{r['user']}\n{r['chroot'] or 'no chroot'}"),
                   _holdings(r["secrets"]), _holdings(r["files"]), accepts)
     console.print(t)
-    console.print("[dim]NET = network-facing; ANY-SENDER = its handlers do not test who sent an imsg, so "
+    console.print("[dim]NET = network-facing; DNS = accepts no connection but parses DNS answers the "
+                  "remote side shapes (the PTR record of the client's own address); ANY-SENDER = its handlers do not test who sent an imsg, so "
                   "every peer may send every type it handles; --json lists every imsg kind and each "
                   "fact's source[/dim]")
 
@@ -151,6 +153,10 @@ def _print_blast(obj: dict[str, Any]) -> None:
 
 
 def _print_reach(r: dict[str, Any], site: str) -> None:
+    entry = r["entry"]
+    console.print(f"  [bold]entry from the network[/bold]: {entry['exposure']}"
+                  + "".join(f"; parses {i['item']} shaped by {_esc(i['shaped_by'])}  [dim]{_esc(i['source'])}[/dim]"
+                            for i in entry["network_inputs"]))
     root = r["root"]
     verdict = "[red]yes[/red]" if root["reached"] else "[green]no[/green]"
     console.print(f"  [bold]root[/bold] (site {_esc(site)}, local methods "
@@ -200,8 +206,9 @@ def _print_flow(obj: dict[str, Any]) -> None:
 
 def _print_merge(obj: dict[str, Any]) -> None:
     verdict = "[green]safe[/green]" if obj["safe"] else "[red]unsafe[/red]"
+    already = " (the era already hosts them in one process)" if obj["already_one_process"] else ""
     console.print(f"[bold]{obj['era']}[/bold]: merging {', '.join(obj['merge'])} "
-                  f"(processes {', '.join(obj['processes'])}) is {verdict}")
+                  f"(processes {', '.join(obj['processes'])}) is {verdict}{already}")
     console.print(f"  rule: {obj['rule']}")
     for i, b in enumerate(obj["erased_boundaries"]):
         mark = "[red]![/red]" if i in obj["deciding_boundaries"] else " "
@@ -213,6 +220,16 @@ def _print_merge(obj: dict[str, Any]) -> None:
             cond = f" (if {b['condition']})" if b["condition"] else ""
             desc = _esc(f"{b['kind']} {b['item']} of {b['held_by']} shared with {', '.join(b['gained_by'])}{cond}")
         console.print(f"  {mark} {desc}")
+    for i, q in enumerate(obj["root_requests"]):
+        mark = "[red]![/red]" if i in obj["deciding_requests"] else " "
+        uid0 = (f"uid 0 served for {', '.join(q['uid0_methods'])}" if q["uid0_methods"]
+                else "uid 0 refused")
+        was = (f"before: accepted from {', '.join(q['accepted_from_before'])} ({q['exposure_before']})"
+               + (f", without a sender test from {', '.join(q['accepted_unchecked_from'])}"
+                  if q["accepted_unchecked_from"] else ""))
+        console.print(f"  {mark} {q['name']} -> {q['to']} ({q['capability']}, {uid0}) sent from a "
+                      f"{q['exposure_after']} process{' [red]for the first time[/red]' if q['new_to_network'] else ''}; "
+                      f"{_esc(was)}  [dim]{_esc(q['sender_test'])}; {_esc(q['selector'])}[/dim]")
     saved = obj["hops_saved_per_message"]
     before, after = obj["hops_per_message"]["before"], obj["hops_per_message"]["after"]
     console.print(f"  hops per message: local {before['local']} -> {after['local']} (saves {saved['local']}), "

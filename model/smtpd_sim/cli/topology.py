@@ -41,7 +41,9 @@ def topology(
         for p in spec.process:
             # titles are words, not markup: 5.x's parent is "[priv]" (rich.markup.escape)
             t.add_row(p.name, escape(p.title), ", ".join(p.roles), p.user, escape(p.chroot or "-"),
-                      "yes" if p.root else "", "yes" if p.network_facing else "")
+                      "yes" if p.root else "",
+                      # issue 23: lka accepts no connection but parses the DNS answers remote parties shape
+                      "yes" if p.network_facing else ", ".join(i.item for i in p.network_inputs))
         console.print(t)
         console.print(f"{topo.n_processes} processes, {topo.n_channels} live channels "
                       f"({escape(spec.channel_source)}):")

@@ -45,6 +45,11 @@ class TopologyError(SmtpdSimError):
 SECRET_ITEMS = ("tls-private-key", "queue-encryption-key", "auth-passwords", "relay-credentials",
                 "message-data")
 FILE_ITEMS = ("queue", "~/.forward", "maildirs", "private-key-files", "tables", "control-socket")
+# How far network data reaches a process (issue 23), lowest first: "internal" = only imsgs from
+# peers; "parses-network-data" = it accepts no connection but parses data a remote party shapes
+# (lka's resolver parses the DNS answers, e.g. the PTR record of the client's own address);
+# "network-facing" = it holds the SMTP/TLS sessions with remote hosts.
+EXPOSURES = ("internal", "parses-network-data", "network-facing")
 
 
 class Holding(Strict):
@@ -72,6 +77,15 @@ class Holding(Strict):
         return v
 
 
+class NetworkInput(Strict):
+    """Network data a process parses without holding the connection it came on: what, who
+    shapes it (an attacker's share of it) and the C functions that receive and parse it."""
+
+    item: Literal["dns-replies"]
+    shaped_by: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
 class ProcessSpec(Strict):
     """One long-lived process of the daemon and its privileges."""
 
@@ -89,6 +103,15 @@ class ProcessSpec(Strict):
     # its *_imsg() handlers test the sender (``if (p->proc == PROC_X)``) before acting on a
     # type; false = dispatch on the type alone, so every peer may send every handled type
     checks_sender: bool = True
+    # network data it parses though it accepts no connection (exposure "parses-network-data")
+    network_inputs: list[NetworkInput] = Field(default_factory=list)
+
+    @property
+    def exposure(self) -> str:
+        """Its level in ``EXPOSURES``: network-facing, parses network data, or internal."""
+        if self.network_facing:
+            return "network-facing"
+        return "parses-network-data" if self.network_inputs else "internal"
 
     @field_validator("roles")
     @classmethod

@@ -36,8 +36,16 @@ from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.imsg import Vocabulary
 from smtpd_sim.roles.registry import role_class
 from smtpd_sim.spec.plugins import plugin_imsgs
-from smtpd_sim.spec.topology import Holding, ProcessSpec, Topology, TopologySpec, load_topology
-from smtpd_sim.studies.privsep_facts import UNMODELLED
+from smtpd_sim.spec.site import SiteSpec, load_site
+from smtpd_sim.spec.topology import (
+    EXPOSURES,
+    Holding,
+    ProcessSpec,
+    Topology,
+    TopologySpec,
+    load_topology,
+)
+from smtpd_sim.studies.privsep_facts import DELIVERY, FORK_SENDER_TEST, UNMODELLED
 from smtpd_sim.studies.probe import probe_result, probe_scenario, probe_workload
 
 
@@ -59,6 +67,7 @@ class Effect:
     stores: bool = False  # the receiver stores the data: all its later envelope-carrying sends carry it
     reveals: str = ""  # the answer carries this secret item if the receiver holds it while serving
     forwards: tuple[str, ...] = ()  # kinds the receiver sends on with the sender's data (followed)
+    runs_as_requested: bool = False  # the receiver runs a program as the user the request names
 
 
 # (imsg kind, receiving role) -> effect. Only requests that grant something are listed; a
@@ -67,7 +76,7 @@ EFFECTS: dict[tuple[str, str], Effect] = {
     ("MDA_FORK", "parent"): Effect(
         "exec-as-any-user", "the parent forks a delivery agent running the command the request "
         "names, as the user it names (uid 0 refused unless the backend allows root)",
-        "smtpd.c:forkmda()", files=("maildirs",)),
+        "smtpd.c:forkmda()", files=("maildirs",), runs_as_requested=True),
     ("LKA_OPEN_FORWARD", "parent"): Effect(
         "open-forward-as-root", "the parent opens ~user/.forward as root and passes the fd",
         "smtpd.c:parent_forward_open()", files=("~/.forward",)),
@@ -170,6 +179,39 @@ EFFECTS: dict[tuple[str, str], Effect] = {
         "marked delivered and silently removed)", f"queue.c:queue_imsg() IMSG_{k}", derived=False)
        for k in ("MDA_DELIVERY_OK", "MTA_DELIVERY_OK")},
 }
+
+# Lookups lka's resolver makes for a peer (the model's kind -> the C that parses the answer, in
+# lka): sent by the network-facing process about remote parties (the client's address, the
+# relay's domain), they make lka parse DNS answers the remote side shapes (issue 23 finding 8).
+RESOLVER_KINDS: dict[str, str] = {
+    "SMTP_DNS_PTR": "dns.c:dns_imsg() IMSG_DNS_PTR (5.4.2) / IMSG_SMTP_DNS_PTR (5.7.3) -> "
+                    "getnameinfo_async() (libasr parses the PTR answer)",
+    "MTA_DNS_PTR": "dns.c:dns_imsg() IMSG_MTA_DNS_PTR -> getnameinfo_async()",
+    "GETNAMEINFO": "resolver.c:resolver_dispatch_request() IMSG_GETNAMEINFO -> getnameinfo_async() (6.8)",
+    "GETADDRINFO": "resolver.c:resolver_dispatch_request() IMSG_GETADDRINFO -> getaddrinfo_async() (6.8)",
+    "MTA_DNS_MX": "dns.c:dns_imsg() IMSG_DNS_MX / IMSG_MTA_DNS_MX -> res_query_async(T_MX); "
+                  "dns_dispatch_mx() unpacks the records",
+    "MTA_DNS_HOST": "dns.c:dns_imsg() IMSG_DNS_HOST / IMSG_MTA_DNS_HOST -> getaddrinfo_async()",
+}
+
+
+def exposure_rank(level: str) -> int:
+    """Position of an exposure level in spec.topology.EXPOSURES (0 = internal)."""
+    return EXPOSURES.index(level)
+
+
+def observed_resolvers(topo: Topology, traffic: Traffic | None = None) -> dict[str, dict[str, list[str]]]:
+    """Which process answers DNS lookups for a network-facing one, observed in the probe runs:
+    resolver -> {asking process: kinds}. What the ``network_inputs`` facts must agree with."""
+    tr = traffic or traffic_for(topo)
+    out: dict[str, dict[str, list[str]]] = {}
+    for (src, dst), kinds in sorted(tr.accepted.items()):
+        ks = sorted(k for k in kinds if k in RESOLVER_KINDS and (src, dst, k) not in tr.declared
+                    and k not in tr.unchecked.get((src, dst), ()))
+        if ks and topo.processes[src].network_facing:
+            out.setdefault(dst, {})[src] = ks
+    return out
+
 
 # The probes the accepted-imsg sets are observed from: (kind, STARTTLS share). Local and relay
 # are the research's common case (era-5.4.2-mfa.md §0.2); the STARTTLS variants exercise the
@@ -322,17 +364,21 @@ def _holding(h: Holding) -> dict[str, Any]:
 
 
 def privilege_table(topo: Topology, traffic: Traffic | None = None) -> list[dict[str, Any]]:
-    """One row per process: user, chroot, root, network-facing, secrets, files, and for each
-    peer the imsg kinds it accepts from this process (observed) and the capabilities they grant."""
+    """One row per process: user, chroot, root, exposure to network data (with the DNS lookups it
+    was seen answering for a network-facing process), secrets, files, and for each peer the imsg
+    kinds it accepts from this process (observed) and the capabilities they grant."""
     tr = traffic or traffic_for(topo)
     g = process_graph(topo, tr)
+    resolvers = observed_resolvers(topo, tr)
     rows = []
     for p in topo.spec.process:
         accepts = {dst: sorted(kinds) for (src, dst), kinds in sorted(tr.accepted.items()) if src == p.name}
         grants = {dst: g.edges[p.name, dst]["capabilities"] for dst in accepts}
         rows.append({
             "process": p.name, "roles": list(p.roles), "user": p.user, "chroot": p.chroot or None,
-            "root": p.root, "network_facing": p.network_facing,
+            "root": p.root, "network_facing": p.network_facing, "exposure": p.exposure,
+            "network_inputs": [i.model_dump() for i in p.network_inputs],
+            "resolves_for": resolvers.get(p.name, {}),
             "secrets": [_holding(h) for h in p.secrets], "files": [_holding(h) for h in p.files],
             "peers_accept": accepts, "peers_grant": grants, "source": p.source,
             "declared": [{"to": d, "kind": k, "source": src} for (s_, d, k), src in sorted(tr.declared.items())
@@ -352,6 +398,7 @@ def process_graph(topo: Topology, traffic: Traffic | None = None) -> nx.DiGraph:
     g = nx.DiGraph(name=topo.name)
     for p in topo.spec.process:
         g.add_node(p.name, user=p.user, chroot=p.chroot, root=p.root, network_facing=p.network_facing,
+                   exposure=p.exposure,
                    secrets=sorted({h.item for h in p.secrets if h.when == "serving"}))
     for (src, dst), kinds in sorted(tr.accepted.items()):
         def caps(ks: set[str], dst: str = dst) -> list[str]:
@@ -491,22 +538,34 @@ def blast_radius(topo: Topology, process: str, traffic: Traffic | None = None) -
     return _finish(br)
 
 
-def memory_disclosure(topo: Topology, processes: list[str] | None = None) -> BlastRadius:
-    """Heartbleed: an attacker reads the memory of the network-facing processes (or those
-    given) and nothing more: the secrets they hold while serving."""
+# Memory-disclosure scenarios: the lowest exposure (spec.topology.EXPOSURES) a process needs
+# for the bug to be reachable from the network, and how the memory is read.
+DISCLOSURES: dict[str, tuple[str, str]] = {
+    "heartbleed": ("network-facing", "memory disclosure (TLS heartbeat over-read)"),
+    "parser-overread": ("parses-network-data", "over-read in a parser of attacker-shaped data "
+                        "(SMTP and TLS in the network-facing processes, DNS answers in the resolver)"),
+}
+
+
+def memory_disclosure(topo: Topology, processes: list[str] | None = None,
+                      scenario: str = "heartbleed") -> BlastRadius:
+    """An attacker reads the memory of the processes exposed enough for ``scenario`` (Heartbleed:
+    the network-facing ones; parser-overread: also those parsing attacker-shaped network data,
+    lka's DNS answers), or of those given, and nothing more: the secrets they hold while serving."""
+    level, how = DISCLOSURES[scenario]
     procs = list(dict.fromkeys(resolve_process(topo, n) for n in processes)) if processes else [
-        p.name for p in topo.spec.process if p.network_facing]
-    br = BlastRadius(era=topo.name, compromised=list(procs), scenario="heartbleed",
+        p.name for p in topo.spec.process if exposure_rank(p.exposure) >= exposure_rank(level)]
+    br = BlastRadius(era=topo.name, compromised=list(procs), scenario=scenario,
                      capabilities=["read-memory"])
     for name in procs:
         p = _check_process(topo, name)
         for h in p.secrets:
             if h.when == "serving":
-                _expose(br, h, name, "memory disclosure (TLS heartbeat over-read)")
+                _expose(br, h, name, how)
     return _finish(br)
 
 
-SCENARIOS = ("heartbleed",)
+SCENARIOS = tuple(DISCLOSURES)
 
 
 # ---- merges ---------------------------------------------------------------------------------
@@ -525,7 +584,7 @@ def _members(topo: Topology, roles: list[str]) -> list[str]:
 
 def merge_topology(topo: Topology, roles: list[str]) -> Topology:
     """The topology with the processes hosting ``roles`` merged into one: roles, secrets and
-    files united, root or network-facing if any member was, no chroot if any member had
+    files and network inputs united, root or network-facing if any member was, no chroot if any member had
     none, channels rewired (the ones between members vanish: their imsgs become calls)."""
     members = _members(topo, roles)
     if len(members) < 2:
@@ -538,6 +597,7 @@ def merge_topology(topo: Topology, roles: list[str]) -> Topology:
         user="+".join(dict.fromkeys(p.user for p in procs)),
         chroot="" if "" in chroots or len(chroots) > 1 else procs[0].chroot,
         root=any(p.root for p in procs), network_facing=any(p.network_facing for p in procs),
+        network_inputs=[i for p in procs for i in p.network_inputs],
         source="merged in memory by smtpd_sim.studies.privsep.merge_topology",
         secrets=[h for p in procs for h in p.secrets], files=[h for p in procs for h in p.files],
     )
@@ -582,10 +642,11 @@ def _boundary(kind: str, a: ProcessSpec, b: ProcessSpec, **kw: Any) -> dict[str,
 def erased_boundaries(topo: Topology, members: list[str], traffic: Traffic | None = None) -> list[dict[str, Any]]:
     """Every privilege difference between two processes that a merge would erase: user, root,
     chroot (the kernel enforces these), secrets and files one holds while serving and the
-    other does not, imsg kinds a peer accepts from one and not from the other."""
+    other does not, imsg kinds a peer accepts from one and not from the other. ``moves_to_network``:
+    the merged process is more exposed to network data (spec.topology.EXPOSURES) than the holder."""
     tr = traffic or traffic_for(topo)
     procs = [topo.processes[m] for m in members]
-    facing = any(p.network_facing for p in procs)
+    level = max((p.exposure for p in procs), key=exposure_rank)  # the merged process's exposure
     out: list[dict[str, Any]] = []
     for i, a in enumerate(procs):
         for b in procs[i + 1:]:
@@ -605,7 +666,8 @@ def erased_boundaries(topo: Topology, members: list[str], traffic: Traffic | Non
                 if lacking:
                     out.append({"kind": attr[:-1], "item": item, "held_by": a.name, "gained_by": lacking,
                                 "enforced_by_kernel": False,
-                                "moves_to_network": facing and not a.network_facing,
+                                "moves_to_network": exposure_rank(level) > exposure_rank(a.exposure),
+                                "exposure": level,
                                 "condition": h.condition, "source": h.source})
         mine_msgs = {(dst, k) for (src, dst), ks in tr.accepted.items() if src == a.name
                      for k in ks if dst not in members}
@@ -617,19 +679,92 @@ def erased_boundaries(topo: Topology, members: list[str], traffic: Traffic | Non
             if gained:
                 out.append({"kind": "imsg", "held_by": a.name, "gained_by": [o.name],
                             "enforced_by_kernel": False,
-                            "moves_to_network": o.network_facing and not a.network_facing,
+                            "moves_to_network": exposure_rank(level) > exposure_rank(a.exposure),
+                            "exposure": level,
                             "imsgs": [f"{k} -> {dst} ({cap})" for dst, k, cap in gained]})
     return out
 
 
-def merge_check(topo: Topology, roles: list[str], seed: int = 1) -> dict[str, Any]:
+def site_of(site: str | SiteSpec | None) -> SiteSpec:
+    """A site by name or path (default: the common case the research counts hops for)."""
+    from smtpd_sim.spec.scenario import DEFAULT_SITE
+
+    if isinstance(site, SiteSpec):
+        return site
+    return load_site(site or DEFAULT_SITE)
+
+
+def local_methods(site: SiteSpec) -> list[str]:
+    """The delivery methods of the site's local actions (its `action ... mbox|maildir|mda`)."""
+    return sorted({d.method for d in site.domain if d.action == "local"})
+
+
+def fork_routes(topo: Topology, site: SiteSpec) -> list[dict[str, Any]]:
+    """Per backend of the era's forkmda() (privsep_facts.DELIVERY): may a fork request name it
+    (5.x: any compiled-in backend, the request names it; 6.8: a configured action only), and is
+    uid 0 then served (``uid0``)."""
+    facts = DELIVERY[topo.spec.vocabulary]
+    configured = local_methods(site)
+    out = []
+    for b in facts.backends:
+        nameable = facts.method_from_request or b.method in configured
+        out.append({"method": b.method, "configured": b.method in configured, "nameable": nameable,
+                    "allow_root": b.allow_root, "uid0": nameable and b.allow_root,
+                    "as_root": b.as_root, "source": b.source})
+    return out
+
+
+def root_requests(topo: Topology, members: list[str], site: SiteSpec,
+                  traffic: Traffic | None = None) -> list[dict[str, Any]]:
+    """Requests a root process serves by running a program as the user the request names
+    (``Effect.runs_as_requested``: MDA_FORK -> forkmda()) that a member sends: which processes
+    the root process accepted it from before (its sender test, or none), their exposure, the
+    merged process's exposure, and whether uid 0 is served (``fork_routes``)."""
+    tr = traffic or traffic_for(topo)
+    vocab = Vocabulary(topo.spec.vocabulary, plugin_imsgs())
+    level = max((topo.processes[m].exposure for m in members), key=exposure_rank)
+    routes = fork_routes(topo, site)
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for (src, dst), kinds in sorted(tr.accepted.items()):
+        if src not in members or dst in members or not topo.processes[dst].root:
+            continue
+        for k in sorted(kinds):
+            for r in receiving_roles(topo, dst, k):
+                if (k, r) in EFFECTS and EFFECTS[(k, r)].runs_as_requested:
+                    found.setdefault((dst, k, r), []).append(src)
+    out = []
+    for (dst, k, r), senders in sorted(found.items()):
+        eff = EFFECTS[(k, r)]
+        before = sorted(s for (s, d), ks in tr.accepted.items() if d == dst and k in ks)
+        level_before = max((topo.processes[s].exposure for s in before), key=exposure_rank)
+        unchecked = sorted(s for s in before if k in tr.unchecked.get((s, dst), ()))
+        out.append({
+            "imsg": k, "name": vocab.name(k), "to": dst, "receiver": r, "capability": eff.capability,
+            "what": eff.what, "source": eff.source, "sent_by": senders,
+            "accepted_from_before": before, "accepted_unchecked_from": unchecked,
+            "sender_test": FORK_SENDER_TEST[topo.spec.vocabulary] if k == "MDA_FORK" else "",
+            "exposure_before": level_before, "exposure_after": level,
+            "network_facing_after": level == "network-facing",
+            "new_to_network": level == "network-facing" and level_before != "network-facing",
+            "uid0_methods": [b["method"] for b in routes if b["uid0"]],
+            "selector": DELIVERY[topo.spec.vocabulary].selector,
+        })
+    return out
+
+
+def merge_check(topo: Topology, roles: list[str], seed: int = 1,
+                site: str | SiteSpec | None = None) -> dict[str, Any]:
     """Would hosting ``roles`` in one process be safe, and what would it save?
 
     Unsafe when the merge erases a boundary the kernel enforces (user, root, chroot), or
-    moves a secret or a file access into a network-facing process from a member that did
-    not face the network (a memory disclosure there needs no code execution). Imsg
-    capabilities that move are reported too, but do not decide: between processes of one
-    user in one chroot the peer's check of the sender was the only barrier.
+    moves a secret or a file access into a process more exposed to network data than the
+    member that held it (a memory disclosure there needs no code execution), or when the
+    merged process faces the network and sends a request the root parent serves by running a
+    program as the user it names (MDA_FORK: a bug in the SMTP or TLS code is then one imsg
+    from a delivery agent as any user, as root where forkmda() serves uid 0) - also when the
+    era already hosts the roles so (``already_one_process``). Other imsg capabilities that move
+    are reported but do not decide: between processes of one user in one chroot the peer's
+    check of the sender was the only barrier.
     Hops saved: probe sessions (one local, one relay message, no TLS) run on the era and on
     the merged topology, non-stat hops counted (the probes' hop definition, smtpd_sim.studies.probe).
     """
@@ -638,17 +773,22 @@ def merge_check(topo: Topology, roles: list[str], seed: int = 1) -> dict[str, An
     bounds = erased_boundaries(topo, members, tr) if len(members) > 1 else []
     unsafe = [b for b in bounds if b["enforced_by_kernel"]
               or (b["kind"] in ("secret", "file") and b["moves_to_network"])]
+    requests = root_requests(topo, members, site_of(site), tr)
     merged = merge_topology(topo, roles)
     before = {k: _probe_hops(topo, k, seed) for k in ("local", "relay")}
     after = before if merged is topo else {k: _probe_hops(merged, k, seed) for k in ("local", "relay")}
+    deciding_requests = [i for i, q in enumerate(requests) if q["network_facing_after"]]
     return {
-        "era": topo.name, "merge": list(roles), "processes": members, "safe": not unsafe,
+        "era": topo.name, "merge": list(roles), "processes": members,
+        "safe": not unsafe and not deciding_requests, "already_one_process": len(members) == 1,
         "erased_boundaries": bounds,
         "deciding_boundaries": [i for i, b in enumerate(bounds) if b in unsafe],
+        "root_requests": requests, "deciding_requests": deciding_requests,
         "hops_saved_per_message": {k: before[k] - after[k] for k in before},
         "hops_per_message": {"before": before, "after": after},
         "hops_method": "run the local and relay probes (1 message, 1 recipient) on the era and on "
                        "the merged topology built in memory; non-stat hops",
-        "rule": "unsafe if a kernel-enforced boundary (user, root, chroot) is erased, or a secret or "
-                "file moves into a network-facing process",
+        "rule": "unsafe if a kernel-enforced boundary (user, root, chroot) is erased, a secret or "
+                "file moves into a process more exposed to network data, or the merged process "
+                "faces the network and can ask the root parent to run a program as any user",
     }

@@ -174,3 +174,11 @@ CHILD_DEATH: dict[str, str] = {
              "parent_shutdown()",
     "6.8": "smtpd.c:parent_imsg(): imsg == NULL -> fatalx(\"process %s socket closed\")",
 }
+
+# Who the root parent takes a fork request from, per era (its sender test in parent_imsg()).
+FORK_SENDER_TEST: dict[str, str] = {
+    "5.4.2": "smtpd.c:parent_imsg(): IMSG_PARENT_FORK_MDA only inside `if (p->proc == PROC_MDA)`",
+    "5.7.3": "smtpd.c:parent_imsg(): IMSG_MDA_FORK only inside `if (p->proc == PROC_PONY)`",
+    "6.8": "smtpd.c:parent_imsg(): switch (imsg->hdr.type) with no p->proc test; IMSG_MDA_FORK "
+           "from any peer",
+}

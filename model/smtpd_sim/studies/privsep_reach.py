@@ -15,15 +15,18 @@ from typing import Any
 
 from smtpd_sim.imsg import Vocabulary
 from smtpd_sim.spec.plugins import plugin_imsgs
-from smtpd_sim.spec.site import SiteSpec, load_site
+from smtpd_sim.spec.site import SiteSpec
 from smtpd_sim.spec.topology import Topology
 from smtpd_sim.studies.privsep import (
     EFFECTS,
     BlastRadius,
     Traffic,
     blast_radius,
+    fork_routes,
+    local_methods,
     receiving_roles,
     resolve_process,
+    site_of,
     traffic_for,
 )
 from smtpd_sim.studies.privsep import SCENARIOS as PRIVSEP_SCENARIOS
@@ -45,20 +48,6 @@ STEERING_CAPS = ("steer-ruleset", "forge-envelopes", "local-submission")
 CONTROL_CAPS = ("stop-daemon", "pause-deliveries", "drop-queued-mail", "falsify-delivery-status")
 
 
-def site_of(site: str | SiteSpec | None) -> SiteSpec:
-    """A site by name or path (default: the common case the research counts hops for)."""
-    from smtpd_sim.spec.scenario import DEFAULT_SITE
-
-    if isinstance(site, SiteSpec):
-        return site
-    return load_site(site or DEFAULT_SITE)
-
-
-def local_methods(site: SiteSpec) -> list[str]:
-    """The delivery methods of the site's local actions (its `action ... mbox|maildir|mda`)."""
-    return sorted({d.method for d in site.domain if d.action == "local"})
-
-
 def _paths(br: BlastRadius, caps: tuple[str, ...]) -> list[dict[str, Any]]:
     return [p for p in br.paths if p["capability"] in caps]
 
@@ -71,12 +60,8 @@ def root_reach(topo: Topology, br: BlastRadius, site: SiteSpec) -> dict[str, Any
     facts = DELIVERY[topo.spec.vocabulary]
     forks = [p for p in br.paths if p["imsg"] == "MDA_FORK"]
     configured = local_methods(site)
-    routes = []
-    for b in facts.backends:
-        nameable = facts.method_from_request or b.method in configured
-        routes.append({"method": b.method, "configured": b.method in configured, "nameable": nameable,
-                       "allow_root": b.allow_root, "root": bool(forks) and nameable and b.allow_root,
-                       "as_root": b.as_root, "source": b.source})
+    routes = [{**{k: v for k, v in b.items() if k != "uid0"}, "root": bool(forks) and b["uid0"]}
+              for b in fork_routes(topo, site)]
     is_root = bool(proc and proc.root)
     return {"reached": is_root or any(r["root"] for r in routes), "is_root": is_root,
             "fork_paths": [p["path"] for p in forks], "selector": facts.selector,
@@ -98,12 +83,17 @@ def availability(topo: Topology, br: BlastRadius) -> dict[str, Any]:
 
 def reach(topo: Topology, process: str, site: str | SiteSpec | None = None,
           traffic: Traffic | None = None) -> dict[str, Any]:
-    """The blast radius of code execution in ``process`` with the reach categories added."""
+    """The blast radius of code execution in ``process`` with the reach categories added, and its
+    entry: how exposed the process is to network data (a parser bug there needs no imsg)."""
     s = site_of(site)
     br = blast_radius(topo, resolve_process(topo, process), traffic)
     out = br.to_dict()
     out["site"] = s.hostname
+    proc = topo.processes[br.compromised] if isinstance(br.compromised, str) else None
     out["reach"] = {
+        # how the attacker gets code running there from the network, before any imsg
+        "entry": {"exposure": proc.exposure if proc else "",
+                  "network_inputs": [i.model_dump() for i in proc.network_inputs] if proc else []},
         "root": root_reach(topo, br, s),
         "credentials": {
             "paths": _paths(br, CREDENTIAL_CAPS),
