@@ -3,7 +3,8 @@ and what an attacker inside one process reaches (issue 8).
 
 Three inputs, none of them a table of answers:
 
-* the privilege data of each process (user, chroot, root, network-facing, the secrets it
+* the privilege data of each process (user, chroot, root, its exposure to network data:
+  network-facing, or parsing what a remote party shapes as lka's resolver does, the secrets it
   holds and the files it opens, each with its C source) from ``scenarios/topologies/*.toml``;
 * the imsgs each peer accepts from each process, **observed by running the model**: probe
   sessions (local and relay, with and without STARTTLS) on the topology, keeping every

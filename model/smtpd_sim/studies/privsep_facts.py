@@ -1,10 +1,11 @@
 """Facts the privsep reach analysis reads from the C (issue 23), each with its file and function.
 
-Three kinds, none of them an answer: imsgs the C daemon accepts but the model's roles do not
+Four kinds, none of them an answer: imsgs the C daemon accepts but the model's roles do not
 implement (AUTH, relay credentials, smtpctl shutdown/pause), with their ``IMSG_*`` name per
 era; what the root parent's delivery backends do with a fork request per era (may the agent
 run as root, what runs); and the guard on the sender address at the network edge and the
-envelope fields that carry it to the delivery command. smtpd_sim.studies.privsep and
+envelope fields that carry it to the delivery command; and whom the root parent takes a
+fork request from (its sender test). smtpd_sim.studies.privsep and
 smtpd_sim.studies.privsep_reach compute the answers from them.
 """
 
