@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import console, fail, user_errors
+from smtpd_sim.cli.common import SEED, console, fail, user_errors
 
 
 def _holdings(items: list[dict[str, Any]]) -> str:
@@ -35,7 +35,8 @@ def privsep(
         help="Named scenario: heartbleed (memory disclosure in the network-facing processes)")] = None,
     merge: Annotated[str | None, typer.Option(
         help="Roles to host in one process, comma-separated (e.g. smtp,mta,mda): is it safe?")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)",
+                                      **SEED)] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Privilege separation: who holds which secret, what an attacker in one process reaches."""

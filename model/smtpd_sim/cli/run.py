@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.cli.common import SEED, console, err_console, fail, user_errors
 
 
 @user_errors
 def run(
     scenario: Annotated[str, typer.Argument(help="Scenario name (scenarios/<name>.toml) or file")],
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed", **SEED)] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory (default results/<name>-<seed>)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     hop_rows: Annotated[bool, typer.Option("--hop-rows", help="Also record one row per hop")] = False,

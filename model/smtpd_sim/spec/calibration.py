@@ -15,6 +15,7 @@ from pydantic import Field
 
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.files import Strict, load_model
+from smtpd_sim.spec.limits import MAX_CORES, MAX_COST_S, Cost
 from smtpd_sim.spec.world import WorldParams
 
 
@@ -25,30 +26,30 @@ class CalibrationError(SmtpdSimError):
 class RoleCosts(Strict):
     """CPU seconds of one role's handlers."""
 
-    wake_s: float = Field(default=0.0, ge=0)  # per event-loop iteration (epoll, read, write)
-    default_s: float = Field(default=0.0, ge=0)  # per item handled (imsg or io event)
-    per_byte_s: float = Field(default=0.0, ge=0)  # per payload byte (imsg) or client byte (smtp)
-    handler: dict[str, float] = Field(default_factory=dict)  # per imsg kind or io key
+    wake_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # per event-loop iteration (epoll, read, write)
+    default_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # per item handled (imsg or io event)
+    per_byte_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # per payload byte (imsg) or client byte (smtp)
+    handler: dict[str, Cost] = Field(default_factory=dict)  # per imsg kind or io key
 
 
 class ChannelCosts(Strict):
-    latency_s: float = Field(default=15e-6, ge=0)  # socketpair write -> peer readable
-    per_byte_s: float = Field(default=0.0, ge=0)
-    fd_s: float = Field(default=0.0, ge=0)  # SCM_RIGHTS
+    latency_s: float = Field(default=15e-6, ge=0, le=MAX_COST_S)  # socketpair write -> peer readable
+    per_byte_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)
+    fd_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # SCM_RIGHTS
 
 
 class DiskCosts(Strict):
     """File-system syscalls of the queue (and the parent's .forward open)."""
 
-    cpu_s: dict[str, float] = Field(default_factory=dict)  # kernel CPU per op (stime)
-    wait_s: dict[str, float] = Field(default_factory=dict)  # off-CPU wait per op (journal commit)
+    cpu_s: dict[str, Cost] = Field(default_factory=dict)  # kernel CPU per op (stime)
+    wait_s: dict[str, Cost] = Field(default_factory=dict)  # off-CPU wait per op (journal commit)
 
 
 class Calibration(Strict):
     name: str
     description: str = ""
     source: str = ""
-    cores: int = Field(default=2, ge=1)
+    cores: int = Field(default=2, ge=1, le=MAX_CORES)
     cpu_policy: Literal["fifo", "fair"] = "fair"
     channel: ChannelCosts = Field(default_factory=ChannelCosts)
     world: WorldParams = Field(default_factory=WorldParams)

@@ -40,7 +40,7 @@ class User(Strict):
     """A system user (getpwnam) with an optional ~/.forward and a mailbox state."""
 
     name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
-    uid: int = 1000
+    uid: int = Field(default=1000, ge=0, le=4_294_967_294)  # a uid_t; (uid_t)-1 means none
     forward: list[str] = Field(default_factory=list)  # addresses in ~/.forward; [] = no file
     mailbox: Mailbox = "ok"  # what the delivery agent will do
 
