@@ -115,6 +115,9 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], str]] = [
      "concurrency"),
     ("concurrency-huge", ["run", "{d}/s.toml"],
      {"s.toml": scen(arrival='process = "closed"\nconcurrency = 1000000000\n')}, "concurrency"),
+    ("closed-loop-no-latency", ["run", "{d}/s.toml"],
+     {"s.toml": scen(top='calibration = "{d}/c.toml"\n', arrival='process = "closed"\n'),
+      "c.toml": 'name = "zero"\n[world]\nnet_latency_s = 0\n'}, "world.net_latency_s >= 1e-09"),
     ("max-open-negative", ["run", "{d}/s.toml"], {"s.toml": scen(arrival="max_open = -1\n")}, "max_open"),
     ("replay-no-csv", ["run", "{d}/s.toml"], {"s.toml": scen(arrival='process = "replay"\n')}, "arrival.csv"),
     ("replay-missing-csv", ["run", "{d}/s.toml"],
@@ -332,3 +335,17 @@ def test_valid_input_at_the_boundaries_exits_0(args: list[str]) -> None:
     r = runner.invoke(app, args)
     assert r.exit_code == 0, (r.output, r.exception)
     assert "Traceback" not in r.output and r.stderr == ""
+
+
+def test_the_installed_command_prints_the_same_one_line(tmp_path: Path) -> None:
+    """Through ``python -m smtpd_sim`` (the console script's main), not only the test runner."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "s.toml"
+    bad.write_bytes(b'name = "\xff"\n')
+    for args, fragment in ((["run", str(bad)], "not a UTF-8 text file"),
+                           (["serve", "--port", "99999"], "allowed: 0 <= x <= 65535")):
+        r = subprocess.run([sys.executable, "-m", "smtpd_sim", *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and fragment in r.stderr, r.stderr

@@ -36,6 +36,10 @@ DEFAULT_WORKLOAD = "default"
 # The site the real 6.8.0p2 traces were taken with (research/real-traces/smtpd.conf): what
 # the live server, the validation and the calibration against the real daemon use.
 RESEARCH_SITE = "research"
+# A closed loop's clients reconnect as soon as a session ends; the client <-> daemon
+# latency is what makes a session take simulated time (1 ns: well above a double's
+# resolution, 0.5 ns, at MAX_TIME_S).
+MIN_CLOSED_LOOP_LATENCY_S = 1e-9
 
 
 class ScenarioError(SmtpdSimError):
@@ -146,8 +150,8 @@ def load_scenario(ref: str | Path) -> ScenarioSpec:
 
 def check_scenario(scen: Scenario, where: str | Path) -> Scenario:
     """What only the resolved parts can tell: each crash fault names a child process of
-    the era, an ``agent_tempfail`` user is a user of the site, and the run's time series
-    stays finite. One-line :class:`ScenarioError` naming ``where`` and the key."""
+    the era, an ``agent_tempfail`` user is a user of the site, a closed loop's sessions take
+    simulated time, and the run's time series stays finite. One-line :class:`ScenarioError` naming ``where`` and the key."""
     procs = [p for p in scen.topology.processes if p != "parent"]
     users = [u.name for u in scen.site.user]
     for i, f in enumerate(scen.faults):
@@ -157,6 +161,14 @@ def check_scenario(scen: Scenario, where: str | Path) -> Scenario:
         if f.kind == "agent_tempfail" and f.user and f.user not in users:
             raise ScenarioError(f"{where}: fault[{i}].user: {f.user!r} is not a user of the site "
                                 f"(expected one of {', '.join(users)}, or no user for everyone)")
+    if scen.workload is not None and scen.workload.arrival.process == "closed" \
+            and scen.calibration.world.net_latency_s < MIN_CLOSED_LOOP_LATENCY_S:
+        # measured: with every latency 0 a closed-loop session takes no simulated time, the
+        # clients reconnect at the same instant forever and the run never ends (and a latency
+        # below a float's resolution at a month of simulated time is the same as 0)
+        raise ScenarioError(f"{where}: workload.arrival.process = 'closed' needs calibration "
+                            f"{scen.calibration.name}'s world.net_latency_s >= {MIN_CLOSED_LOOP_LATENCY_S:g} "
+                            f"(got {scen.calibration.world.net_latency_s:g}): a session must take time")
     if scen.workload is not None:
         samples = (scen.workload.duration_s + scen.drain_s) / scen.sample_s
         if samples > MAX_SAMPLES:
