@@ -7,6 +7,7 @@ come from validation, before any run starts), so the table stays fast.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ DEEP = "a = " + "[" * 5000 + "]" * 5000 + "\n"
 SHALLOW_DEEP = BASE + "bogus = " + "[" * 400 + "]" * 400 + "\n"  # parses; an unknown key
 
 # (id, command line ({d}: the case's directory), files to write there, fragment of the message)
-CASES: list[tuple[str, list[str], dict[str, str | bytes], str]] = [
+CASES: list[tuple[str, list[str], dict[str, str | bytes | None], str]] = [
     # --- the cases issue 18 found escaping as a traceback or a hang
     ("crash-unknown-process", ["run", "{d}/s.toml"],
      {"s.toml": 'era = "pony"\n[workload]\nduration_s = 1\n[[fault]]\nkind = "crash"\nprocess = "mfa"\n'},
@@ -217,6 +218,24 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], str]] = [
      "process[0].name"),
     ("topology-unknown-role", ["topology", "{d}/t.toml"], {"t.toml": TOPOLOGY.replace('roles = ["ca"]', 'roles = ["ponies"]')},
      "unknown role"),
+    # --- output paths, checked before anything runs (a run's results are not lost at the end)
+    ("run-out-is-a-file", ["run", "{d}/s.toml", "--out", "{d}/s.toml"], {"s.toml": scen()}, "--out"),
+    ("sweep-out-is-a-file", ["sweep", "{d}/s.toml", "--vary", "cores=2", "--out", "{d}/s.toml"], {"s.toml": scen()},
+     "--out"),
+    ("trace-imsg-directory", ["trace", "--imsg", "{d}"], {}, "--imsg"),
+    ("trace-chrome-under-a-file", ["trace", "--chrome", "{d}/f/x.json"], {"f": "a file"}, "--chrome"),
+    ("topology-dot-directory", ["topology", "pony", "--dot", "{d}"], {}, "--dot"),
+    ("compare-plot-directory", ["compare", "--eras", "pony", "--plot", "{d}"], {}, "--plot"),
+    ("calibrate-out-is-a-file", ["calibrate", "--out", "{d}/f"], {"f": "a file"}, "--out"),
+    # --- more sweep designs
+    ("sweep-vary-no-values", ["sweep", "default", "--vary", "cores=,"], {}, "no values"),
+    ("sweep-vary-repeated", ["sweep", "default", "--vary", "cores=2,2"], {}, "repeated"),
+    ("sweep-vary-seed", ["sweep", "default", "--vary", "seed=1,2"], {}, "seed"),
+    ("sweep-faults-refused", ["sweep", "{d}/s.toml", "--vary", "cores=2"],
+     {"s.toml": fault('kind = "mx_down"\nduration_s = 5\n')}, "fault"),
+    # --- odd names
+    ("name-too-long", ["run", "x" * 5000], {}, "not a scenario file"),
+    ("fifo", ["run", "{d}/fifo.toml"], {"fifo.toml": None}, "not a regular file"),
     # --- sweep (the design is validated before anything runs)
     ("sweep-nothing", ["sweep", "default"], {}, "nothing to sweep"),
     ("sweep-vary-syntax", ["sweep", "default", "--vary", "cores"], {}, "expected key=v1,v2"),
@@ -293,16 +312,18 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes], str]] = [
 ]
 
 
-def _write(d: Path, files: dict[str, str | bytes]) -> None:
+def _write(d: Path, files: dict[str, str | bytes | None]) -> None:
     for name, content in files.items():
-        if isinstance(content, bytes):
+        if content is None:  # a named pipe: reading it would block
+            os.mkfifo(d / name)
+        elif isinstance(content, bytes):
             (d / name).write_bytes(content)
         else:
             (d / name).write_text(content.replace("{d}", str(d)))
 
 
 @pytest.mark.parametrize(("args", "files", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], files: dict[str, str | bytes],
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], files: dict[str, str | bytes | None],
                                       fragment: str) -> None:
     _write(tmp_path, files)
     r = runner.invoke(app, [a.replace("{d}", str(tmp_path)) for a in args])

@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import SEED, check_range, console, err_console, fail, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    check_output,
+    check_range,
+    console,
+    err_console,
+    fail,
+    user_errors,
+)
 from smtpd_sim.spec.limits import MAX_REPLICATIONS, MAX_TIME_S
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION
 
@@ -123,6 +131,7 @@ def calibrate(
     if math.isnan(max_other_load):
         fail("--max-other-load: got nan; expected a number of cores (negative: keep all)")
     keep = max_other_load if max_other_load >= 0 else None
+    check_output(out, "--out", directory=True)
     if measure and not check:
         fail("--measure goes with --check (plain calibrate always measures)")
     try:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -89,6 +91,8 @@ def user_errors(fn: F) -> F:
             fail(validation_line(fn.__name__, e))
         except RecursionError:  # a structure too deep for the parser or the validator
             fail("input nested too deeply")
+        except OSError as e:  # a path the checks below could not foresee (the disk filled up...)
+            fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e) or type(e).__name__)
 
     return wrapper  # type: ignore[return-value]
 
@@ -99,6 +103,25 @@ def check_range(option: str, value: float, lo: float, hi: float, *, lo_open: boo
     low_ok = value > lo if lo_open else value >= lo
     if not (math.isfinite(value) and low_ok and value <= hi):
         fail(f"{option}: got {value:g}; allowed: {lo:g} {'<' if lo_open else '<='} x <= {hi:g}")
+
+
+def check_output(path: Path | None, option: str, *, directory: bool = False) -> None:
+    """An output path that can be written, checked before anything runs (a long run's results
+    are not lost at the end): a file where a file goes, a directory where a directory goes,
+    under a writable directory (the nearest one that exists: the rest is created)."""
+    if path is None:
+        return
+    if directory and path.exists() and not path.is_dir():
+        fail(f"{option} {path}: exists and is not a directory")
+    if not directory and path.is_dir():
+        fail(f"{option} {path}: is a directory (expected a file name)")
+    anc = path if directory else path.parent
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        fail(f"{option} {path}: {anc} is not a directory")
+    if not os.access(anc, os.W_OK):
+        fail(f"{option} {path}: {anc} is not writable")
 
 
 def split_list(values: list[str] | None) -> list[str]:

@@ -11,7 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smtpd_sim.cli.common import SEED, console, err_console, fail, split_list, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    check_output,
+    console,
+    err_console,
+    fail,
+    split_list,
+    user_errors,
+)
 from smtpd_sim.spec.calibration import load_calibration
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_SITE, DEFAULT_WORKLOAD
 from smtpd_sim.spec.site import load_site
@@ -39,6 +47,7 @@ def compare(
         fail(f"--eras: {dup} is given twice")
     topos = [load_topology(e) for e in selected]  # a bad era: one line before anything runs
     load_workload(workload)  # so are the other parts
+    check_output(plot, "--plot")
     load_calibration(calibration)
     load_site(site)
     if as_json:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import SEED, console, err_console, fail, user_errors
+from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
 from smtpd_sim.spec.limits import MAX_CORES, MAX_REPLICATIONS
 
 
@@ -65,6 +65,7 @@ def sweep(
             raise SweepError(f"--workers: must be 0 or more, got {workers}")
         if scheduler is not None and workers is not None:
             raise SweepError("--workers and --scheduler exclude each other (the cluster has its workers)")
+        check_output(out or Path("results") / f"sweep-{plan.name}", "--out", directory=True)
         n = len(plan.points) * plan.replications
         if as_json:
             run = run_sweep(plan, workers=workers, scheduler=scheduler)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, user_errors
+from smtpd_sim.cli.common import check_output, console, err_console, user_errors
 from smtpd_sim.spec.topology import load_topology
 
 
@@ -22,6 +22,7 @@ def topology(
     """Print an era's processes (roles, user, chroot, privileges) and live channels."""
     from rich.table import Table
 
+    check_output(dot, "--dot")
     topo = load_topology(era)
     spec = topo.spec
     if as_json:

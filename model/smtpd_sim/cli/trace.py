@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import SEED, console, fail, user_errors
+from smtpd_sim.cli.common import SEED, check_output, console, fail, user_errors
 from smtpd_sim.spec.scenario import DEFAULT_ERA
 
 
@@ -29,6 +29,8 @@ def trace(
 
     if kind not in ("local", "relay"):
         fail(f"--kind: expected 'local' or 'relay', got {kind!r}")
+    check_output(imsg, "--imsg")
+    check_output(chrome, "--chrome")
     res = probe_result(era, kind, recipients=recipients, messages=messages, seed=seed)
     scenario = f"{era}-{kind}-{recipients}rcpt"
     if imsg is None and chrome is None:
