@@ -93,6 +93,12 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes | None], str]] = [
      "unknown calibration"),
     ("workload-unknown", ["run", "{d}/s.toml"], {"s.toml": BASE + 'workload = "nope"\n'}, "unknown workload"),
     ("workload-directory", ["run", "{d}/s.toml"], {"s.toml": BASE + 'workload = "/"\n'}, "is a directory"),
+    ("workload-number", ["run", "{d}/s.toml"], {"s.toml": BASE + "workload = 5\n"},
+     "workload: expected a string (a name or a .toml file) or a table (got 5)"),
+    ("tables-entry-not-a-table", ["run", "{d}/s.toml"], {"s.toml": scen(tail="[tables]\naliases = 5\n")},
+     "tables.aliases: expected a table (got 5)"),
+    ("date-for-a-number", ["run", "{d}/s.toml"], {"s.toml": scen(workload="duration_s = 1979-05-27\n")},
+     "workload.duration_s"),
     ("name-path", ["run", "{d}/s.toml"], {"s.toml": scen(top='name = "../../etc"\n')}, "name"),
     ("name-empty", ["run", "{d}/s.toml"], {"s.toml": scen(top='name = ""\n')}, "name"),
     # --- [workload], [workload.arrival], [workload.mix], [workload.remote]

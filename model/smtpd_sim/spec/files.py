@@ -103,13 +103,26 @@ def _models(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, Any]:
-    """The model holding the last key of ``loc`` and that key's FieldInfo (None when the
-    path leaves the models: a dict's value, a union tag)."""
+def _tag(t: Any) -> str:
+    """How pydantic names a union member in an error's location (``str``, ``WorkloadSpec``)."""
+    return getattr(t, "__name__", str(t))
+
+
+def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, Any, tuple[Any, ...], list[Any]]:
+    """The model holding the last key of ``loc``, that key's FieldInfo (None when the path
+    leaves the models: a dict's value), the location without union tags, and the members of
+    the union the value failed (empty when it was no union)."""
     current: list[Any] = [model]
     parent: type[BaseModel] | None = None
     field: Any = None
+    clean: list[Any] = []
+    union: list[Any] = []
     for x in loc:
+        if isinstance(x, str) and len(current) > 1 and x in {_tag(t) for t in current}:
+            union = list(current)  # a union tag, not a key: the member pydantic tried
+            current = [t for t in current if _tag(t) == x]
+            continue
+        clean.append(x)
         nxt: list[Any] = []
         parent, field = None, None
         for t in current:
@@ -128,7 +141,11 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel]
                     field = FieldInfo.from_annotation(value)
                 nxt.extend(_models(value))
         current = nxt
-    return parent, field
+    return parent, field, tuple(clean), union
+
+
+_KINDS = {str: "a string (a name or a .toml file)", int: "an integer", float: "a number", bool: "true or false",
+          type(None): "nothing"}
 
 
 def _bounds(field: Any) -> str:
@@ -157,7 +174,13 @@ def validation_line(where: Path | str, err: ValidationError, model: type[BaseMod
     e = err.errors()[0]
     loc = tuple(e["loc"])
     msg = str(e["msg"]).removeprefix("Value error, ")
-    parent, field = _walk(model, loc) if model is not None else (None, None)
+    parent, field, union = None, None, []
+    if model is not None:
+        parent, field, loc, union = _walk(model, loc)
+    if union and e["type"] not in ("extra_forbidden", "missing"):  # e.g. workload = 5
+        kinds = [_KINDS.get(t, "a table" if isinstance(t, type) and issubclass(t, BaseModel) else _tag(t))
+                 for t in union]
+        return f"{where}: {_loc(loc, prefix)}: expected {' or '.join(kinds)} (got {_got(e)})"
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
         if parent is not None and loc and isinstance(loc[-1], str):
@@ -165,13 +188,22 @@ def validation_line(where: Path | str, err: ValidationError, model: type[BaseMod
             msg += f" (did you mean {near[0]}?)" if near else f" (expected one of {', '.join(parent.model_fields)})"
     elif e["type"] == "missing":
         msg = "missing key"
+    elif e["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        msg = f"expected a table (got {_got(e)})"
     elif e["type"] in _NUMBER_ERRORS:
         allowed = _bounds(field) if field is not None else ""
         if e["type"] == "finite_number" and not allowed:
             allowed = "a finite number"
-        got = e.get("input")
-        msg += f" (got {got!r}" + (f"; allowed: {allowed})" if allowed else ")")
+        msg += f" (got {_got(e)}" + (f"; allowed: {allowed})" if allowed else ")")
+    elif e["type"] not in ("value_error", "assertion_error") and "input" in e:
+        msg += f" (got {_got(e)})"
     return f"{where}: {_loc(loc, prefix)}: {msg}"
+
+
+def _got(e: Any) -> str:
+    """The value given, short enough for one line."""
+    text = repr(e.get("input"))
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_toml(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
