@@ -86,6 +86,13 @@ class Mix(Strict):
     relay_domain: str = "relay.test"
     sender: str = "sender@client.test"
 
+    @model_validator(mode="after")
+    def _someone_local(self) -> Mix:
+        if self.local_share > 0 and not self.local_users:  # the clients draw from it (random.choice)
+            raise ValueError("local_users: empty, but local_share > 0 sends to local users (name one, "
+                             "or set local_share = 0)")
+        return self
+
 
 class Remote(Strict):
     """The remote MX the relayed mail goes to (``smtpd_sim.world.remote_mx``)."""
