@@ -206,6 +206,8 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes | None], str]] = [
      {"c.toml": CALIBRATION + "[roles.smtp.handler]\nX = inf\n"}, "roles.smtp.handler.X"),
     ("calibration-world-huge", ["compare", "--calibration", "{d}/c.toml"],
      {"c.toml": CALIBRATION + "[world]\nnet_latency_s = 1e9\n"}, "world.net_latency_s"),
+    ("calibration-unknown-role", ["compare", "--calibration", "{d}/c.toml"],
+     {"c.toml": CALIBRATION + "[roles.smpt]\ndefault_s = 1e-5\n"}, "unknown role 'smpt' (did you mean smtp?)"),
     ("calibration-no-name", ["compare", "--calibration", "{d}/c.toml"], {"c.toml": "cores = 2\n"},
      "name: missing key"),
     ("compare-site-unknown", ["compare", "--site", "mars"], {}, "unknown site"),

@@ -8,14 +8,16 @@ era; roles the measured daemon did not have (mfa) take a documented stand-in.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.files import Strict, load_model
 from smtpd_sim.spec.limits import MAX_CORES, MAX_COST_S, Cost
+from smtpd_sim.spec.plugins import role_names
 from smtpd_sim.spec.world import WorldParams
 
 
@@ -56,6 +58,18 @@ class Calibration(Strict):
     disk: DiskCosts = Field(default_factory=DiskCosts)
     roles: dict[str, RoleCosts] = Field(default_factory=dict)
     measured: dict[str, object] = Field(default_factory=dict)  # the figures this was fitted on
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: dict[str, RoleCosts]) -> dict[str, RoleCosts]:
+        """A role's costs under a name no process hosts would be silently unused (a typo)."""
+        known = (*role_names(), "client")  # client: the load generator's events (sim.simulation)
+        for name in v:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {near[0]}?" if near else f"expected one of {', '.join(known)}"
+                raise ValueError(f"unknown role {name!r} ({hint})")
+        return v
 
 
 def load_calibration(ref: str | Path) -> Calibration:
