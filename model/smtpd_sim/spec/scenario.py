@@ -151,7 +151,8 @@ def load_scenario(ref: str | Path) -> ScenarioSpec:
 def check_scenario(scen: Scenario, where: str | Path) -> Scenario:
     """What only the resolved parts can tell: each crash fault names a child process of
     the era, an ``agent_tempfail`` user is a user of the site, a closed loop's sessions take
-    simulated time, and the run's time series stays finite. One-line :class:`ScenarioError` naming ``where`` and the key."""
+    simulated time, and the run's time series stays finite. Errors are one-line
+    :class:`ScenarioError` naming ``where`` and the key."""
     procs = [p for p in scen.topology.processes if p != "parent"]
     users = [u.name for u in scen.site.user]
     for i, f in enumerate(scen.faults):
