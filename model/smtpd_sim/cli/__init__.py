@@ -22,8 +22,10 @@ from smtpd_sim.cli import (
     topology,
     trace,
 )
+from smtpd_sim.cli.common import OneLineErrors
 
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from smtpd_sim.cli.common import err_console, fail, user_errors
+from smtpd_sim.spec.limits import MAX_SESSIONS
 
 
 @user_errors
@@ -20,10 +21,12 @@ def bench(
     from smtpd_sim.studies.bench import report_lines, run_bench
 
     try:
-        scaling = tuple(int(x) for x in sizes.split(",") if x)
+        scaling = tuple(int(x) for x in sizes.split(",") if x.strip())
     except ValueError:
         fail(f"--sizes: expected comma-separated integers, got {sizes!r}")
         return
+    if not scaling or not all(1 <= n <= MAX_SESSIONS for n in scaling):
+        fail(f"--sizes: expected comma-separated message counts, each 1 <= x <= {MAX_SESSIONS}, got {sizes!r}")
 
     def progress(what: str, r: dict) -> None:
         err_console.print(f"  {what}: {r['imsgs_per_s']:,.0f} imsgs per CPU second ({r['cpu_s']:.2f} s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -11,7 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    check_output,
+    check_range,
+    console,
+    err_console,
+    fail,
+    user_errors,
+)
+from smtpd_sim.spec.limits import MAX_REPLICATIONS, MAX_TIME_S
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION
 
 DEFAULT_NAME = "fitted-6.8"
@@ -93,7 +103,7 @@ def calibrate(
     max_other_load: Annotated[float, typer.Option(help="Leave out runs during which other programs used more "
                                                   "than this many cores (if a quieter run of the same kind "
                                                   "exists); negative: keep all")] = 0.25,
-    seed: Annotated[int, typer.Option(help="Model seed")] = 1,
+    seed: Annotated[int, typer.Option(help="Model seed", **SEED)] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Fit the model's costs on the real OpenSMTPD at concurrency 1; --check predicts 4 and 16."""
@@ -115,9 +125,13 @@ def calibrate(
     )
 
     say = (lambda s: err_console.print(s)) if as_json else (lambda s: console.print(s))
-    if duration <= 0 or repeats < 1 or sim_seconds <= 0:
-        fail("--duration and --sim-seconds must be > 0 and --repeats >= 1")
+    check_range("--duration", duration, 0, MAX_TIME_S, lo_open=True)
+    check_range("--sim-seconds", sim_seconds, 0, MAX_TIME_S, lo_open=True)
+    check_range("--repeats", repeats, 1, MAX_REPLICATIONS)
+    if math.isnan(max_other_load):
+        fail("--max-other-load: got nan; expected a number of cores (negative: keep all)")
     keep = max_other_load if max_other_load >= 0 else None
+    check_output(out, "--out", directory=True)
     if measure and not check:
         fail("--measure goes with --check (plain calibrate always measures)")
     try:

@@ -11,16 +11,27 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smtpd_sim.cli.common import console, err_console, split_list, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    check_output,
+    console,
+    err_console,
+    fail,
+    split_list,
+    user_errors,
+)
+from smtpd_sim.spec.calibration import load_calibration
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_SITE, DEFAULT_WORKLOAD
+from smtpd_sim.spec.site import load_site
 from smtpd_sim.spec.topology import ERAS, load_topology
+from smtpd_sim.spec.workload import load_workload
 
 
 @user_errors
 def compare(
     eras: Annotated[list[str] | None, typer.Option("--eras", help="Eras to compare (default: all four)")] = None,
     workload: Annotated[str, typer.Option(help="Workload name or TOML file")] = DEFAULT_WORKLOAD,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes out)")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes out)", **SEED)] = 1,
     calibration: Annotated[str, typer.Option(help="Calibration name or TOML file")] = DEFAULT_CALIBRATION,
     site: Annotated[str, typer.Option(help="Site name or TOML file")] = DEFAULT_SITE,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -30,7 +41,15 @@ def compare(
     from smtpd_sim.studies.compare import compare_eras
 
     selected = split_list(eras) or list(ERAS)
+    if eras is not None and not split_list(eras):
+        fail(f"--eras: expected era names or topology files, comma-separated, got {','.join(eras)!r}")
+    if dup := next((e for e in selected if selected.count(e) > 1), None):
+        fail(f"--eras: {dup} is given twice")
     topos = [load_topology(e) for e in selected]  # a bad era: one line before anything runs
+    load_workload(workload)  # so are the other parts
+    check_output(plot, "--plot")
+    load_calibration(calibration)
+    load_site(site)
     if as_json:
         result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
                               topologies=topos)

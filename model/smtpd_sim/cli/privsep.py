@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import console, fail, user_errors
+from smtpd_sim.cli.common import SEED, console, fail, user_errors
 
 
 def _esc(text: Any) -> str:
@@ -46,7 +46,8 @@ def privsep(
     site: Annotated[str | None, typer.Option(
         help="Site (scenarios/sites name or file) whose local actions are the configured delivery "
              "methods (root through forkmda(), sender-flow, --merge); default common-case")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the --merge probe runs (same seed, same bytes out)",
+                                      **SEED)] = 1,
     platform: Annotated[str | None, typer.Option(
         help="openbsd (pledge enforced) or linux (the portable build: chroot and uid only, the "
              "default): per-process pledge, or with --compromise what pledge removes")] = None,

@@ -16,7 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import fail, user_errors
+from smtpd_sim.cli.common import check_range, fail, user_errors
+from smtpd_sim.spec.limits import MAX_CLIENTS, MAX_PORT, MAX_REPLICATIONS, MAX_SESSIONS, MAX_TIME_S
 
 WORKDIR = Path(tempfile.gettempdir()) / "smtpd-sim-real"  # conf/ and certs/ of the real daemon
 TABLES_WORKDIR = Path(tempfile.gettempdir()) / "smtpd-sim-tables"
@@ -69,8 +70,8 @@ def _ints(value: str, what: str) -> list[int]:
     except ValueError:
         fail(f"{what}: expected comma-separated integers, got {value!r}")
         return []
-    if min(out) < 1:
-        fail(f"{what}: every value must be >= 1, got {value!r}")
+    if min(out) < 1 or max(out) > MAX_CLIENTS:
+        fail(f"{what}: every value must be 1 <= x <= {MAX_CLIENTS}, got {value!r}")
     return out
 
 
@@ -178,8 +179,8 @@ def load(
     if unknown := [m for m in mode_list if m not in MODES]:
         fail(f"--modes: expected {' or '.join(MODES)}, got {', '.join(unknown)}")
     conc = _ints(concurrency, "--concurrency")
-    if duration <= 0 or repeats < 1:
-        fail("--duration must be > 0 and --repeats >= 1")
+    check_range("--duration", duration, 0, MAX_TIME_S, lo_open=True)
+    check_range("--repeats", repeats, 1, MAX_REPLICATIONS)
     runs = [(m, c) for _ in range(repeats) for m in mode_list for c in conc]
 
     def emit(record: dict[str, Any]) -> None:
@@ -196,14 +197,15 @@ def load(
 @app.command("load-worker", hidden=True)
 @user_errors
 def load_worker(
-    pid: Annotated[int, typer.Option(help="PID of the running smtpd parent")],
+    pid: Annotated[int, typer.Option(min=1, help="PID of the running smtpd parent")],
     mode: Annotated[str, typer.Option(help="local or relay")],
-    concurrency: Annotated[int, typer.Option(min=1, help="Closed-loop clients")],
+    concurrency: Annotated[int, typer.Option(min=1, max=MAX_CLIENTS, help="Closed-loop clients")],
     duration: Annotated[float, typer.Option(help="Seconds of load")],
 ) -> None:
     """Drive one load run inside the daemon's namespace (started by real load): one JSON line."""
     from smtpd_sim.real.load import LoadError, measure
 
+    check_range("--duration", duration, 0, MAX_TIME_S, lo_open=True)
     with _one_line_errors():
         try:
             sys.stdout.write(json.dumps(measure(pid, mode, concurrency, duration).to_dict()) + "\n")
@@ -215,8 +217,8 @@ def load_worker(
 def dialog(
     name: Annotated[str, typer.Argument(help="Scenario (local-1rcpt, reject-rcpt, protocol-errors, ...)")],
     host: Annotated[str, typer.Argument(help="SMTP server address")] = "127.0.0.1",
-    port: Annotated[int, typer.Argument(help="SMTP server port")] = 2525,
-    tls_port: Annotated[int, typer.Option(help="Port of the STARTTLS listener")] = 2587,
+    port: Annotated[int, typer.Argument(help="SMTP server port", min=1, max=MAX_PORT)] = 2525,
+    tls_port: Annotated[int, typer.Option(help="Port of the STARTTLS listener", min=1, max=MAX_PORT)] = 2587,
     long: Annotated[bool, typer.Option("--long", help="Allow the long retry scenarios")] = False,
 ) -> None:
     """Run one scenario's SMTP client against any server; print its dialog (JSON)."""
@@ -232,9 +234,9 @@ def dialog(
 def tables_bench(
     workdir: Annotated[Path, typer.Option(help="conf/, certs/ and the table files go here")] = TABLES_WORKDIR,
     out: Annotated[Path | None, typer.Option(help="Write the calibration TOML here (default: print it)")] = None,
-    lookups: Annotated[int, typer.Option(min=1, help="Direct table-protocol lookups per backend")] = 10000,
-    messages: Annotated[int, typer.Option(min=1, help="Messages per (backend, clients) daemon run")] = 300,
-    repeats: Annotated[int, typer.Option(min=1, help="Daemon runs per (backend, clients)")] = 5,
+    lookups: Annotated[int, typer.Option(min=1, max=MAX_SESSIONS, help="Direct table-protocol lookups per backend")] = 10000,
+    messages: Annotated[int, typer.Option(min=1, max=MAX_SESSIONS, help="Messages per (backend, clients) daemon run")] = 300,
+    repeats: Annotated[int, typer.Option(min=1, max=MAX_REPLICATIONS, help="Daemon runs per (backend, clients)")] = 5,
 ) -> None:
     """Measure alias lookups through OpenSMTPD-extras tables; print the calibration TOML."""
     from smtpd_sim.real.tables_bench import TablesBenchError, calibration_file

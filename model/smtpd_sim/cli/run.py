@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
 
 
 @user_errors
 def run(
     scenario: Annotated[str, typer.Argument(help="Scenario name (scenarios/<name>.toml) or file")],
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed", **SEED)] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory (default results/<name>-<seed>)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     hop_rows: Annotated[bool, typer.Option("--hop-rows", help="Also record one row per hop")] = False,
@@ -42,6 +42,8 @@ def run(
     if stream and hop_rows:
         fail("--stream keeps no per-message history; it cannot be combined with --hop-rows or --trace")
         return
+    dest = out or Path("results") / f"{spec.name}-{spec.seed}"
+    check_output(dest, "--out", directory=True)
     if as_json:
         summary, res = run_scenario(scen, rows=hop_rows, stream=stream)
     else:
@@ -53,7 +55,6 @@ def run(
                 scen, rows=hop_rows, stream=stream,
                 progress=lambda t, total: prog.update(task, completed=min(1.0, t / total),
                                                       simt=f"{t / 3600:.2f} h simulated"))
-    dest = out or Path("results") / f"{spec.name}-{spec.seed}"
     write_results(summary, res, dest)
     delays = res.delivery_delays
     save(run_figure(summary, samples_frame(summary), messages_frame(res),

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.cli.common import PORT, SEED, console, err_console, fail, user_errors
 from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
 
 
@@ -17,16 +17,19 @@ from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
 def serve(
     era: Annotated[str, typer.Option(help="Era to simulate behind the socket")] = DEFAULT_ERA,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Plain SMTP port")] = 2525,
-    tls_port: Annotated[int, typer.Option(help="Port whose EHLO advertises STARTTLS (0: none)")] = 2587,
+    port: Annotated[int, typer.Option(help="Plain SMTP port (0: the system picks one)", **PORT)] = 2525,
+    tls_port: Annotated[int, typer.Option(help="Port whose EHLO advertises STARTTLS (0: none)", **PORT)] = 2587,
     site: Annotated[str, typer.Option(help="Site name or TOML (default: the research smtpd.conf)")] = RESEARCH_SITE,
     maildir: Annotated[Path, typer.Option(help="Where local users' maildirs are written")] = Path("maildirs"),
     spool: Annotated[Path, typer.Option(help="mbox file receiving relayed mail")] = Path("relay-spool.mbox"),
     trace: Annotated[bool, typer.Option("--trace", help="Log every imsg to stderr (-T imsg format)")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed", **SEED)] = 1,
 ) -> None:
     """Speak SMTP on TCP through the simulated daemon, in real time."""
     from smtpd_sim.serve.server import LiveServer
+
+    if tls_port and tls_port == port:
+        fail(f"--tls-port {tls_port}: the same port as --port (give another, or 0 for no STARTTLS listener)")
 
     server = LiveServer(era, site=site, maildir=maildir, spool=spool,
                         trace=sys.stderr if trace else None, seed=seed)

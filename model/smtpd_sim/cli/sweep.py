@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, fail, user_errors
+from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
+from smtpd_sim.spec.limits import MAX_CORES, MAX_REPLICATIONS
 
 
 @user_errors
@@ -22,11 +23,13 @@ def sweep(
                        "calibration, workload.arrival.rate_per_s, calibration.roles.queue.default_s, "
                        "tables.aliases.lookup_s...); "
                        "repeat for a factorial design")] = None,
-    replications: Annotated[int, typer.Option(help="Runs per point, seeds seed..seed+N-1")] = 1,
-    seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's)")] = None,
+    replications: Annotated[int, typer.Option(help="Runs per point, seeds seed..seed+N-1", min=1,
+                                              max=MAX_REPLICATIONS)] = 1,
+    seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's)", **SEED)] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler")] = None,
     workers: Annotated[int | None, typer.Option(
-        help="LocalCluster worker processes (default: one per core; 0: run in this process)")] = None,
+        help="LocalCluster worker processes (default: one per core; 0: run in this process)",
+        min=0, max=MAX_CORES)] = None,
     out: Annotated[Path | None, typer.Option(help="Results directory (default results/sweep-<name>)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     stream: Annotated[bool, typer.Option(
@@ -62,6 +65,7 @@ def sweep(
             raise SweepError(f"--workers: must be 0 or more, got {workers}")
         if scheduler is not None and workers is not None:
             raise SweepError("--workers and --scheduler exclude each other (the cluster has its workers)")
+        check_output(out or Path("results") / f"sweep-{plan.name}", "--out", directory=True)
         n = len(plan.points) * plan.replications
         if as_json:
             run = run_sweep(plan, workers=workers, scheduler=scheduler)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import console, err_console, user_errors
+from smtpd_sim.cli.common import check_output, console, err_console, user_errors
 from smtpd_sim.spec.topology import load_topology
 
 
@@ -25,6 +25,7 @@ def topology(
 
     from smtpd_sim.studies.privsep_platform import fd_passing, fds_without_passing
 
+    check_output(dot, "--dot")
     topo = load_topology(era)
     spec = topo.spec
     fds = fd_passing(topo)  # issue 23: the fds crossing the channels (scenarios/platform/fds.toml)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import console, fail, user_errors
+from smtpd_sim.cli.common import SEED, check_output, console, fail, user_errors
 from smtpd_sim.spec.scenario import DEFAULT_ERA
 
 
@@ -16,11 +16,11 @@ from smtpd_sim.spec.scenario import DEFAULT_ERA
 def trace(
     era: Annotated[str, typer.Argument(help="Era (topology name or file)")] = DEFAULT_ERA,
     kind: Annotated[str, typer.Option(help="local or relay recipient")] = "local",
-    recipients: Annotated[int, typer.Option(min=1, help="Recipients per message")] = 1,
-    messages: Annotated[int, typer.Option(min=1, help="Messages in the session")] = 1,
+    recipients: Annotated[int, typer.Option(min=1, max=2000, help="Recipients per message (as workload mix.recipients)")] = 1,
+    messages: Annotated[int, typer.Option(min=1, max=1000, help="Messages in the session (as workload mix.messages)")] = 1,
     imsg: Annotated[Path | None, typer.Option(help="Write the -T imsg style log here")] = None,
     chrome: Annotated[Path | None, typer.Option(help="Write Chrome trace JSON here (Perfetto)")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed", **SEED)] = 1,
 ) -> None:
     """One SMTP session through ERA, traced hop by hop (prints the log when no file is given)."""
     from smtpd_sim.observe.metrics import trace_hops
@@ -29,6 +29,8 @@ def trace(
 
     if kind not in ("local", "relay"):
         fail(f"--kind: expected 'local' or 'relay', got {kind!r}")
+    check_output(imsg, "--imsg")
+    check_output(chrome, "--chrome")
     res = probe_result(era, kind, recipients=recipients, messages=messages, seed=seed)
     scenario = f"{era}-{kind}-{recipients}rcpt"
     if imsg is None and chrome is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from smtpd_sim.errors import ModelError
 from smtpd_sim.kernel.sched import call_later
 from smtpd_sim.spec.faults import Fault
 
@@ -27,8 +28,8 @@ class Faults:
         env = sim.env
         for f in faults:
             if f.kind == "crash":
-                if f.process not in sim.procs:
-                    raise ValueError(f"crash: no process {f.process!r} in {sim.topology.name} "
+                if f.process not in sim.procs:  # spec.scenario.check_scenario says it first, naming the file
+                    raise ModelError(f"crash: no process {f.process!r} in {sim.topology.name} "
                                      f"(expected one of {', '.join(sim.procs)})")
                 call_later(env, t0 + f.start_s - env.now, lambda _t, f=f: self._crash(f))
             elif f.kind in ("mx_down", "dns_failure", "disk_full"):

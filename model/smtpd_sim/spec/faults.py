@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from smtpd_sim.spec.files import Strict
+from smtpd_sim.spec.limits import MAX_COST_S, MAX_TIME_S
 
 FaultKind = Literal["mx_down", "mx_reply", "mx_slow", "dns_failure", "disk_full",
                     "agent_tempfail", "crash", "client_vanish"]
@@ -34,15 +35,16 @@ class Fault(Strict):
     """One fault of a scenario (``[[fault]]`` tables)."""
 
     kind: FaultKind
-    start_s: float = Field(default=0.0, ge=0)
-    duration_s: float = Field(default=float("inf"), gt=0)
+    start_s: float = Field(default=0.0, ge=0, le=MAX_TIME_S)
+    # omitted: to the end of the run (inf, the one infinite number a data file may mean)
+    duration_s: float = Field(default=float("inf"), gt=0, allow_inf_nan=True)
     rate: float = Field(default=1.0, ge=0, le=1)
     phase: Literal["connect", "ehlo", "mail", "rcpt", "data", "eom"] = "rcpt"
     code: int = Field(default=451, ge=400, le=599)
-    delay_s: float = Field(default=0.0, ge=0)
+    delay_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)
     user: str = ""
     process: str = ""
-    restart_after_s: float = Field(default=10.0, ge=0)
+    restart_after_s: float = Field(default=10.0, ge=0, le=MAX_TIME_S)
 
     @model_validator(mode="after")
     def _needs(self) -> Fault:

@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.calibration import Calibration, load_calibration
 from smtpd_sim.spec.faults import Fault
 from smtpd_sim.spec.files import Strict, read_toml, resolve, validate
+from smtpd_sim.spec.limits import MAX_CORES, MAX_SAMPLES, MAX_SEED, MAX_TIME_S
 from smtpd_sim.spec.site import SiteSpec, load_site
 from smtpd_sim.spec.tables import TableSpec, check_table_names, merge_tables
 from smtpd_sim.spec.topology import Topology, load_topology
@@ -35,6 +36,10 @@ DEFAULT_WORKLOAD = "default"
 # The site the real 6.8.0p2 traces were taken with (research/real-traces/smtpd.conf): what
 # the live server, the validation and the calibration against the real daemon use.
 RESEARCH_SITE = "research"
+# A closed loop's clients reconnect as soon as a session ends; the client <-> daemon
+# latency is what makes a session take simulated time (1 ns: well above a double's
+# resolution, 0.5 ns, at MAX_TIME_S).
+MIN_CLOSED_LOOP_LATENCY_S = 1e-9
 
 
 class ScenarioError(SmtpdSimError):
@@ -44,19 +49,28 @@ class ScenarioError(SmtpdSimError):
 class ScenarioSpec(Strict):
     """A scenario file as written: parts by name (or the workload inline)."""
 
-    name: str = "scenario"
+    name: str = "scenario"  # also the results directory's name (results/<name>-<seed>)
     description: str = ""
     era: str = DEFAULT_ERA
     site: str = DEFAULT_SITE
     calibration: str = DEFAULT_CALIBRATION
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, le=MAX_SEED, description="random seed, 0 <= x < 2**63")
     workload: str | WorkloadSpec = DEFAULT_WORKLOAD
-    drain_s: float = Field(default=600.0, ge=0)  # keep simulating after the last arrival
-    sample_s: float = Field(default=60.0, gt=0)  # time-series sampling period
-    cores: int | None = Field(default=None, ge=1)
+    drain_s: float = Field(default=600.0, ge=0, le=MAX_TIME_S)  # keep simulating after the last arrival
+    sample_s: float = Field(default=60.0, gt=0, le=MAX_TIME_S)  # time-series sampling period
+    cores: int | None = Field(default=None, ge=1, le=MAX_CORES)
     fault: list[Fault] = Field(default_factory=list)
     # [tables.<name>]: the lka's tables (backend, costs) over the site's (spec/tables.py)
     tables: dict[str, TableSpec] = Field(default_factory=dict)
+    _source: str = PrivateAttr(default="")  # the file it was read from (for errors found later)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip(" .") or any(c in v for c in "/\\\0"):
+            raise ValueError(f"{v!r}: a scenario name names its results directory: "
+                             "no '/', '\\' or NUL, not empty or only dots")
+        return v
 
     @field_validator("workload", mode="before")
     @classmethod
@@ -127,19 +141,63 @@ def load_scenario(ref: str | Path) -> ScenarioSpec:
     """Read and validate a scenario file (its parts are not loaded: :func:`resolve_scenario`)."""
     path = scenario_path(ref)
     data = read_toml(path, "scenario", ScenarioError)
-    return validate(ScenarioSpec, data, path, ScenarioError)
+    if isinstance(data.get("workload"), dict):  # errors inside it name the file and workload.<key>
+        validate(WorkloadSpec, data["workload"], path, ScenarioError, prefix="workload.")
+    spec = validate(ScenarioSpec, data, path, ScenarioError)
+    spec._source = str(path)
+    return spec
+
+
+def check_scenario(scen: Scenario, where: str | Path) -> Scenario:
+    """What only the resolved parts can tell: each crash fault names a child process of
+    the era, an ``agent_tempfail`` user is a user of the site, a closed loop's sessions take
+    simulated time, and the run's time series stays finite. Errors are one-line
+    :class:`ScenarioError` naming ``where`` and the key."""
+    procs = [p for p in scen.topology.processes if p != "parent"]
+    users = [u.name for u in scen.site.user]
+    for i, f in enumerate(scen.faults):
+        if f.kind == "crash" and f.process not in procs:
+            raise ScenarioError(f"{where}: fault[{i}].process: no child process {f.process!r} in era "
+                                f"{scen.era} (expected one of {', '.join(procs)})")
+        if f.kind == "agent_tempfail" and f.user and f.user not in users:
+            raise ScenarioError(f"{where}: fault[{i}].user: {f.user!r} is not a user of the site "
+                                f"(expected one of {', '.join(users)}, or no user for everyone)")
+    if scen.workload is not None and scen.workload.arrival.process == "closed" \
+            and scen.calibration.world.net_latency_s < MIN_CLOSED_LOOP_LATENCY_S:
+        # measured: with every latency 0 a closed-loop session takes no simulated time, the
+        # clients reconnect at the same instant forever and the run never ends (and a latency
+        # below a float's resolution at a month of simulated time is the same as 0)
+        raise ScenarioError(f"{where}: workload.arrival.process = 'closed' needs calibration "
+                            f"{scen.calibration.name}'s world.net_latency_s >= {MIN_CLOSED_LOOP_LATENCY_S:g} "
+                            f"(got {scen.calibration.world.net_latency_s:g}): a session must take time")
+    if scen.workload is not None:
+        samples = (scen.workload.duration_s + scen.drain_s) / scen.sample_s
+        if samples > MAX_SAMPLES:
+            raise ScenarioError(f"{where}: sample_s: {scen.sample_s:g} s gives {samples:.3g} samples over "
+                                f"workload.duration_s + drain_s; at most {MAX_SAMPLES:.0e} (raise sample_s)")
+    return scen
 
 
 def resolve_scenario(ref: str | Path | ScenarioSpec) -> Scenario:
     """Load a scenario and every part it names, once; one-line errors name the file and the key."""
     spec = ref if isinstance(ref, ScenarioSpec) else load_scenario(ref)
-    site = load_site(spec.site)
-    workload = spec.workload if isinstance(spec.workload, WorkloadSpec) else load_workload(spec.workload)
-    return Scenario(
-        name=spec.name, topology=load_topology(spec.era), calibration=load_calibration(spec.calibration),
+    where = spec._source or spec.name
+
+    def part(key: str, load: Any, value: Any) -> Any:
+        try:
+            return load(value)
+        except SmtpdSimError as e:  # the scenario's file and key first, then what the part says
+            raise ScenarioError(f"{where}: {key}: {str(e).splitlines()[0]}") from None
+
+    site = part("site", load_site, spec.site)
+    workload = spec.workload if isinstance(spec.workload, WorkloadSpec) else part("workload", load_workload,
+                                                                                  spec.workload)
+    return check_scenario(Scenario(
+        name=spec.name, topology=part("era", load_topology, spec.era),
+        calibration=part("calibration", load_calibration, spec.calibration),
         site=site, workload=workload, seed=spec.seed, cores=spec.cores,
-        tables=merge_tables(site.tables, dict(spec.tables)), faults=tuple(spec.fault),
-        drain_s=spec.drain_s, sample_s=spec.sample_s, spec=spec)
+        tables=part("tables", lambda t: merge_tables(site.tables, t), dict(spec.tables)),
+        faults=tuple(spec.fault), drain_s=spec.drain_s, sample_s=spec.sample_s, spec=spec), where)
 
 
 def scenario_of(
@@ -159,7 +217,8 @@ def scenario_of(
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     site_spec = site if isinstance(site, SiteSpec) else load_site(site)
     wl = workload if workload is None or isinstance(workload, WorkloadSpec) else load_workload(workload)
-    return Scenario(
+    scen = Scenario(
         name=name or (wl.name if wl is not None else topo.name), topology=topo, calibration=cal,
         site=site_spec, workload=wl, seed=seed, cores=cores,
         tables=merge_tables(site_spec.tables, dict(tables or {})), faults=tuple(faults))
+    return check_scenario(scen, scen.name)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.files import Strict, load_model
+from smtpd_sim.spec.limits import MAX_PORT
 from smtpd_sim.spec.tables import TableSpec, check_table_names
 
 # what the delivery agent does for a user (smtpd_sim.world.delivery_agent.Status)
@@ -35,12 +36,24 @@ class Domain(Strict):
     smarthost: str = ""  # host:port for via = "smarthost"
     tls: Literal["optional", "plain", "required"] = "optional"  # opportunistic by default for MX relays
 
+    @model_validator(mode="after")
+    def _smarthost(self) -> Domain:
+        """``relay host smtp://host:port`` names a host and a TCP port (parse.y's relay URL)."""
+        if self.action == "relay" and self.via == "smarthost" and not self.smarthost:
+            raise ValueError("via = 'smarthost' needs smarthost = 'host:port'")
+        if self.smarthost:
+            host, colon, port = self.smarthost.partition(":")  # as the lka splits it (roles/lka.py _submit)
+            bad_port = colon and not (port.isdigit() and 1 <= int(port) <= MAX_PORT)
+            if not host or any(c.isspace() for c in host) or bad_port:
+                raise ValueError(f"smarthost: {self.smarthost!r} is not host or host:port (port 1 to {MAX_PORT})")
+        return self
+
 
 class User(Strict):
     """A system user (getpwnam) with an optional ~/.forward and a mailbox state."""
 
     name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
-    uid: int = 1000
+    uid: int = Field(default=1000, ge=0, le=4_294_967_294)  # a uid_t; (uid_t)-1 means none
     forward: list[str] = Field(default_factory=list)  # addresses in ~/.forward; [] = no file
     mailbox: Mailbox = "ok"  # what the delivery agent will do
 
@@ -54,13 +67,24 @@ class DnsRecords(Strict):
 
 
 class SiteSpec(Strict):
-    hostname: str = "mx.local.test"
+    # smtpd.conf `hostname`; the session's banner name (fsm SessionConfig: HOST_NAME_MAX, 255)
+    hostname: str = Field(default="mx.local.test", min_length=1, max_length=255)
     domain: list[Domain] = Field(default_factory=list)
     user: list[User] = Field(default_factory=list)
     aliases: dict[str, list[str]] = Field(default_factory=dict)
     subaddress_delimiter: str = "+"
     dns: DnsRecords = Field(default_factory=DnsRecords)
     tables: dict[str, TableSpec] = Field(default_factory=dict)  # `table aliases sqlite:...` (model/tables/)
+
+    @field_validator("subaddress_delimiter")
+    @classmethod
+    def _delimiter(cls, v: str) -> str:
+        """6.8.0p2 parse.y `subaddressing-delimiter`: one printable character, not a space or '@'."""
+        if len(v) != 1:
+            raise ValueError(f"{v!r}: must be one character (parse.y: subaddressing-delimiter)")
+        if v.isspace() or not v.isprintable() or v == "@":
+            raise ValueError(f"{v!r}: a space, '@' or an unprintable character cannot delimit a tag")
+        return v
 
     @field_validator("tables")
     @classmethod

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from smtpd_sim.errors import ModelError
 from smtpd_sim.spec.files import Strict
+from smtpd_sim.spec.limits import MAX_CLIENTS, MAX_COST_S
 
 # The tables the model's lka looks things up in (lka_session.c:lka_expand() → aliases_get()).
 TABLE_NAMES: tuple[str, ...] = ("aliases",)
@@ -24,10 +25,10 @@ class TableSpec(Strict):
 
     backend: str = "static"  # 6.8 smtpd.conf `table aliases file:/etc/aliases` is the static backend
     config: str = ""  # the backend's config file (documentation only: the data is the site's)
-    cpu_s: float | None = Field(default=None, ge=0)  # CPU per lookup (lka for in-process, the table process otherwise)
-    lookup_s: float | None = Field(default=None, ge=0)  # off-CPU wait per lookup on the backend server
-    concurrency: int | None = Field(default=None, ge=1)  # lookups the backend server serves at once
-    lka_cpu_s: float | None = Field(default=None, ge=0)  # table process backends: the lka's own CPU per lookup
+    cpu_s: float | None = Field(default=None, ge=0, le=MAX_COST_S)  # CPU per lookup (lka for in-process, the table process otherwise)
+    lookup_s: float | None = Field(default=None, ge=0, le=MAX_COST_S)  # off-CPU wait per lookup on the backend server
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CLIENTS)  # lookups the backend server serves at once
+    lka_cpu_s: float | None = Field(default=None, ge=0, le=MAX_COST_S)  # table process backends: the lka's own CPU per lookup
     # a key not in the table is an error (lookup returns -1) rather than a miss: lka_expand()
     # tempfails the recipient (424 4.2.4). Debian's table-redis 6.7.1 does this with its
     # default `GET alias:%s` (measured: tables-6.8.toml rcpt_not_in_table); off by default

@@ -18,6 +18,7 @@ from smtpd_sim.imsg import KINDS as IMSG_KINDS
 from smtpd_sim.imsg import VOCABULARIES
 from smtpd_sim.spec.backends import get_backend
 from smtpd_sim.spec.files import Strict, read_toml, resolve, validate
+from smtpd_sim.spec.limits import MAX_COST_S, MAX_RSS_BYTES
 from smtpd_sim.spec.plugins import plugin_errors, role_names
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class ProcessSpec(Strict):
     chroot: str = ""  # "" = no chroot
     root: bool = False
     network_facing: bool = False
-    rss_bytes: int = Field(default=8_000_000, gt=0)
+    rss_bytes: int = Field(default=8_000_000, gt=0, le=MAX_RSS_BYTES)
     source: str = ""
     secrets: list[Holding] = Field(default_factory=list)
     files: list[Holding] = Field(default_factory=list)
@@ -159,8 +160,8 @@ class FilterSpec(Strict):
     reports: bool = True  # `register|report|smtp-in|*`: lka forwards the session's reports
     user: str = "_smtpd"
     chroot: str = ""
-    query_cpu_s: float = Field(default=50e-6, ge=0)  # the processor's work per line it answers
-    report_cpu_s: float = Field(default=10e-6, ge=0)  # per report line it reads
+    query_cpu_s: float = Field(default=50e-6, ge=0, le=MAX_COST_S)  # the processor's work per line it answers
+    report_cpu_s: float = Field(default=10e-6, ge=0, le=MAX_COST_S)  # per report line it reads
 
     @field_validator("phases")
     @classmethod

@@ -5,6 +5,7 @@ Validated with pydantic; the sessions it drives are in ``smtpd_sim.world.clients
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,14 @@ from pydantic import Field, model_validator
 
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.files import Strict, load_model, validate
+from smtpd_sim.spec.limits import (
+    MAX_CLIENTS,
+    MAX_COST_S,
+    MAX_RATE_PER_S,
+    MAX_SESSIONS,
+    MAX_SIZE_BYTES,
+    MAX_TIME_S,
+)
 
 
 class WorkloadError(SmtpdSimError):
@@ -22,16 +31,40 @@ class Arrival(Strict):
     """When sessions start."""
 
     process: Literal["poisson", "fixed", "replay", "closed"] = "poisson"
-    rate_per_s: float = Field(default=50.0, gt=0)  # poisson / fixed
+    rate_per_s: float = Field(default=50.0, gt=0, le=MAX_RATE_PER_S,
+                              description=f"sessions per second, 0 < x <= {MAX_RATE_PER_S:g}")  # poisson / fixed
     csv: str = ""  # replay: a CSV with a `time` column (seconds), one row per session
-    concurrency: int = Field(default=1, ge=1)  # closed: clients that reconnect at once
-    max_open: int = Field(default=0, ge=0)  # open loop: at most this many sessions at once (0: no cap); others wait
+    concurrency: int = Field(default=1, ge=1, le=MAX_CLIENTS)  # closed: clients that reconnect at once
+    max_open: int = Field(default=0, ge=0, le=MAX_CLIENTS)  # open loop: at most this many sessions at once (0: no cap); others wait
 
     @model_validator(mode="after")
     def _replay_needs_csv(self) -> Arrival:
-        if self.process == "replay" and not self.csv:
-            raise ValueError("arrival.process = 'replay' needs arrival.csv")
+        if self.process == "replay":
+            if not self.csv:
+                raise ValueError("arrival.process = 'replay' needs arrival.csv")
+            check_replay_csv(self.csv)
         return self
+
+
+def check_replay_csv(path: str) -> None:
+    """A replay CSV the clients can read (``smtpd_sim.world.clients`` opens it): a ``time``
+    column of finite seconds >= 0, at most MAX_SESSIONS rows; else a one-line ValueError."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if "time" not in (reader.fieldnames or []):
+                raise ValueError(f"arrival.csv {path}: no `time` column (got {reader.fieldnames})")
+            for i, row in enumerate(reader, start=2):
+                try:
+                    t = float(row["time"] or "")
+                except ValueError:
+                    raise ValueError(f"arrival.csv {path}: line {i}: time {row['time']!r} is not a number") from None
+                if not (0 <= t <= MAX_TIME_S):
+                    raise ValueError(f"arrival.csv {path}: line {i}: time {t!r} outside 0 <= x <= {MAX_TIME_S:g}")
+                if i > MAX_SESSIONS + 1:
+                    raise ValueError(f"arrival.csv {path}: more than {MAX_SESSIONS:.0e} sessions")
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"arrival.csv {path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
 
 
 class Mix(Strict):
@@ -40,7 +73,7 @@ class Mix(Strict):
     messages: int = Field(default=1, ge=1, le=1000)  # per session
     recipients: int = Field(default=1, ge=1, le=2000)  # per message
     local_share: float = Field(default=0.5, ge=0, le=1)  # probability a recipient is local
-    size_bytes: int = Field(default=1024, ge=0)  # body size (mean for "exponential")
+    size_bytes: int = Field(default=1024, ge=0, le=MAX_SIZE_BYTES)  # body size (mean for "exponential")
     size_distribution: Literal["fixed", "exponential"] = "fixed"
     local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"])
     pick: Literal["random", "cycle"] = "random"  # cycle: local users in turn (deterministic probes)
@@ -52,6 +85,13 @@ class Mix(Strict):
     local_domain: str = "local.test"
     relay_domain: str = "relay.test"
     sender: str = "sender@client.test"
+
+    @model_validator(mode="after")
+    def _someone_local(self) -> Mix:
+        if self.local_share > 0 and not self.local_users:  # the clients draw from it (random.choice)
+            raise ValueError("local_users: empty, but local_share > 0 sends to local users (name one, "
+                             "or set local_share = 0)")
+        return self
 
 
 class Remote(Strict):
@@ -70,11 +110,28 @@ class WorkloadSpec(Strict):
     arrival: Arrival = Field(default_factory=Arrival)
     mix: Mix = Field(default_factory=Mix)
     remote: Remote = Field(default_factory=Remote)
-    sessions: int = Field(default=0, ge=0)  # stop arriving after this many (0 = use duration)
-    duration_s: float = Field(default=10.0, gt=0)  # stop arriving after this time
-    client_cpu_s: float = Field(default=0.0, ge=0)  # CPU per client event on the daemon's cores (load generator on the same host)
+    sessions: int = Field(default=0, ge=0, le=MAX_SESSIONS)  # stop arriving after this many (0 = use duration)
+    duration_s: float = Field(default=10.0, gt=0, le=MAX_TIME_S,
+                              description=f"arrival window, 0 < x <= {MAX_TIME_S:g} s (a month)")
+    client_cpu_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # CPU per client event on the daemon's cores (load generator on the same host)
     client_addr: str = "127.0.0.1"
     helo: str = "client.local.test"
+
+    @model_validator(mode="after")
+    def _finite_work(self) -> WorkloadSpec:
+        """An open loop offers rate x duration sessions (``sessions`` caps them); with the
+        messages and recipients of each, at most MAX_SESSIONS recipients a run."""
+        if self.arrival.process not in ("poisson", "fixed"):
+            return self
+        sessions = self.arrival.rate_per_s * self.duration_s
+        if self.sessions:
+            sessions = min(sessions, self.sessions)
+        offered = sessions * self.mix.messages * self.mix.recipients
+        if offered > MAX_SESSIONS:
+            raise ValueError(
+                f"arrival.rate_per_s x duration_s (or sessions) x mix.messages x mix.recipients = "
+                f"{offered:.3g} recipients offered; at most {MAX_SESSIONS:.0e} a run (lower one of them)")
+        return self
 
 
 def load_workload(ref: str | Path) -> WorkloadSpec:
