@@ -4,14 +4,22 @@ maximum message size."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from smtpd_sim.errors import SmtpdSimError
-from smtpd_sim.serve.net import PER_IP_REPLY, SMTPD_SESSION_TIMEOUT, NetOptions
+from smtpd_sim.serve.net import (
+    PER_IP_REPLY,
+    SMTPD_SESSION_TIMEOUT,
+    LiveConnection,
+    NetEdge,
+    NetOptions,
+)
 
 
 def _connect(port: int, timeout: float = 5.0) -> tuple[socket.socket, Any]:
@@ -145,3 +153,46 @@ def test_max_message_size_is_advertised_and_enforced(tmp_path: Any, serve_thread
         _close(s, f)
     assert replies[0] == b"554 5.3.4 Message too big for system: Transaction failed, message too big\r\n"
     assert replies[1].startswith(b"250 2.0.0 ")
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("192.0.2.9", 25) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_no_timeout_while_the_session_waits_for_the_daemon() -> None:
+    """ioev.c ``io_reset()``: a paused io (the session waits for an imsg answer) has no
+    timeout; once it waits for the client again the whole timeout runs."""
+    fsm = SimpleNamespace(waiting=True)
+    timed_out: list[int] = []
+    smtp = SimpleNamespace(sessions={7: SimpleNamespace(fsm=fsm)},
+                           client_timeout=lambda sid: timed_out.append(sid))
+    server = SimpleNamespace(event=lambda fn: fn())
+
+    async def run() -> tuple[bool, bool, float]:
+        edge = NetEdge(None, NetOptions(session_timeout=0.2))  # type: ignore[arg-type]
+        t = _Transport()
+        conn = LiveConnection(server, edge, t, "192.0.2.9", "plain")  # type: ignore[arg-type]
+        conn.attach(smtp, 7)
+        await asyncio.sleep(0.5)
+        during = t.closed
+        fsm.waiting = False
+        t0 = time.monotonic()
+        while not t.closed and time.monotonic() - t0 < 2:
+            await asyncio.sleep(0.01)
+        return during, t.closed, time.monotonic() - t0
+
+    during, after, waited = asyncio.run(run())
+    assert not during
+    assert after and timed_out == [7]
+    assert waited <= 0.5

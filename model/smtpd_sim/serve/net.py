@@ -148,6 +148,7 @@ class LiveConnection:
     # ---- called by the smtp role ----------------------------------------------------------
 
     def attach(self, smtp: Any, sid: int) -> None:
+        """``smtp_session()`` made session ``sid``: what the client sent so far reaches it."""
         self.smtp = smtp
         self.sid = sid
         pending, self.pending = self.pending, []
@@ -157,6 +158,7 @@ class LiveConnection:
             smtp.client_gone(sid)
 
     def server_reply(self, text: str) -> None:
+        """``smtp_reply()``'s lines onto the socket (CRLF)."""
         if self.closed:
             return
         try:
@@ -236,6 +238,7 @@ class LiveConnection:
     # ---- called by asyncio (through _Protocol) ----------------------------------------------
 
     def data(self, data: bytes) -> None:
+        """One read of the socket (IO_DATAIN), for the session or held until it can read."""
         self.last_io = time.monotonic()
         if self.closed:
             return  # lingering after our close: input is read and dropped
@@ -250,6 +253,7 @@ class LiveConnection:
         self.smtp.client_data(self.sid, data)
 
     def lost(self) -> None:
+        """The client closed or reset (IO_DISCONNECTED / IO_ERROR)."""
         self.gone = True
         self.closed = True
         self._disarm()
@@ -267,8 +271,8 @@ class LiveConnection:
             self._timer = None
 
     def _check_idle(self) -> None:
-        """IO_TIMEOUT after ``session_timeout`` s without a read or write: ``smtp_free(s,
-        "timeout")`` (no reply) and the socket closed."""
+        """IO_TIMEOUT after ``session_timeout`` s without a read or write while the session
+        waits for the client: ``smtp_free(s, "timeout")`` (no reply), the socket closed."""
         self._timer = None
         if self.closed:
             return
@@ -276,6 +280,12 @@ class LiveConnection:
         timeout = self.edge.opts.session_timeout
         if idle < timeout:
             self._arm(timeout - idle)
+            return
+        if self._waiting_on_daemon():
+            # ioev.c io_reset(): an io paused while the session waits for an imsg answer
+            # has no timeout; it gets a whole one again when it is re-armed
+            self.last_io = time.monotonic()
+            self._arm(timeout)
             return
         log.info("smtpd-sim serve: %s: smtp disconnected reason=timeout", self.describe())
         self.closed = True
@@ -286,6 +296,12 @@ class LiveConnection:
             self.transport.close()
         except Exception as e:  # noqa: BLE001
             self.fail("close", e)
+
+    def _waiting_on_daemon(self) -> bool:
+        """The session waits for the daemon (lka, queue, a filter), not for the client."""
+        sessions = getattr(self.smtp, "sessions", None)
+        s = sessions.get(self.sid) if sessions is not None else None
+        return bool(s is not None and s.fsm is not None and s.fsm.waiting and self.tls_hold is None)
 
     def _to_sim(self, fn: Any) -> None:
         try:
