@@ -43,7 +43,6 @@ def serve(
         fail("--cert and --key go together (or neither: a self-signed pair is made)")
     if max_sessions < 0:
         fail(f"--max-sessions: expected 0 (from the descriptor table) or more, got {max_sessions}")
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
     ctx = server_context(cert, key) if cert is not None and key is not None else None
     net = NetOptions(session_timeout=session_timeout, max_sessions=max_sessions or None,
                      max_sessions_per_ip=max_sessions_per_ip, max_message_size=max_message_size,
@@ -63,6 +62,14 @@ def serve(
             console.print(f"self-signed TLS certificate: {server.tls_files[0]} (key {server.tls_files[1]})",
                           soft_wrap=True)
 
+    # the edge's one-line reports (a connection's error, the session limit) on stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    serve_log = logging.getLogger("smtpd_sim.serve")
+    saved = (serve_log.level, serve_log.propagate)
+    serve_log.addHandler(handler)
+    serve_log.setLevel(logging.WARNING)
+    serve_log.propagate = False
     try:
         asyncio.run(server.serve(host, port, tls_port or None, smtps_port=smtps_port or None,
                                  net=net, on_ready=ready))
@@ -74,3 +81,7 @@ def serve(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err_console.print(f"stopped: {server.delivered} delivered, {server.relayed} relayed")
+    finally:
+        serve_log.removeHandler(handler)
+        serve_log.setLevel(saved[0])
+        serve_log.propagate = saved[1]

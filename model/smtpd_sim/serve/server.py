@@ -166,13 +166,17 @@ class LiveServer:
         opts = net or NetOptions()
         if smtps_port is not None and self.sim.listener().config_smtps is None:
             raise ModelError("--smtps-port: the SMTPS listener is modelled for 6.8 eras only")
-        if opts.ssl_context is None and len(specs) > 1:
-            from smtpd_sim.serve.tls import make_self_signed, server_context
-            cert, key = make_self_signed(self.sim.listener().hostname)
-            self.tls_files = (cert, key)
-            opts = replace(opts, ssl_context=server_context(cert, key))
         edge = self.edge = NetEdge(self, opts)
         edge.bind(specs)
+        if opts.ssl_context is None and len(specs) > 1:
+            from smtpd_sim.serve.tls import make_self_signed, server_context
+            try:
+                cert, key = make_self_signed(self.sim.listener().hostname)
+                self.tls_files = (cert, key)
+                edge.opts = replace(opts, ssl_context=server_context(cert, key))
+            except BaseException:
+                edge.close()
+                raise
         edge.configure(self.sim.listener())
         pump = asyncio.create_task(self.pump())
         try:
@@ -186,7 +190,9 @@ class LiveServer:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.error("smtpd-sim serve: the simulation pump failed: %s: %s", type(e).__name__, e)
+                # the caller reports it in one line (the command: status 1); the traceback
+                # is for whoever runs with debug logging
+                log.debug("smtpd-sim serve: the simulation pump failed", exc_info=True)
                 raise PumpError(f"the simulation pump failed: {type(e).__name__}: {e}") from e
         finally:
             pump.cancel()
