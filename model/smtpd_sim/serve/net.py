@@ -19,7 +19,7 @@ import resource
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from smtpd_sim.errors import SmtpdSimError
@@ -410,7 +410,6 @@ class NetEdge:
         after a restart, which builds a new role."""
         if smtp is self._configured:
             return
-        from dataclasses import replace
         size = self.opts.max_message_size
         for attr in ("config", "config_tls", "config_smtps"):
             cfg = getattr(smtp, attr, None)

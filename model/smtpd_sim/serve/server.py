@@ -36,6 +36,9 @@ from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_S
 class LiveServer:
     """The simulated daemon behind real sockets."""
 
+    edge: NetEdge | None = None  # the sockets, once serve() has bound them
+    tls_files: tuple[Path, Path] | None = None  # a self-signed pair serve() generated
+
     def __init__(
         self,
         era: str = DEFAULT_ERA,
@@ -64,8 +67,6 @@ class LiveServer:
         self.delivered = 0
         self.relayed = 0
         self.per_user: dict[str, int] = {}
-        self.edge: NetEdge | None = None  # the sockets, once serve() has bound them
-        self.tls_files: tuple[Path, Path] | None = None  # a generated self-signed pair
 
     # ---- time -------------------------------------------------------------------------
 
