@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ from typing import Annotated
 import typer
 
 from smtpd_sim.cli.common import PORT, SEED, console, err_console, fail, user_errors
+from smtpd_sim.serve.net import DEFAULT_MAX_BODY_SIZE, SMTPD_SESSION_TIMEOUT
 from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
 
 
@@ -24,21 +26,70 @@ def serve(
     spool: Annotated[Path, typer.Option(help="mbox file receiving relayed mail")] = Path("relay-spool.mbox"),
     trace: Annotated[bool, typer.Option("--trace", help="Log every imsg to stderr (-T imsg format)")] = False,
     seed: Annotated[int, typer.Option(help="Random seed", **SEED)] = 1,
+    smtps_port: Annotated[int, typer.Option(help="SMTPS port: TLS from the first byte (0: none)", **PORT)] = 0,
+    cert: Annotated[Path | None, typer.Option(help="PEM certificate for STARTTLS/SMTPS (default: a self-signed one made at start)")] = None,
+    key: Annotated[Path | None, typer.Option(help="PEM private key of --cert")] = None,
+    session_timeout: Annotated[float, typer.Option(help="Seconds a session may stay idle (SMTPD_SESSION_TIMEOUT)",
+                                                   min=0.001, max=86400.0)] = SMTPD_SESSION_TIMEOUT,
+    max_sessions: Annotated[int, typer.Option(help="Concurrent sessions before accept() pauses (0: from the descriptor table, as smtp.c)",
+                                              min=0, max=1_000_000)] = 0,
+    max_sessions_per_ip: Annotated[int, typer.Option(help="Sessions per client address, then 421 (0: none; serve's own limit, 6.8 has none)",
+                                                     min=0, max=1_000_000)] = 0,
+    max_message_size: Annotated[int, typer.Option(help="smtp max-message-size in bytes (SIZE, then 554)",
+                                                  min=1, max=1 << 30)] = DEFAULT_MAX_BODY_SIZE,
 ) -> None:
     """Speak SMTP on TCP through the simulated daemon, in real time."""
+    from smtpd_sim.serve.net import BindError, NetOptions, PumpError
     from smtpd_sim.serve.server import LiveServer
+    from smtpd_sim.serve.tls import server_context
 
     if tls_port and tls_port == port:
         fail(f"--tls-port {tls_port}: the same port as --port (give another, or 0 for no STARTTLS listener)")
-
+    if smtps_port and smtps_port in (port, tls_port):
+        fail(f"--smtps-port {smtps_port}: the same port as another listener (give another, or 0 for none)")
+    if (cert is None) != (key is None):
+        fail("--cert and --key go together (or neither: a self-signed pair is made)")
+    if max_sessions < 0:
+        fail(f"--max-sessions: expected 0 (from the descriptor table) or more, got {max_sessions}")
+    ctx = server_context(cert, key) if cert is not None and key is not None else None
+    net = NetOptions(session_timeout=session_timeout, max_sessions=max_sessions or None,
+                     max_sessions_per_ip=max_sessions_per_ip, max_message_size=max_message_size,
+                     ssl_context=ctx)
     server = LiveServer(era, site=site, maildir=maildir, spool=spool,
                         trace=sys.stderr if trace else None, seed=seed)
-    console.print(f"smtpd-sim serving {era} on {host}:{port}"
-                  + (f" and {host}:{tls_port} (STARTTLS)" if tls_port else "")
-                  + f"; maildirs in {maildir}, relayed mail in {spool}. Ctrl-C stops.")
+
+    def ready(ports: dict[str, int]) -> None:
+        parts = [f"{host}:{ports['plain']}"]
+        if "starttls" in ports:
+            parts.append(f"{host}:{ports['starttls']} (STARTTLS)")
+        if "smtps" in ports:
+            parts.append(f"{host}:{ports['smtps']} (SMTPS)")
+        console.print(f"smtpd-sim serving {era} on {' and '.join(parts)}; maildirs in {maildir}, "
+                      f"relayed mail in {spool}. Ctrl-C stops.", soft_wrap=True)
+        if server.tls_files is not None:
+            console.print(f"self-signed TLS certificate: {server.tls_files[0]} (key {server.tls_files[1]})",
+                          soft_wrap=True)
+
+    # the edge's one-line reports (a connection's error, the session limit) on stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    serve_log = logging.getLogger("smtpd_sim.serve")
+    saved = (serve_log.level, serve_log.propagate)
+    serve_log.addHandler(handler)
+    serve_log.setLevel(logging.WARNING)
+    serve_log.propagate = False
     try:
-        asyncio.run(server.serve(host, port, tls_port or None))
-    except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e.strerror}")
+        asyncio.run(server.serve(host, port, tls_port or None, smtps_port=smtps_port or None,
+                                 net=net, on_ready=ready))
+    except BindError as e:
+        fail(str(e))
+    except PumpError as e:
+        sys.stderr.write(f"smtpd-sim: fatal: {' '.join(str(e).split())}\n")
+        sys.stderr.flush()
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err_console.print(f"stopped: {server.delivered} delivered, {server.relayed} relayed")
+    finally:
+        serve_log.removeHandler(handler)
+        serve_log.setLevel(saved[0])
+        serve_log.propagate = saved[1]

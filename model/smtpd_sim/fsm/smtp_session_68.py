@@ -381,7 +381,11 @@ class SmtpSession68(SmtpSession):
     def _proceed(self, phase: str, param: str | None) -> None:
         """The ``smtp_proceed_*()`` of a phase (the ``commands[]`` table)."""
         if phase == "connect":
-            self._banner()  # smtp_proceed_connected() (no SMTPS listener)
+            if self.cfg.smtps:
+                # smtp_proceed_connected(): F_SMTPS → smtp_cert_init(), the banner after the handshake
+                self._request(StartTls(), W_TLS)
+            else:
+                self._banner()  # smtp_proceed_connected()
         elif phase == "helo" or phase == "ehlo":
             # smtp_proceed_helo() / smtp_proceed_ehlo()
             self.helo = param or ""

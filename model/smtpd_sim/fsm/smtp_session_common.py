@@ -125,6 +125,7 @@ class SessionConfig:
     dsn: bool = True  # listener F_EXT_DSN (5.7.3, 6.8; default on, "no-dsn" turns it off)
     listener_local: bool = False  # listener->local (loopback or enqueue socket): 6.8 adds
     #                               missing Date: / Message-ID: headers
+    smtps: bool = False  # listener F_SMTPS (6.8): the TLS handshake before the banner
 
     def __post_init__(self) -> None:
         """Refuse a release, filter mode or hostname the model does not have."""
@@ -136,6 +137,8 @@ class SessionConfig:
                              f"in {self.variant} (expected one of {', '.join(allowed)})")
         if not self.hostname or len(self.hostname) > HOST_NAME_MAX:
             raise ValueError("SessionConfig.hostname: expected 1 to 255 characters")
+        if self.smtps and self.variant != "6.8":
+            raise ValueError("SessionConfig.smtps: the SMTPS listener is modelled for 6.8 only")
 
 
 # ================================================================================================
@@ -749,7 +752,10 @@ class SmtpSession:
         self._tls_desc = (ev.version, ev.cipher, ev.bits)
         self.flags |= SF_SECURE
         self._io_tlsready()
-        self._st = ST_HELO
+        if self.cfg.smtps:
+            self._banner()  # 6.8 smtp_cert_verify(): F_SMTPS → smtp_send_banner(), STATE_CONNECTED
+        else:
+            self._st = ST_HELO  # smtp_cert_verify(): STARTTLS → smtp_enter_state(STATE_HELO)
 
     # ------------------------------------------------------------------------------------------
     # AUTH (smtp_rfc4954_auth_plain() / smtp_rfc4954_auth_login())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from smtpd_sim.errors import ModelError
 from smtpd_sim.fsm import smtp_session as fsm
 from smtpd_sim.fsm.envelope import Envelope, msgid_to_evpid
 from smtpd_sim.kernel.message import Imsg
@@ -35,9 +36,10 @@ class _Session:
     """``struct smtp_session`` as far as the role needs it (the FSM holds the rest)."""
 
     __slots__ = ("id", "conn", "fsm", "rdns", "fcrdns", "msgid", "sender", "helo", "closed",
-                 "t_connect", "bounce", "tls_listener", "last_cmd", "greeted", "pending_open", "rcpts")
+                 "t_connect", "bounce", "tls_listener", "last_cmd", "greeted", "pending_open", "rcpts",
+                 "smtps")
 
-    def __init__(self, sid: int, conn: Any, tls_listener: bool = False) -> None:
+    def __init__(self, sid: int, conn: Any, tls_listener: bool = False, smtps: bool = False) -> None:
         self.id = sid
         self.conn = conn
         self.fsm: fsm.SmtpSession | None = None
@@ -54,6 +56,7 @@ class _Session:
         self.greeted = False
         self.pending_open: Any = None
         self.rcpts = 0
+        self.smtps = smtps  # the listener is `smtps` (F_SMTPS): TLS before the banner
 
 
 class SmtpRole(Role):
@@ -81,6 +84,9 @@ class SmtpRole(Role):
         # listeners (smtpd.conf `listen on`): a plain one, and one offering STARTTLS
         self.config = fsm.SessionConfig(**common)
         self.config_tls = fsm.SessionConfig(**common, tls=True)
+        # `listen on ... smtps` (F_SMTPS), modelled for 6.8
+        self.config_smtps = (fsm.SessionConfig(**common, smtps=True)
+                             if b.smtp_variant == "6.8" else None)
         self.rng = ports.rng("smtp-ids")
         self.sessions: dict[int, _Session] = {}
         self.accepted = 0
@@ -112,10 +118,13 @@ class SmtpRole(Role):
 
     # ---- the world side: a client connects and writes ------------------------------------
 
-    def connect(self, conn: Any, tls: bool = False) -> None:
+    def connect(self, conn: Any, tls: bool = False, smtps: bool = False) -> None:
         """A TCP connection reached a listening socket (called by the world); ``tls``
-        selects the listener that offers STARTTLS."""
-        self.proc.post(self._accept, (conn, tls), key="smtp.accept")
+        selects the listener that offers STARTTLS, ``smtps`` the implicit-TLS one."""
+        if smtps and self.config_smtps is None:
+            raise ModelError(f"smtp: an SMTPS listener is modelled for 6.8 only, not "
+                             f"{self.behaviour.smtp_variant}")
+        self.proc.post(self._accept, (conn, tls, smtps), key="smtp.accept")
 
     def client_data(self, sid: int, data: bytes) -> None:
         """The client wrote ``data`` (one write) on session ``sid``."""
@@ -125,11 +134,21 @@ class SmtpRole(Role):
         """The client closed or reset the connection."""
         self.proc.post(self._gone, sid, key="smtp.io")
 
-    def _accept(self, arg: tuple[Any, bool]) -> None:
+    def client_timeout(self, sid: int) -> None:
+        """The session's io timer expired (``io_set_timeout(SMTPD_SESSION_TIMEOUT)``; the
+        world keeps the clock of the socket)."""
+        self.proc.post(self._timeout, sid, key="smtp.io")
+
+    def tls_done(self, sid: int, ok: bool, version: str = "", cipher: str = "", bits: int = 0) -> None:
+        """A real TLS handshake the world ran for ``start_tls`` ended (IO_TLSREADY or
+        IO_ERROR): the protocol and cipher of the connection."""
+        self.proc.post(self._tls_done, (sid, fsm.TlsResult(ok, version, cipher, bits)), key="smtp.tls")
+
+    def _accept(self, arg: tuple[Any, bool, bool]) -> None:
         """``smtp.c:smtp_accept()`` → ``smtp_session.c:smtp_session()``, then the stats."""
-        conn, tls = arg
+        conn, tls, smtps = arg
         sid = self.rng.getrandbits(64)  # generate_uid()
-        s = _Session(sid, conn, tls)
+        s = _Session(sid, conn, tls, smtps)
         s.t_connect = self.now
         self.sessions[sid] = s
         conn.attach(self, sid)
@@ -201,6 +220,8 @@ class SmtpRole(Role):
         """``smtp_session.c:smtp_lookup_servername()`` → ``smtp_connected()``: the FSM sends
         the banner (or, in 5.4.2, asks mfa first)."""
         config = self.config_tls if s.tls_listener else self.config
+        if s.smtps and self.config_smtps is not None:
+            config = self.config_smtps
         s.fsm = fsm.new_session(config, client_addr=s.conn.addr, rdns=s.rdns)
         if self.filtered:
             # smtp_connected(): smtp_filter_begin(), smtp_report_link_connect()
@@ -227,6 +248,12 @@ class SmtpRole(Role):
         if s.fsm is not None and not s.closed:
             self._run(s, s.fsm.close())
         self._free(s)
+
+    def _timeout(self, sid: int) -> None:
+        """6.8 ``smtp_io()`` IO_TIMEOUT → ``smtp_free(s, "timeout")``: no reply, the socket
+        is closed. (``smtp_report_timeout()``'s IMSG_REPORT_SMTP_TIMEOUT is not in the
+        model's imsg vocabulary: a filtered listener does not report the timeout.)"""
+        self._gone(sid)
 
     # ---- FSM actions -> imsgs and client writes ----------------------------------------------
 
@@ -330,7 +357,7 @@ class SmtpRole(Role):
             self._report(s, "LINK_DISCONNECT", 16)  # smtp_report_link_disconnect()
             self.send("lka", "FILTER_SMTP_END", {"session": s.id}, length=8)  # smtp_filter_end()
         if s.fsm is not None and s.fsm.flags & fsm.SF_SECURE:
-            self.stat_decrement("smtp.tls")
+            self.stat_decrement("smtp.smtps" if s.smtps else "smtp.tls")
         self.stat_decrement("smtp.session")
 
     def _a_filter_query(self, s: _Session, a: Any) -> None:
@@ -463,6 +490,10 @@ class SmtpRole(Role):
         5.7.3 IMSG_SMTP_TLS_INIT, 5.4.2 IMSG_LKA_SSL_INIT in ``smtp_io()`` IO_LOWAT)."""
         kind = "CERT_INIT" if self.behaviour.smtp_variant == "6.8" else "SMTP_TLS_INIT"
         self.send("lka", kind, {"session": s.id, "name": self.hostname}, length=19)
+        tls_begin = getattr(s.conn, "tls_begin", None)
+        if tls_begin is not None:
+            # a real socket: from here on its bytes are the client's handshake, kept unread
+            self.proc.emit(lambda _a: tls_begin(), None)
 
     @handles("CERT_INIT", "SMTP_TLS_INIT")
     def on_cert_init(self, m: Imsg) -> None:
@@ -500,12 +531,35 @@ class SmtpRole(Role):
         def ready(_arg: object) -> None:
             if s.closed or s.fsm is None:
                 return
-            self.stat_increment("smtp.tls")
-            self._handle(s, fsm.TlsResult(True))
-            tls_ready = getattr(s.conn, "tls_ready", None)
-            if tls_ready is not None:
-                self.proc.emit(lambda _a: tls_ready(), None)
+            start_tls = getattr(s.conn, "start_tls", None)
+            if start_tls is not None:
+                # a real socket: the real handshake runs now and answers with tls_done()
+                self.proc.emit(lambda _a: start_tls(), None)
+                return
+            self._tls_secured(s, fsm.TlsResult(True))
         self.proc.timer(2 * self.world.net_latency_s, ready, None, key="smtp.tls")
+
+    def _tls_done(self, arg: tuple[int, Any]) -> None:
+        """The real handshake's outcome (see :meth:`tls_done`): IO_TLSREADY, whose
+        ``SSL_get_version()`` / ``SSL_get_cipher_name()`` go into the Received: header, or
+        IO_ERROR → ``smtp_free()``."""
+        sid, result = arg
+        s = self.sessions.get(sid)
+        if s is None or s.closed or s.fsm is None:
+            return
+        if result.ok:
+            self._tls_secured(s, result)
+        else:
+            self._handle(s, result)
+
+    def _tls_secured(self, s: _Session, result: Any) -> None:
+        """``smtp_io()`` IO_TLSREADY → ``smtp_cert_verify()``: stat smtp.tls (smtp.smtps on
+        an SMTPS listener), the session secured; the socket reads again."""
+        self.stat_increment("smtp.smtps" if s.smtps else "smtp.tls")
+        self._handle(s, result)
+        tls_ready = getattr(s.conn, "tls_ready", None)
+        if tls_ready is not None:
+            self.proc.emit(lambda _a: tls_ready(), None)
 
     def _handle(self, s: _Session, event: object) -> None:
         """The session's FSM takes an answer (``smtp_session_imsg()`` and the callbacks);

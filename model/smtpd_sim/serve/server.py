@@ -5,110 +5,39 @@ and session FSM the simulation uses; the simulated topology behind it (lka, queu
 scheduler, parent, delivery agents...) runs in wall-clock time: before each client
 event the simulation is advanced to "now", and a pump task advances it between events.
 Accepted local mail is written into maildirs, relayed mail into a spool file.
+The sockets, TLS, the session timeout and the limits live in :mod:`smtpd_sim.serve.net`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from smtpd_sim.errors import ModelError
 from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import write_imsg_trace
+from smtpd_sim.serve.net import (
+    ListenSpec,
+    NetEdge,
+    NetOptions,
+    PumpError,
+    log,
+)
 from smtpd_sim.sim.runner import Runner
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_SITE, scenario_of
-
-MAX_BUFFERED = 1 << 20  # bytes kept for a client before its session has been attached
-LINGER_S = 2.0  # how long a closed session still drains client input before the socket closes
-
-
-class LiveConnection:
-    """The client side of one TCP connection, as the smtp role sees a client."""
-
-    def __init__(self, server: LiveServer, transport: asyncio.Transport, addr: str) -> None:
-        self.server = server
-        self.transport = transport
-        self.addr = addr
-        self.smtp: Any = None
-        self.sid = 0
-        self.pending: list[bytes] = []
-        self.closed = False
-        self.gone = False
-
-    # called by the smtp role
-    def attach(self, smtp: Any, sid: int) -> None:
-        self.smtp = smtp
-        self.sid = sid
-        pending, self.pending = self.pending, []
-        for data in pending:
-            smtp.client_data(sid, data)
-        if self.gone:
-            smtp.client_gone(sid)
-
-    def server_reply(self, text: str) -> None:
-        if not self.closed and not self.transport.is_closing():
-            self.transport.write(text.replace("\n", "\r\n").encode("utf-8", "replace") + b"\r\n")
-
-    def server_close(self, _reason: str) -> None:
-        """Close like a careful server: flush the last reply and send FIN, keep reading (and
-        discarding) what the client still sends for a moment, then close. Closing at once with
-        unread input would reset the connection and could destroy the reply the client has
-        not read yet (say ``500 5.0.0 Line too long`` after a 70 kB line)."""
-        self.closed = True
-        t = self.transport
-        if t.is_closing():
-            return
-        if t.can_write_eof():
-            t.write_eof()
-            asyncio.get_running_loop().call_later(LINGER_S, t.close)
-        else:
-            t.close()
-
-    # called by asyncio
-    def data(self, data: bytes) -> None:
-        if self.closed:
-            return  # lingering after our close: input is read and dropped
-        if self.smtp is None:
-            if sum(map(len, self.pending)) < MAX_BUFFERED:
-                self.pending.append(data)
-            return
-        self.smtp.client_data(self.sid, data)
-
-    def lost(self) -> None:
-        self.gone = True
-        self.closed = True
-        if self.smtp is not None:
-            self.smtp.client_gone(self.sid)
-
-
-class _Protocol(asyncio.Protocol):
-    def __init__(self, server: LiveServer, tls_listener: bool) -> None:
-        self.server = server
-        self.tls_listener = tls_listener
-        self.conn: LiveConnection | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
-        self.conn = LiveConnection(self.server, transport, peer[0])  # type: ignore[arg-type]
-        self.server.event(lambda: self.server.sim.listener().connect(self.conn, self.tls_listener))
-
-    def data_received(self, data: bytes) -> None:
-        conn = self.conn
-        if conn is not None:
-            self.server.event(lambda: conn.data(data))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        conn = self.conn
-        if conn is not None:
-            self.server.event(conn.lost)
 
 
 class LiveServer:
     """The simulated daemon behind real sockets."""
+
+    edge: NetEdge | None = None  # the sockets, once serve() has bound them
+    tls_files: tuple[Path, Path] | None = None  # a self-signed pair serve() generated
 
     def __init__(
         self,
@@ -161,15 +90,21 @@ class LiveServer:
 
     async def pump(self) -> None:
         """Advance the simulation as wall time passes, sleeping until its next event."""
-        self._wake = asyncio.Event()
+        wake = self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
         env = self.sim.env
         while True:
             self.advance()
             nxt = env.peek()
             delay = min(max(nxt - self.now(), 0.0), 0.05) if nxt != float("inf") else 0.05
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.0005))
+            wake.clear()
+            # a timer, not wait_for(): cancelling wait_for's inner task together with the
+            # pump (Python 3.11) can swallow the pump's cancellation
+            timer = loop.call_later(max(delay, 0.0005), wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
 
     # ---- outputs ------------------------------------------------------------------------
 
@@ -215,18 +150,51 @@ class LiveServer:
     # ---- running ------------------------------------------------------------------------
 
     async def serve(self, host: str, port: int, tls_port: int | None = None,
-                    ready: asyncio.Event | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(lambda: _Protocol(self, False), host, port, reuse_address=True)]
-        if tls_port:
-            servers.append(await loop.create_server(lambda: _Protocol(self, True), host, tls_port,
-                                                    reuse_address=True))
+                    ready: asyncio.Event | None = None, *, smtps_port: int | None = None,
+                    net: NetOptions | None = None,
+                    on_ready: Callable[[dict[str, int]], None] | None = None) -> None:
+        """Listen (plain ``port``, ``tls_port`` offering STARTTLS, ``smtps_port`` with
+        implicit TLS; None: no such listener, 0: a port the kernel picks) and serve until
+        cancelled.  Every
+        listener is bound before ``ready`` is set and ``on_ready(ports)`` is called
+        (:class:`~smtpd_sim.serve.net.BindError` otherwise); if the simulation pump dies
+        the failure is logged and :class:`~smtpd_sim.serve.net.PumpError` raised."""
+        specs = [ListenSpec("plain", host, port)]
+        if tls_port is not None:
+            specs.append(ListenSpec("starttls", host, tls_port))
+        if smtps_port is not None:
+            specs.append(ListenSpec("smtps", host, smtps_port))
+        opts = net or NetOptions()
+        if smtps_port is not None and self.sim.listener().config_smtps is None:
+            raise ModelError("--smtps-port: the SMTPS listener is modelled for 6.8 eras only")
+        edge = self.edge = NetEdge(self, opts)
+        edge.bind(specs)
+        if opts.ssl_context is None and len(specs) > 1:
+            from smtpd_sim.serve.tls import make_self_signed, server_context
+            try:
+                cert, key = make_self_signed(self.sim.listener().hostname)
+                self.tls_files = (cert, key)
+                edge.opts = replace(opts, ssl_context=server_context(cert, key))
+            except BaseException:
+                edge.close()
+                raise
+        edge.configure(self.sim.listener())
         pump = asyncio.create_task(self.pump())
-        if ready is not None:
-            ready.set()
         try:
-            await asyncio.gather(*(s.serve_forever() for s in servers))
+            edge.start()
+            if ready is not None:
+                ready.set()
+            if on_ready is not None:
+                on_ready(edge.ports())
+            try:
+                await pump
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                # the caller reports it in one line (the command: status 1); the traceback
+                # is for whoever runs with debug logging
+                log.debug("smtpd-sim serve: the simulation pump failed", exc_info=True)
+                raise PumpError(f"the simulation pump failed: {type(e).__name__}: {e}") from e
         finally:
             pump.cancel()
-            for s in servers:
-                s.close()
+            edge.close()
