@@ -122,13 +122,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _env() -> dict[str, str]:
+    """The environment of a child ``python -m smtpd_sim``: this package first on its path."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [MODEL, os.environ.get("PYTHONPATH")])))
+
+
 class _Serve:
     """``smtpd-sim serve`` as a subprocess in ``cwd``; stdout and stderr in files."""
 
     def __init__(self, cwd: Path, port: int, *args: str, tag: str = "serve") -> None:
         self.cwd, self.port = cwd, port
         self.out, self.err = cwd / f"{tag}.out", cwd / f"{tag}.err"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [MODEL, os.environ.get("PYTHONPATH")])))
+        env = _env()
         with open(self.out, "wb") as o, open(self.err, "wb") as e:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "smtpd_sim", "serve", "--port", str(port), "--tls-port", "0", *args],
@@ -294,6 +299,12 @@ def test_a_broken_maildir_is_a_tempfail_retried_until_it_is_fixed(tmp_path: Path
         envs = [json.loads(p.read_text())["envelope"] for p in (tmp_path / "q").glob("queue/??/????????/????????????????")]
         assert len(envs) == 3 and all(e["retry"] == 1 and e["errorline"] for e in envs)
         assert _queued(tmp_path / "q") == {f"<broken-{k}@t>" for k in range(3)}
+        # a second server on the same queue directory is refused, in one line
+        second = subprocess.run([sys.executable, "-m", "smtpd_sim", "serve", "--queue", "q", "--port",
+                                 str(_free_port()), "--tls-port", "0"], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60, env=_env())
+        assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+            "smtpd-sim: error: cannot use the queue directory q: in use by another smtpd-sim serve"]
         # still serving
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
             assert c.sendmail("s@local.test", ["bob@local.test"], "Message-ID: <ok@t>\r\n\r\nhi\r\n") == {}
@@ -315,7 +326,6 @@ def test_ephemeral_says_so_and_excludes_queue(tmp_path: Path) -> None:
     assert "queue in memory only (--ephemeral)" in serve.start_line
     assert not (tmp_path / "smtpd-sim-queue").exists()
     r = subprocess.run([sys.executable, "-m", "smtpd_sim", "serve", "--ephemeral", "--queue", "q"],
-                       cwd=tmp_path, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=MODEL + os.pathsep + os.environ.get("PYTHONPATH", "")))
+                       cwd=tmp_path, capture_output=True, text=True, env=_env())
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "smtpd-sim: error: --queue and --ephemeral exclude each other"]

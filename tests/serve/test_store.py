@@ -116,6 +116,10 @@ def test_start_up_purges_incoming_and_reloads_the_queue_on_a_new_clock(tmp_path:
     empty.mkdir(parents=True)
     (empty / "message").write_bytes(b"orphan")
 
+    with pytest.raises(OSError) as busy:
+        QueueStore(tmp_path)  # a second server on the same queue
+    assert busy.value.errno == errno.EBUSY and "in use" in str(busy.value)
+    q.close()
     q2 = QueueStore(tmp_path)  # a restart
     q2.clock_offset = 1003.0  # its simulation clock started 3 s later
     assert list((tmp_path / "incoming").iterdir()) == []
@@ -132,6 +136,7 @@ def test_an_unreadable_envelope_is_skipped_with_one_line(tmp_path: Path) -> None
     q = QueueStore(tmp_path)
     q.commit(MSGID, [_evp(1), _evp(2)], b"body\n")
     q.envelope_path((MSGID << 32) | 2).write_text('{"format": "smtpd-sim-envelope/1", "env')
+    q.close()
     got = QueueStore(tmp_path).load()
     assert [e.id & 0xFFFFFFFF for e in got.envelopes[MSGID]] == [1]
     assert len(got.skipped) == 1 and "a1b2c3d400000002" in got.skipped[0]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import glob
 import json
 import os
@@ -99,6 +100,7 @@ class QueueStore:
         self.clock_offset = 0.0
         self.names: dict[int, str] = {}  # evpid -> its maildir file name
         self.hostname = socket.gethostname() or "localhost"
+        self._lock_fd = -1
         self._init()
 
     # ---- layout (queue_fs.c fsqueue_*_path()) ---------------------------------------------
@@ -117,7 +119,18 @@ class QueueStore:
 
     def _init(self) -> None:
         """``queue_fs_init()``: purge ``/incoming`` (``mvpurge()``: what was not committed is
-        gone), make ``/queue`` and ``/incoming`` (mode 0700)."""
+        gone), make ``/queue`` and ``/incoming`` (mode 0700). First a lock on ``DIR/lock``:
+        a second server on the same queue stops there, as smtpd stops when its control
+        socket is already listening (``control.c:control_create_socket()``); the kernel
+        drops the lock when the process dies, ``kill -9`` included."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OSError(errno.EBUSY, "in use by another smtpd-sim serve", str(self.root)) from None
+        self._lock_fd = fd
         incoming = self.root / "incoming"
         if incoming.exists():
             purge = self.root / f"purge.{os.getpid()}.{time.monotonic_ns()}"
@@ -126,6 +139,12 @@ class QueueStore:
         for sub in ("queue", "incoming"):
             (self.root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         fsync_dir(self.root)
+
+    def close(self) -> None:
+        """Give the queue directory up (the lock)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     # ---- the queue's operations ------------------------------------------------------------
 
