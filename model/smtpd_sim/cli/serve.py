@@ -14,6 +14,8 @@ from smtpd_sim.cli.common import PORT, SEED, console, err_console, fail, user_er
 from smtpd_sim.serve.net import DEFAULT_MAX_BODY_SIZE, SMTPD_SESSION_TIMEOUT
 from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
 
+DEFAULT_QUEUE = "smtpd-sim-queue"  # the queue directory when neither --queue nor --ephemeral
+
 
 @user_errors
 def serve(
@@ -24,6 +26,12 @@ def serve(
     site: Annotated[str, typer.Option(help="Site name or TOML (default: the research smtpd.conf)")] = RESEARCH_SITE,
     maildir: Annotated[Path, typer.Option(help="Where local users' maildirs are written")] = Path("maildirs"),
     spool: Annotated[Path, typer.Option(help="mbox file receiving relayed mail")] = Path("relay-spool.mbox"),
+    queue: Annotated[Path | None, typer.Option(
+        help=f"Queue directory: each message is written, fsynced and renamed into it before its 250, "
+             f"and what it holds is delivered at start-up [default: ./{DEFAULT_QUEUE}]")] = None,
+    ephemeral: Annotated[bool, typer.Option(
+        "--ephemeral", help="Keep the queue in memory only (teaching runs): accepted mail is lost "
+                            "when serve stops")] = False,
     trace: Annotated[bool, typer.Option("--trace", help="Log every imsg to stderr (-T imsg format)")] = False,
     seed: Annotated[int, typer.Option(help="Random seed", **SEED)] = 1,
     smtps_port: Annotated[int, typer.Option(help="SMTPS port: TLS from the first byte (0: none)", **PORT)] = 0,
@@ -43,6 +51,8 @@ def serve(
     from smtpd_sim.serve.server import LiveServer
     from smtpd_sim.serve.tls import server_context
 
+    if ephemeral and queue is not None:
+        fail("--queue and --ephemeral exclude each other")
     if tls_port and tls_port == port:
         fail(f"--tls-port {tls_port}: the same port as --port (give another, or 0 for no STARTTLS listener)")
     if smtps_port and smtps_port in (port, tls_port):
@@ -55,8 +65,17 @@ def serve(
     net = NetOptions(session_timeout=session_timeout, max_sessions=max_sessions or None,
                      max_sessions_per_ip=max_sessions_per_ip, max_message_size=max_message_size,
                      ssl_context=ctx)
-    server = LiveServer(era, site=site, maildir=maildir, spool=spool,
-                        trace=sys.stderr if trace else None, seed=seed)
+    qdir = None if ephemeral else (queue or Path(DEFAULT_QUEUE))
+    try:
+        server = LiveServer(era, site=site, maildir=maildir, spool=spool, queue=qdir,
+                            trace=sys.stderr if trace else None, seed=seed)
+    except OSError as e:
+        fail(f"cannot use the queue directory {qdir}: {e.strerror or e}")
+    if qdir is None:
+        durability = "queue in memory only (--ephemeral): accepted mail is lost when serve stops"
+    else:
+        durability = (f"queue in {qdir} (each 250 after fsync and rename; "
+                      f"{server.reloaded} envelopes reloaded)")
 
     def ready(ports: dict[str, int]) -> None:
         parts = [f"{host}:{ports['plain']}"]
@@ -65,10 +84,11 @@ def serve(
         if "smtps" in ports:
             parts.append(f"{host}:{ports['smtps']} (SMTPS)")
         console.print(f"smtpd-sim serving {era} on {' and '.join(parts)}; maildirs in {maildir}, "
-                      f"relayed mail in {spool}. Ctrl-C stops.", soft_wrap=True)
+                      f"relayed mail in {spool}; {durability}. Ctrl-C stops.", soft_wrap=True)
         if server.tls_files is not None:
             console.print(f"self-signed TLS certificate: {server.tls_files[0]} (key {server.tls_files[1]})",
                           soft_wrap=True)
+        sys.stdout.flush()
 
     # the edge's one-line reports (a connection's error, the session limit) on stderr
     handler = logging.StreamHandler(sys.stderr)
@@ -88,7 +108,9 @@ def serve(
         sys.stderr.flush()
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err_console.print(f"stopped: {server.delivered} delivered, {server.relayed} relayed")
+        left = "" if server.store is None else \
+            f"; {sum(map(len, server.store.queued().values()))} envelopes left in {qdir}"
+        err_console.print(f"stopped: {server.delivered} delivered, {server.relayed} relayed{left}")
     finally:
         serve_log.removeHandler(handler)
         serve_log.setLevel(saved[0])

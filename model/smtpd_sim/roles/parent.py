@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
@@ -85,14 +85,28 @@ class ParentRole(Role):
         if status == "ok":
             # the mailbox is written before the child exits: a delivery the world sees even
             # if the daemon dies before it learns about it
-            def on_exit(agent: DeliveryAgent, evpid: int = evpid) -> None:
-                self.ledger.world_delivery(evpid)
+            def on_exit(agent: DeliveryAgent, evpid: int = evpid, d: dict[str, Any] = deliver) -> None:
+                if self._write_mailbox(d):
+                    self.ledger.world_delivery(evpid)
+                else:
+                    agent.status = "tempfail"  # mail.maildir: err(EX_TEMPFAIL, NULL)
                 self._child_exited(agent)
         agent = DeliveryAgent(self.proc.kernel, self.forks, self.world, status, on_exit,
                               self.proc.vruntime + (self.proc.cursor - self.proc.run_start))
         self.children[deliver["session"]] = (m, agent)
         self.max_children = max(self.max_children, len(self.children))
         self.reply(m, "MDA_FORK", {"session": deliver["session"], "agent": agent}, fd=True)
+
+    def _write_mailbox(self, d: dict[str, Any]) -> bool:
+        """What ``mail.maildir`` does before it exits 0: with a live server listening, the
+        message with mda.c's "Return-Path: <sender>" and "Delivered-To: rcpt" lines on top
+        is written for real; False if that write failed."""
+        hook = self.hooks.delivered
+        if hook is None:
+            return True
+        body = self.disk.bodies.get(d["evpid"] >> 32, b"")
+        head = f"Return-Path: <{d['sender']}>\nDelivered-To: {d['rcpt']}\n".encode()
+        return hook(d["evpid"], d["user"], head + body)
 
     def _child_exited(self, agent: DeliveryAgent) -> None:
         # SIGCHLD: handled by the parent's event loop (parent_sig_handler())
@@ -107,12 +121,6 @@ class ParentRole(Role):
                 self.children_cpu += agent.proc.cpu_time
                 status = agent.status
                 cause = "exited okay" if status == "ok" else "exited abnormally"
-                hook = self.hooks.delivered
-                if status == "ok" and hook is not None:
-                    d = req.payload
-                    body = self.disk.bodies.get(d["evpid"] >> 32, b"")
-                    # mda.c: "Return-Path: <sender>" and "Delivered-To: rcpt" lead the message
-                    hook(d["user"], f"Return-Path: <{d['sender']}>\nDelivered-To: {d['rcpt']}\n".encode() + body)
                 self.reply(req, "MDA_DONE", {"session": session, "status": status,
                                              "exit": EXIT_CODES[status], "cause": cause}, fd=True)
                 return

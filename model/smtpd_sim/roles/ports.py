@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from smtpd_sim.fsm.envelope import Envelope
     from smtpd_sim.imsg import Vocabulary
     from smtpd_sim.kernel.process import Process
     from smtpd_sim.observe.ledger import Ledger
@@ -31,14 +32,25 @@ if TYPE_CHECKING:
 
 
 class Hooks:
-    """What a live server wants to hear (``smtpd_sim.serve``): a delivery agent exited
-    okay with this message, the remote MX accepted one. None: nobody listens."""
+    """What a live server wants to hear (``smtpd_sim.serve``); None: nobody listens.
 
-    __slots__ = ("delivered", "relayed")
+    ``delivered(evpid, user, data)``: a delivery agent writes the mailbox (``mail.maildir``
+    before it exits); False means the write failed and the child exits EX_TEMPFAIL.
+    ``relayed``: the remote MX accepted a message. The queue's file operations, done for
+    real by a live server inside the handler (so smtp's 250 follows them):
+    ``committed(msgid, envelopes, body)`` = ``queue_fs.c:queue_fs_message_commit()``
+    (False: the commit fails, as when the rename fails), ``envelope_written(evp)`` =
+    ``queue_fs_envelope_update()`` / ``queue_fs_envelope_create()`` into a committed
+    message, ``envelope_deleted(evpid)`` = ``queue_fs_envelope_delete()``."""
+
+    __slots__ = ("delivered", "relayed", "committed", "envelope_written", "envelope_deleted")
 
     def __init__(self) -> None:
-        self.delivered: Callable[[str, bytes], None] | None = None
+        self.delivered: Callable[[int, str, bytes], bool] | None = None
         self.relayed: Callable[[str, list[str], bytes], None] | None = None
+        self.committed: Callable[[int, list[Envelope], bytes], bool] | None = None
+        self.envelope_written: Callable[[Envelope], None] | None = None
+        self.envelope_deleted: Callable[[int], None] | None = None
 
 
 class Ports:

@@ -43,6 +43,7 @@ class QueueRole(Role):
         self.disk = ports.disk
         self.rng = ports.rng("queue-ids")
         self.ledger = ports.ledger
+        self.hooks = ports.hooks  # a live server's real queue files (smtpd_sim.serve.store)
         self.hostname = ports.site.hostname  # bounce.c: the default smtpname
         self.messages: dict[int, _Message] = {}
         self.evpcache: set[int] = set()  # queue_backend.c envelope cache (QUEUE_EVPCACHE 1024)
@@ -85,6 +86,15 @@ class QueueRole(Role):
         self.disk.op(self.proc, "open", "fsync")
         msg.envelopes[evp.id] = evp
         self._evpcache_add(evp.id)
+        if msg.committed and self.hooks.envelope_written is not None:
+            self.hooks.envelope_written(evp)  # queue_fs_envelope_create() straight into /queue
+
+    def _envelope_update(self, evp: Envelope) -> None:
+        """``queue_backend.c:queue_envelope_update()`` → ``queue_fs_envelope_update()``:
+        write a temporary file, fsync, rename over the envelope."""
+        self.disk.op(self.proc, "open", "fsync", "rename")
+        if self.hooks.envelope_written is not None:
+            self.hooks.envelope_written(evp)
 
     def _evpcache_add(self, evpid: int) -> None:
         self.evpcache.add(evpid)
@@ -111,6 +121,8 @@ class QueueRole(Role):
         if msg is None or evpid not in msg.envelopes:
             return
         del msg.envelopes[evpid]
+        if self.hooks.envelope_deleted is not None:
+            self.hooks.envelope_deleted(evpid)  # queue_fs_envelope_delete()
         if evpid in self.evpcache:
             self.evpcache.discard(evpid)
             self.stat_decrement("queue.evpcache.size")
@@ -210,6 +222,9 @@ class QueueRole(Role):
         msgid = m.payload["msgid"]
         msg = self.messages.get(msgid)
         ok = msg is not None and not self.disk.full
+        commit = self.hooks.committed  # a live server writes and renames the real files here
+        if msg is not None and ok and commit is not None:
+            ok = commit(msgid, list(msg.envelopes.values()), self.disk.bodies.get(msgid, b""))
         if msg is not None and ok:
             self.disk.op(self.proc, "rename", "rename")
             msg.committed = True
@@ -286,7 +301,7 @@ class QueueRole(Role):
             return
         evp.errorline = m.payload.get("reason", "")
         evp.retry += 1
-        self.disk.op(self.proc, "open", "fsync", "rename")
+        self._envelope_update(evp)
         self.ledger.tempfailed(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + evp.approx_size())
 
@@ -359,7 +374,7 @@ class QueueRole(Role):
             return
         self._bounce(evp, B_WARNING, delay=p["delay"], expire=p["expire"])
         evp.lastbounce = p["timestamp"]
-        self.disk.op(self.proc, "open", "fsync", "rename")
+        self._envelope_update(evp)
         self.ledger.warned(p["evpid"], self.now)
 
     # ---- bounces ------------------------------------------------------------------------
@@ -414,5 +429,5 @@ class QueueRole(Role):
         """``bounce_delivery()`` for TEMPFAIL: retry++, rewrite, whole envelope to the scheduler."""
         evp.retry += 1
         evp.errorline = status
-        self.disk.op(self.proc, "open", "fsync", "rename")
+        self._envelope_update(evp)
         self.send("scheduler", "QUEUE_DELIVERY_TEMPFAIL", {"envelope": evp}, length=10 + evp.approx_size())

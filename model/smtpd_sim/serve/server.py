@@ -4,22 +4,24 @@ An asyncio server accepts TCP connections and hands every byte to the same smtp 
 and session FSM the simulation uses; the simulated topology behind it (lka, queue,
 scheduler, parent, delivery agents...) runs in wall-clock time: before each client
 event the simulation is advanced to "now", and a pump task advances it between events.
-Accepted local mail is written into maildirs, relayed mail into a spool file.
-The sockets, TLS, the session timeout and the limits live in :mod:`smtpd_sim.serve.net`.
+Accepted local mail is written into maildirs, relayed mail into a spool file. With a
+queue directory (``smtpd_sim.serve.store``) every message is on disk before its 250 and
+a restart delivers what the last run left queued. The sockets, TLS, the session timeout
+and the limits live in :mod:`smtpd_sim.serve.net`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from smtpd_sim.errors import ModelError
+from smtpd_sim.fsm.envelope import D_BOUNCE, Envelope
 from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import write_imsg_trace
 from smtpd_sim.serve.net import (
@@ -29,12 +31,15 @@ from smtpd_sim.serve.net import (
     PumpError,
     log,
 )
+from smtpd_sim.serve.store import Maildirs, QueueStore, Reloaded, append_mbox
 from smtpd_sim.sim.runner import Runner
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_SITE, scenario_of
 
 
 class LiveServer:
-    """The simulated daemon behind real sockets."""
+    """The simulated daemon behind real sockets. ``queue``: the queue directory (None: the
+    queue lives in memory only, as in a simulation); ``log``: where one-line warnings go
+    (default stderr)."""
 
     edge: NetEdge | None = None  # the sockets, once serve() has bound them
     tls_files: tuple[Path, Path] | None = None  # a self-signed pair serve() generated
@@ -47,6 +52,8 @@ class LiveServer:
         calibration: str = DEFAULT_CALIBRATION,
         maildir: Path | None = None,
         spool: Path | None = None,
+        queue: Path | None = None,
+        log: TextIO | None = None,
         trace: Any = None,
         seed: int = 1,
         rows: bool = False,
@@ -67,6 +74,14 @@ class LiveServer:
         self.delivered = 0
         self.relayed = 0
         self.per_user: dict[str, int] = {}
+        self.log = log
+        self.tempfails = 0  # maildir writes that failed (the envelope stayed queued)
+        self.redelivered = 0  # deliveries found already in the maildir (after a crash)
+        self._maildirs: Maildirs | None = None
+        self.store: QueueStore | None = None
+        self.reloaded = 0  # envelopes found in the queue directory at start-up
+        if queue is not None:
+            self._open_queue(Path(queue))
 
     # ---- time -------------------------------------------------------------------------
 
@@ -121,31 +136,112 @@ class LiveServer:
                 self.trace.write(line + "\n")
         self.trace.flush()
 
-    def _delivered(self, user: str, body: bytes) -> None:
-        """A delivery agent exited okay: write the message into ``<maildir>/<user>/new``."""
+    def _log(self, line: str) -> None:
+        out = self.log or sys.stderr
+        out.write(f"smtpd-sim serve: {line}\n")
+        out.flush()
+
+    def _mailboxes(self) -> Maildirs | None:
+        if self.maildir is None:
+            return None
+        if self._maildirs is None or self._maildirs.root != Path(self.maildir):
+            self._maildirs = Maildirs(Path(self.maildir))
+        return self._maildirs
+
+    def _delivered(self, evpid: int, user: str, data: bytes) -> bool:
+        """Hook: the delivery agent writes ``<maildir>/<user>/new/<name>`` (``mail.maildir``);
+        a failed write is a temporary failure: False, one line logged, and the simulated
+        mda, queue and scheduler keep the envelope and retry it (10 s, 40 s, 90 s ... after
+        its creation, ``scheduler_backoff()``). Never raises."""
+        boxes = self._mailboxes()
+        if boxes is not None:
+            name = (self.store.delivery_name(evpid) if self.store is not None else None) or boxes.fresh_name()
+            try:
+                if not boxes.deliver(user, name, data):
+                    self.redelivered += 1  # already there: written before a crash
+            except Exception as e:  # noqa: BLE001 - any failure is the agent's EX_TEMPFAIL
+                self.tempfails += 1
+                self._log(f"delivery to {user} tempfailed, envelope {evpid:016x} stays queued "
+                          f"and is retried: {e}")
+                return False
         self.delivered += 1
         self.per_user[user] = self.per_user.get(user, 0) + 1
-        if self.maildir is None:
-            return
-        base = self.maildir / user
-        for sub in ("tmp", "new", "cur"):
-            (base / sub).mkdir(parents=True, exist_ok=True)
-        name = f"{time.time():.6f}.{os.getpid()}.{self.delivered}.{socket.gethostname()}"
-        tmp = base / "tmp" / name
-        tmp.write_bytes(body)
-        tmp.rename(base / "new" / name)
+        return True
 
     def _relayed(self, sender: str, rcpts: list[str], body: bytes) -> None:
-        """The remote MX accepted a relayed message: append it to the spool file (mbox)."""
+        """Hook: the remote MX accepted a relayed message: append it to the spool file
+        (mbox, fsynced). The spool is the remote's mailbox: a write error is logged."""
         self.relayed += 1
         if self.spool is None:
             return
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.spool, "ab") as fh:
-            fh.write(f"From {sender or 'MAILER-DAEMON'} {time.asctime()}\n".encode())
-            fh.write(f"X-Relayed-To: {', '.join(rcpts)}\n".encode())
-            fh.write(body.replace(b"\r\n", b"\n"))
-            fh.write(b"\n")
+        try:
+            append_mbox(Path(self.spool), sender, rcpts, body)
+        except OSError as e:
+            self._log(f"relay spool {self.spool}: {e}")
+
+    # ---- the queue directory --------------------------------------------------------------
+
+    def _open_queue(self, path: Path) -> None:
+        """Open the queue directory (``queue_fs_init()``), hook its operations into the
+        simulated queue, and reload what it holds."""
+        store = QueueStore(path)
+        store.clock_offset = time.time() - self.now()
+        loaded = store.load()
+        for line in loaded.skipped:
+            self._log(f"queue: {line}")
+        self.store = store
+        hooks = self.sim.hooks
+        hooks.committed = self._committed
+        hooks.envelope_written = self._envelope_written
+        hooks.envelope_deleted = self._envelope_deleted
+        if loaded.envelopes:
+            self._reload(loaded)
+
+    def _reload(self, loaded: Reloaded) -> None:
+        """What a restarted daemon does (``queue.c:queue_timeout()`` walking the queue,
+        IMSG_QUEUE_ENVELOPE_SUBMIT / _MESSAGE_COMMIT to the scheduler): the simulated
+        queue loads the envelopes (``QueueRole.load_from_disk()``, the path a simulated
+        crash-restart takes) and the scheduler delivers them as it would any envelope. The
+        ledger counts them as accepted by this run."""
+        sim = self.sim
+        now = sim.env.now
+        for msgid, evps in loaded.envelopes.items():
+            sim.disk.bodies[msgid] = loaded.bodies[msgid]
+            sim.ledger.committed(msgid, [e.id for e in evps if e.type != D_BOUNCE], now)
+            sim.ledger.accepted(msgid, now)
+            for e in evps:
+                if e.type == D_BOUNCE:
+                    sim.ledger.bounce_created(e.id, now)
+        sim.roles["queue"].load_from_disk(loaded.envelopes)
+        self.reloaded = loaded.count
+
+    def _committed(self, msgid: int, envelopes: list[Envelope], body: bytes) -> bool:
+        """Hook (``queue_fs_message_commit()``): the message and its envelopes written,
+        fsynced and renamed into ``queue/`` before the simulated queue answers smtp; False
+        (smtp answers 421, the client keeps its message) if the disk refused."""
+        assert self.store is not None
+        try:
+            self.store.commit(msgid, envelopes, body)
+        except Exception as e:  # noqa: BLE001 - any failure is a failed commit
+            self._log(f"queue: commit of message {msgid:08x} failed, 421 to the client: {e}")
+            return False
+        return True
+
+    def _envelope_written(self, evp: Envelope) -> None:
+        """Hook (``queue_fs_envelope_update()``): a retry count, a bounce envelope."""
+        assert self.store is not None
+        try:
+            self.store.envelope_update(evp)
+        except Exception as e:  # noqa: BLE001
+            self._log(f"queue: update of envelope {evp.id:016x} failed: {e}")
+
+    def _envelope_deleted(self, evpid: int) -> None:
+        """Hook (``queue_fs_envelope_delete()``)."""
+        assert self.store is not None
+        try:
+            self.store.envelope_delete(evpid)
+        except Exception as e:  # noqa: BLE001
+            self._log(f"queue: removal of envelope {evpid:016x} failed: {e}")
 
     # ---- running ------------------------------------------------------------------------
 
