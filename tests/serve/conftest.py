@@ -14,6 +14,13 @@ from smtpd_sim.serve.net import NetOptions
 from smtpd_sim.serve.server import LiveServer
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve``'s defaults (./smtpd-sim-queue, ./maildirs) land in the test's own directory,
+    never in the checkout, and no two tests share a queue directory."""
+    monkeypatch.chdir(tmp_path)
+
+
 class ServeThread:
     """``LiveServer.serve()`` on free loopback ports (port 0) in a thread; ``error`` holds
     what ``serve()`` raised, ``ports`` the bound port of each listener kind."""

@@ -112,6 +112,8 @@ def serve(
             f"; {sum(map(len, server.store.queued().values()))} envelopes left in {qdir}"
         err_console.print(f"stopped: {server.delivered} delivered, {server.relayed} relayed{left}")
     finally:
+        if server.store is not None:
+            server.store.close()  # the queue directory's lock, for a next serve in this process
         serve_log.removeHandler(handler)
         serve_log.setLevel(saved[0])
         serve_log.propagate = saved[1]
