@@ -84,15 +84,23 @@ class ParentRole(Role):
         on_exit = self._child_exited
         if status == "ok":
             # the mailbox is written before the child exits: a delivery the world sees even
-            # if the daemon dies before it learns about it
-            def on_exit(agent: DeliveryAgent, evpid: int = evpid) -> None:
-                self.ledger.world_delivery(evpid)
+            # if the daemon dies before it learns about it (made by this incarnation)
+            def on_exit(agent: DeliveryAgent, evpid: int = evpid, epoch: int = self.ledger.epoch) -> None:
+                self.ledger.world_delivery(evpid, epoch)
                 self._child_exited(agent)
         agent = DeliveryAgent(self.proc.kernel, self.forks, self.world, status, on_exit,
                               self.proc.vruntime + (self.proc.cursor - self.proc.run_start))
         self.children[deliver["session"]] = (m, agent)
         self.max_children = max(self.max_children, len(self.children))
         self.reply(m, "MDA_FORK", {"session": deliver["session"], "agent": agent}, fd=True)
+
+    def orphans(self) -> list[int]:
+        """The envelopes whose agent will still write the mailbox if the daemon dies now: it
+        has read the whole message from its pipe, and nothing stops it when the parent dies
+        (``forkmda()``'s child is in its own session, ``setsid()``; ``parent_imsg(NULL)``'s
+        ``fatalx()`` is a plain ``exit(1)`` that signals no child)."""
+        return [req.payload["evpid"] for req, agent in self.children.values()
+                if agent.status == "ok" and agent.delivering]
 
     def _child_exited(self, agent: DeliveryAgent) -> None:
         # SIGCHLD: handled by the parent's event loop (parent_sig_handler())
