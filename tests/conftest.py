@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from smtpd_sim import native
 
@@ -17,6 +18,12 @@ native.prepare()
 
 from smtpd_sim.kernel.process import Kernel  # noqa: E402
 from smtpd_sim.observe.recorder import Recorder  # noqa: E402
+
+# The fault-schedule property (tests/sim/test_faults.py): each example is a small run (15 s
+# of arrivals), 200 of them in `make test`; `make soak` (SMTPD_SIM_SOAK=1) runs many more.
+settings.register_profile("fault-schedule", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fault-schedule-soak", settings.get_profile("fault-schedule"), max_examples=5000)
 
 
 @pytest.fixture

@@ -45,17 +45,59 @@ def test_settled_envelopes_are_forgotten_but_counted() -> None:
     assert len(led.delivery_delays) == 500
 
 
-def test_a_redelivery_before_the_queue_learns_is_still_a_duplicate() -> None:
-    # the mailbox is written, the daemon dies before the queue hears of it, the restarted
-    # daemon delivers again: two world deliveries before the terminal state
+def _accept(led: Ledger, msgid: int) -> int:
+    e = msgid << 32
+    led.committed(msgid, [e], 0.0)
+    led.accepted(msgid, 0.0)
+    return e
+
+
+def test_a_second_delivery_by_the_same_incarnation_is_a_duplicate() -> None:
+    # no crash in between: nothing but a bug in the model can deliver an envelope twice
     led = Ledger()
-    e = 7 << 32
-    led.committed(7, [e], 0.0)
-    led.accepted(7, 0.0)
+    e = _accept(led, 7)
     led.world_delivery(e)
     led.world_delivery(e)
     led.delivered(e, 1.0)
-    assert led.duplicated == 1 and not led.world_deliveries
+    assert led.duplicated == 1 and led.redelivered_after_crash == 0 and not led.world_deliveries
+
+
+def test_a_redelivery_after_a_crash_before_the_removal_is_counted_apart() -> None:
+    # the mailbox is written, the daemon dies before the queue removes the envelope, the
+    # restarted daemon delivers it again (queue.c deletes only on IMSG_*_DELIVERY_OK)
+    led = Ledger()
+    e = _accept(led, 7)
+    led.world_delivery(e)
+    led.crashed([])
+    led.world_delivery(e)
+    led.delivered(e, 1.0)
+    assert led.redelivered_after_crash == 1 and led.duplicated == 0 and not led.world_deliveries
+    s = led.summary(crashes=True)
+    assert list(s)[-2:] == ["duplicated", "redelivered_after_crash"]
+    assert "redelivered_after_crash" not in led.summary()
+
+
+def test_an_orphan_agent_writing_after_the_restarted_daemon_settled_is_still_counted() -> None:
+    # the dead daemon's agent (incarnation 0) writes the mailbox only after the restarted
+    # one (incarnation 1) delivered and removed the envelope: one redelivery, then nothing
+    # is kept for it
+    led = Ledger()
+    e = _accept(led, 7)
+    led.crashed([e])
+    led.world_delivery(e)  # incarnation 1
+    led.delivered(e, 1.0)
+    assert led.world_deliveries == {e: 1}  # kept: the orphan has not written yet
+    led.world_delivery(e, 0)
+    assert led.redelivered_after_crash == 1 and led.duplicated == 0
+    assert not led.world_deliveries and not led.orphans
+    # the other order: the orphan first, then the restarted daemon
+    f = _accept(led, 8)
+    led.crashed([f])
+    led.world_delivery(f, 1)
+    led.world_delivery(f)
+    led.delivered(f, 2.0)
+    assert led.redelivered_after_crash == 2 and led.duplicated == 0
+    assert not led.world_deliveries and not led.orphans
 
 
 def _deliver(led: Ledger, msgid: int, ends: list[tuple[str, float]]) -> None:

@@ -1,4 +1,4 @@
-"""A message's life after 250: retries, expiry, delay warnings, faults; the ledger balances."""
+"""A message's life after 250: retries, expiry, delay warnings (faults: tests/sim/test_faults.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from smtpd_sim.sim.faults import Fault, Faults
 from smtpd_sim.sim.simulation import Simulation
 from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
@@ -87,41 +83,3 @@ def test_delay_warning_then_expiry_after_four_days_with_their_bounces() -> None:
     series = [round(t - creation) for _e, t in led.retries]
     assert series == [400 * n * n for n in range(1, 31)]
     assert series[-1] > 4 * 86400 > series[-2]
-
-
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["mx_down", "mx_reply", "dns_failure", "disk_full", "agent_tempfail",
-                             "crash", "client_vanish", "mx_slow"]),
-            st.floats(0, 240), st.floats(5, 300), st.floats(0.05, 1.0),
-        ),
-        max_size=4,
-    ),
-    st.integers(1, 5),
-)
-def test_any_fault_schedule_loses_nothing(faults: list[tuple[str, float, float, float]], seed: int) -> None:
-    """Whatever the faults, every accepted envelope ends delivered, bounced, expired or still
-    in the queue, and the counts balance."""
-    wl = WorkloadSpec(duration_s=300, arrival=Arrival(rate_per_s=2.0),
-                      mix=Mix(local_share=0.6, sender="alice@local.test"))
-    sim = Simulation(scenario_of("pony-6.8", workload=wl, seed=seed), rows=False)
-    sim.startup()
-    t0 = sim.env.now
-    specs = []
-    for kind, start, dur, rate in faults:
-        kw = {"kind": kind, "start_s": start, "duration_s": dur, "rate": rate}
-        if kind == "crash":
-            kw.update(process="lka", restart_after_s=5.0)
-        if kind == "mx_reply":
-            kw.update(code=550 if rate > 0.5 else 451)
-        if kind == "mx_slow":
-            kw.update(delay_s=1.0)
-        specs.append(Fault(**kw))
-    Faults(sim, specs, t0)
-    sim.start_clients(t0)
-    sim.run(t0 + 300 + 1800)
-    s = sim.ledger.summary(sim.queued_on_disk())
-    assert s["lost"] == 0, s
-    assert s["accepted"] == s["delivered"] + s["bounced"] + s["expired"] + s["queued"], s

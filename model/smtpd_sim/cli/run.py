@@ -71,7 +71,9 @@ def run(
                   f"{summary.simulated_s / 3600:.2f} h simulated in {summary.wall_s:.1f} s")
     console.print(f"  accepted {led['accepted']}  delivered {led['delivered']}  bounced {led['bounced']}  "
                   f"expired {led['expired']}  still queued {led['queued']}  "
-                  f"[{'green' if led['lost'] == 0 else 'red'}]lost {led['lost']}[/]  duplicated {led['duplicated']}")
+                  f"[{'green' if led['lost'] == 0 else 'red'}]lost {led['lost']}[/]  duplicated {led['duplicated']}"
+                  + (f"  redelivered after crash {led['redelivered_after_crash']}"
+                     if "redelivered_after_crash" in led else ""))
     console.print(f"  tempfails {summary.tempfails}, delay warnings {summary.warnings}, "
                   f"bounces {summary.bounces}, crashes {summary.crashes}, "
                   f"refused sessions {summary.refused_sessions}, vanished clients {summary.vanished_clients}")

@@ -5,10 +5,18 @@ envelopes were committed to the queue just before (the rename in
 ``queue_fs_message_commit()``). From then on each envelope must end delivered, bounced
 (permanent failure, a bounce was generated), expired, or still be in the queue. Anything
 else is *lost*, which the model must never produce.
+
+Exactly once: the world sees a delivery (a mailbox written, the remote MX's 250) before the
+queue removes the envelope (``queue.c``: ``queue_envelope_delete()`` on
+IMSG_MDA_DELIVERY_OK / IMSG_MTA_DELIVERY_OK). A crash between the two leaves the envelope
+in /queue and the restarted daemon delivers it again, as the real one does: that is
+``redelivered_after_crash``. A second delivery made by the same incarnation of the daemon
+is ``duplicated``, which the model must never produce.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from smtpd_sim.observe.sketch import Sketch
@@ -31,7 +39,9 @@ class Ledger:
         self.committed_not_acked = 0
         self.counts: dict[str, int] = dict.fromkeys(TERMINAL, 0)
         self.tempfails = 0
-        self.duplicated = 0
+        self.duplicated = 0  # a second world delivery by the same incarnation: a model bug
+        self.redelivered_after_crash = 0  # delivered, the daemon died before the removal
+        self.epoch = 0  # the daemon's incarnation: each crash starts the next (crashed())
         self.accept_times: dict[int, tuple[float, int]] = {}  # evpid -> (accepted at, msgid)
         # messages whose every envelope was delivered by ``window_end`` (the end of the
         # arrivals, for delivered throughput), counted as their last envelope settles
@@ -47,7 +57,16 @@ class Ledger:
         self.internal_msgs = 0
         self.unacked_settled = 0
         self.warnings = 0
+        # evpid -> the newest incarnation that handed it to the world, until the queue
+        # removes it (a repeat after that is impossible: the envelope file is gone)
         self.world_deliveries: dict[int, int] = {}
+        # evpid -> delivery agents of dead incarnations still writing its mailbox, and those
+        # of them whose envelope the restarted daemon settled meanwhile (see crashed())
+        self.orphans: dict[int, int] = {}
+        self._orphans_settled: set[int] = set()
+        # every world delivery as (evpid, incarnation), never forgotten: only when a caller
+        # sets a list here (an audit of the counts above, e.g. by the fault tests)
+        self.audit: list[tuple[int, int]] | None = None
         # per accepted envelope: [msgid, accepted at, state, ended at, tempfails]
         self.records: dict[int, list[Any]] = {}
         self.retries: list[tuple[int, float]] = []
@@ -92,8 +111,11 @@ class Ledger:
 
     def _terminal(self, evpid: int, what: str, t: float) -> None:
         # the queue deletes the envelope file at this instant: no redelivery can follow, so
-        # the duplicate count no longer needs it
-        self.world_deliveries.pop(evpid, None)
+        # the duplicate count no longer needs it (unless an orphan agent is still writing)
+        if evpid in self.orphans:
+            self._orphans_settled.add(evpid)
+        else:
+            self.world_deliveries.pop(evpid, None)
         prev = self.state.pop(evpid, None)
         if prev is None:
             return  # internal mail, or already settled
@@ -137,14 +159,43 @@ class Ledger:
         if rec is not None:
             rec[4] += 1
 
-    def world_delivery(self, evpid: int) -> None:
+    def world_delivery(self, evpid: int, epoch: int | None = None) -> None:
         """A mailbox was written or the remote MX said 250: delivered as the world sees it.
-        A second one for the same envelope is a duplicate (SMTP is at-least-once: a crash
-        between the delivery and the queue learning about it redelivers)."""
-        n = self.world_deliveries.get(evpid, 0)
-        if n:
-            self.duplicated += 1
-        self.world_deliveries[evpid] = n + 1
+        ``epoch``: the incarnation that handed it over (default: the running one; a local
+        delivery is that of the parent which forked the agent). A repeat by another
+        incarnation followed a crash between a delivery and the removal of the envelope
+        (``redelivered_after_crash``); a repeat by the same one is ``duplicated``."""
+        e = self.epoch if epoch is None else epoch
+        if self.audit is not None:
+            self.audit.append((evpid, e))
+        prev = self.world_deliveries.get(evpid)
+        if prev is None:
+            self.world_deliveries[evpid] = e
+        else:
+            if prev == e:
+                self.duplicated += 1
+            else:
+                self.redelivered_after_crash += 1
+            self.world_deliveries[evpid] = max(prev, e)
+        if e < self.epoch and evpid in self.orphans:
+            # the agent of a dead daemon has written the mailbox: nothing more will come of it
+            n = self.orphans[evpid] - 1
+            if n:
+                self.orphans[evpid] = n
+            else:
+                del self.orphans[evpid]
+                if evpid in self._orphans_settled:
+                    self._orphans_settled.discard(evpid)
+                    self.world_deliveries.pop(evpid, None)
+
+    def crashed(self, orphans: Iterable[int]) -> None:
+        """The daemon died: the next deliveries are the next incarnation's. ``orphans``: the
+        envelopes whose delivery agent outlives it (``forkmda()``'s child has read the whole
+        message; nothing kills it when the parent exits) and will still write the mailbox,
+        perhaps after the restarted daemon delivered and removed the envelope."""
+        self.epoch += 1
+        for evpid in orphans:
+            self.orphans[evpid] = self.orphans.get(evpid, 0) + 1
 
     def removed(self, evpid: int, t: float) -> None:
         self._terminal(evpid, "removed", t)
@@ -187,8 +238,10 @@ class Ledger:
         """Envelopes accepted (or committed) and not settled."""
         return {e for e, s in self.state.items() if s in OPEN}
 
-    def summary(self, queued_on_disk: set[int] | None = None) -> dict[str, Any]:
-        """Counts; ``lost`` = accepted envelopes neither terminal nor on disk."""
+    def summary(self, queued_on_disk: set[int] | None = None, *, crashes: bool = False) -> dict[str, Any]:
+        """Counts; ``lost`` = accepted envelopes neither terminal nor on disk. ``crashes``:
+        the run could crash the daemon, so ``redelivered_after_crash`` is reported too (a
+        run without crash faults reports what it always did)."""
         queued = 0
         lost = 0
         for e, s in self.state.items():
@@ -206,4 +259,5 @@ class Ledger:
             "queued": queued,
             "lost": lost,
             "duplicated": self.duplicated,
+            **({"redelivered_after_crash": self.redelivered_after_crash} if crashes else {}),
         }

@@ -84,10 +84,11 @@ class ParentRole(Role):
         on_exit = self._child_exited
         if status == "ok":
             # the mailbox is written before the child exits: a delivery the world sees even
-            # if the daemon dies before it learns about it
-            def on_exit(agent: DeliveryAgent, evpid: int = evpid, d: dict[str, Any] = deliver) -> None:
+            # if the daemon dies before it learns about it (made by this incarnation)
+            def on_exit(agent: DeliveryAgent, evpid: int = evpid, d: dict[str, Any] = deliver,
+                        epoch: int = self.ledger.epoch) -> None:
                 if self._write_mailbox(d):
-                    self.ledger.world_delivery(evpid)
+                    self.ledger.world_delivery(evpid, epoch)
                 else:
                     agent.status = "tempfail"  # mail.maildir: err(EX_TEMPFAIL, NULL)
                 self._child_exited(agent)
@@ -107,6 +108,14 @@ class ParentRole(Role):
         body = self.disk.bodies.get(d["evpid"] >> 32, b"")
         head = f"Return-Path: <{d['sender']}>\nDelivered-To: {d['rcpt']}\n".encode()
         return hook(d["evpid"], d["user"], head + body)
+
+    def orphans(self) -> list[int]:
+        """The envelopes whose agent will still write the mailbox if the daemon dies now: it
+        has read the whole message from its pipe, and nothing stops it when the parent dies
+        (``forkmda()``'s child is in its own session, ``setsid()``; ``parent_imsg(NULL)``'s
+        ``fatalx()`` is a plain ``exit(1)`` that signals no child)."""
+        return [req.payload["evpid"] for req, agent in self.children.values()
+                if agent.status == "ok" and agent.delivering]
 
     def _child_exited(self, agent: DeliveryAgent) -> None:
         # SIGCHLD: handled by the parent's event loop (parent_sig_handler())

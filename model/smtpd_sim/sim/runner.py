@@ -129,7 +129,8 @@ class Runner:
         return RunResult(
             name=self.scenario.name, era=self.scenario.era, seed=self.scenario.seed,
             t0=self.t0, end=sim.env.now, config=self.scenario.config(),
-            ledger=led.summary(sim.queued_on_disk()), tempfails=led.tempfails, warnings=led.warnings,
+            ledger=led.summary(sim.queued_on_disk(), crashes=any(f.kind == "crash" for f in self.scenario.faults)),
+            tempfails=led.tempfails, warnings=led.warnings,
             bounces={"generated": led.bounces_created, "delivered": led.bounces_sent,
                      "failed": led.bounces_failed,
                      "double_bounces_dropped": int(counters["queue"]["double_bounces"])},

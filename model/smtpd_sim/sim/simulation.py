@@ -195,6 +195,7 @@ class Simulation:
             h["cpu"] += proc.cpu_time
             h["busy"] += proc.busy_time
         self.roles["smtp"].reset_all("daemon stopped")
+        self.ledger.crashed(self.roles["parent"].orphans())
         for proc in self.procs.values():
             proc.kill()
         disk = self.roles["queue"].disk_state()

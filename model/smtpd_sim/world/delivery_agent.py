@@ -51,6 +51,12 @@ class DeliveryAgent:
         self._worked = True
         self._maybe_exit()
 
+    @property
+    def delivering(self) -> bool:
+        """It has the whole message and has not exited: the mailbox will be written whatever
+        happens to the daemon (the child outlives it)."""
+        return self._eof and not self.exited
+
     def eof(self) -> None:
         """The mda closed the pipe: the whole message has been written."""
         self._eof = True
