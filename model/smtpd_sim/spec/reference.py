@@ -70,7 +70,8 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
 class Row:
     """One key of a section: ``key`` as written in the file (``arrival.rate_per_s``,
     ``fault[].kind``, ``roles.<name>.wake_s``); ``unit`` "" for a non-number, "-" for a pure
-    number, None when a number declares none; ``allowed`` the range or the choices."""
+    number, None when a number declares none; ``default`` "required", "unset", "" for a
+    table whose keys follow, else TOML; ``allowed`` the range or the choices."""
 
     key: str
     type: str
@@ -233,9 +234,13 @@ def _toml(v: Any) -> str:
 
 
 def _default(field: FieldInfo) -> str:
+    """``required``, ``unset`` (None), "" for a table of keys (its keys have the defaults),
+    else the default as TOML."""
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return ""
     return "unset" if value is None else _toml(value)
 
 
@@ -296,7 +301,7 @@ def reference_text(section: str | None = None) -> str:
         for r in rows:
             what = r.type + (f", {_unit_text(r.unit)}" if r.unit not in ("", "-") else "")
             what += f"; {r.allowed}" if r.allowed else ""
-            head = f"{r.key} = {r.default}" if r.default != "required" else f"{r.key} (required)"
+            head = {"required": f"{r.key} (required)", "": r.key}.get(r.default, f"{r.key} = {r.default}")
             lines += [f"  {head}   ({what})", f"      {r.description}"]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -316,10 +321,10 @@ def reference_markdown(section: str | None = None) -> str:
                   "| key | type | unit | default | allowed | description |",
                   "|---|---|---|---|---|---|"]
         for r in rows:
-            # key and default in code spans (no escaping of <name> there; a pipe still ends a cell)
-            default = "required" if r.default == "required" else "`" + r.default.replace("|", "\\|") + "`"
-            cells = [f"`{r.key}`", _cell(r.type), _cell(_unit_text(r.unit)), default, _cell(r.allowed),
-                     _cell(r.description)]
+            # key, default and range in code spans (no escaping of <name> there; a pipe still ends a cell)
+            default = r.default if r.default in ("required", "") else "`" + r.default.replace("|", "\\|") + "`"
+            allowed = "`" + r.allowed.replace("|", "\\|") + "`" if r.allowed else ""
+            cells = [f"`{r.key}`", _cell(r.type), _cell(_unit_text(r.unit)), default, allowed, _cell(r.description)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
