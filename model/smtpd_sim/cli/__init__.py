@@ -17,6 +17,8 @@ from smtpd_sim.cli import (
     privsep,
     real,
     run,
+    scenarios,
+    schema,
     serve,
     sweep,
     topology,
@@ -32,7 +34,8 @@ app = typer.Typer(
     help="Simulate the OpenSMTPD daemon as privilege-separated processes exchanging imsgs.",
 )
 for command in (compare.compare, topology.topology, privsep.privsep, serve.serve, run.run, bench.bench,
-                sweep.sweep, calibrate.calibrate, trace.trace, plugins.plugins):
+                sweep.sweep, calibrate.calibrate, trace.trace, plugins.plugins, scenarios.scenarios,
+                schema.schema):
     app.command()(command)
 app.add_typer(real.app, name="real")
 app.add_typer(native.app, name="native")

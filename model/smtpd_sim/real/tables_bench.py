@@ -401,6 +401,8 @@ def _toml(results: dict[str, Any], *, lookups: int, messages: int, repeats: int,
         "# a key it does not have is an error (-1), which lka_expand() turns into a tempfail for the",
         "# recipient (rcpt_not_in_table below; the model's `miss_tempfails = true` reproduces it).",
         'name = "tables-6.8"',
+        'description = "Alias lookups through opensmtpd-extras 6.7.1 table processes, per backend '
+        '(read by the table backends; not a calibration = value)"',
         f'source = "model/smtpd_sim/real/tables_bench.py: {lookups} direct table-protocol lookups per backend; '
         f'{messages} messages x {repeats} repeats per (backend, clients) through smtpd -d"',
         f'load_average = "{load}"  # /proc/loadavg: other work on the machine skews the tails',

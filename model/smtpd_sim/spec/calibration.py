@@ -28,36 +28,54 @@ class CalibrationError(SmtpdSimError):
 class RoleCosts(Strict):
     """CPU seconds of one role's handlers."""
 
-    wake_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # per event-loop iteration (epoll, read, write)
-    default_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # per item handled (imsg or io event)
-    per_byte_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # per payload byte (imsg) or client byte (smtp)
-    handler: dict[str, Cost] = Field(default_factory=dict)  # per imsg kind or io key
+    wake_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="CPU per event-loop iteration "
+                          "(epoll, read, write)")
+    default_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="CPU per item handled (an imsg or "
+                             "an io event) that `handler` does not name")
+    per_byte_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="CPU per payload byte (imsg) or "
+                              "client byte (smtp)")
+    handler: dict[str, Cost] = Field(default_factory=dict, description="CPU per item, by imsg kind or io key "
+                                     "(e.g. SMTP_EXPAND_RCPT)", json_schema_extra={"unit": "s"})
 
 
 class ChannelCosts(Strict):
-    latency_s: float = Field(default=15e-6, ge=0, le=MAX_COST_S)  # socketpair write -> peer readable
-    per_byte_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)
-    fd_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # SCM_RIGHTS
+    """The imsg channels (socketpairs) between processes."""
+
+    latency_s: float = Field(default=15e-6, ge=0, le=MAX_COST_S, description="socketpair write to the peer "
+                             "readable")
+    per_byte_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="extra latency per payload byte")
+    fd_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="extra latency of passing a file "
+                        "descriptor (SCM_RIGHTS)")
 
 
 class DiskCosts(Strict):
     """File-system syscalls of the queue (and the parent's .forward open)."""
 
-    cpu_s: dict[str, Cost] = Field(default_factory=dict)  # kernel CPU per op (stime)
-    wait_s: dict[str, Cost] = Field(default_factory=dict)  # off-CPU wait per op (journal commit)
+    cpu_s: dict[str, Cost] = Field(default_factory=dict, description="kernel CPU (stime) per file-system "
+                                   "operation, by operation")
+    wait_s: dict[str, Cost] = Field(default_factory=dict, description="off-CPU wait (journal commit) per "
+                                    "file-system operation, by operation")
 
 
 class Calibration(Strict):
-    name: str
-    description: str = ""
-    source: str = ""
-    cores: int = Field(default=2, ge=1, le=MAX_CORES)
-    cpu_policy: Literal["fifo", "fair"] = "fair"
-    channel: ChannelCosts = Field(default_factory=ChannelCosts)
-    world: WorldParams = Field(default_factory=WorldParams)
-    disk: DiskCosts = Field(default_factory=DiskCosts)
-    roles: dict[str, RoleCosts] = Field(default_factory=dict)
-    measured: dict[str, object] = Field(default_factory=dict)  # the figures this was fitted on
+    """A calibration file: what each role's handlers cost and how that was measured."""
+
+    name: str = Field(description="the calibration's name")
+    description: str = Field(default="", description="one line saying what was measured "
+                             "(`smtpd-sim scenarios` shows it)")
+    source: str = Field(default="", description="where the figures come from")
+    cores: int = Field(default=2, ge=1, le=MAX_CORES, description="CPU cores of the measured host",
+                       json_schema_extra={"unit": "cores"})
+    cpu_policy: Literal["fifo", "fair"] = Field(default="fair", description="how runnable processes share the "
+                                                "cores: first come first served, or shared equally")
+    channel: ChannelCosts = Field(default_factory=ChannelCosts, description="[channel]: the imsg socketpairs")
+    world: WorldParams = Field(default_factory=WorldParams, description="[world]: latencies and CPU of what the "
+                               "daemon talks to")
+    disk: DiskCosts = Field(default_factory=DiskCosts, description="[disk]: the queue's file-system syscalls")
+    roles: dict[str, RoleCosts] = Field(default_factory=dict, description="[roles.<role>]: CPU of each role's "
+                                        "handlers (smtp, lka, queue, ..., client: the load generator)")
+    measured: dict[str, object] = Field(default_factory=dict, description="the figures this was fitted on "
+                                        "(documentation; not read by the model)", json_schema_extra={"unit": "-"})
 
     @field_validator("roles")
     @classmethod

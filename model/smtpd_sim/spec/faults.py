@@ -34,17 +34,25 @@ PHASES = ("connect", "ehlo", "mail", "rcpt", "data", "eom")
 class Fault(Strict):
     """One fault of a scenario (``[[fault]]`` tables)."""
 
-    kind: FaultKind
-    start_s: float = Field(default=0.0, ge=0, le=MAX_TIME_S)
+    kind: FaultKind = Field(description="what fails (`smtpd-sim scenarios` lists the kinds)")
+    start_s: float = Field(default=0.0, ge=0, le=MAX_TIME_S, description="when the fault starts, from the first "
+                           "client (crash: when the process dies)")
     # omitted: to the end of the run (inf, the one infinite number a data file may mean)
-    duration_s: float = Field(default=float("inf"), gt=0, allow_inf_nan=True)
-    rate: float = Field(default=1.0, ge=0, le=1)
-    phase: Literal["connect", "ehlo", "mail", "rcpt", "data", "eom"] = "rcpt"
-    code: int = Field(default=451, ge=400, le=599)
-    delay_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)
-    user: str = ""
-    process: str = ""
-    restart_after_s: float = Field(default=10.0, ge=0, le=MAX_TIME_S)
+    duration_s: float = Field(default=float("inf"), gt=0, allow_inf_nan=True, description="how long it lasts "
+                              "(omitted: to the end of the run)")
+    rate: float = Field(default=1.0, ge=0, le=1, description="mx_reply, agent_tempfail, client_vanish: "
+                        "probability that each reply, delivery or session is hit",
+                        json_schema_extra={"unit": "probability"})
+    phase: Literal["connect", "ehlo", "mail", "rcpt", "data", "eom"] = Field(default="rcpt", description="mx_reply: "
+                                                                             "the SMTP phase the remote MX fails at")
+    code: int = Field(default=451, ge=400, le=599, description="mx_reply: the SMTP reply code (4xx temporary, "
+                      "5xx permanent)", json_schema_extra={"unit": "-"})
+    delay_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="mx_slow: extra time before each reply "
+                           "of the remote MX")
+    user: str = Field(default="", description="agent_tempfail: the user whose deliveries fail (empty: everyone)")
+    process: str = Field(default="", description="crash: the child process that dies (a process of the era)")
+    restart_after_s: float = Field(default=10.0, ge=0, le=MAX_TIME_S, description="crash: the daemon restarts "
+                                   "from its on-disk queue this long after it stopped")
 
     @model_validator(mode="after")
     def _needs(self) -> Fault:

@@ -49,19 +49,32 @@ class ScenarioError(SmtpdSimError):
 class ScenarioSpec(Strict):
     """A scenario file as written: parts by name (or the workload inline)."""
 
-    name: str = "scenario"  # also the results directory's name (results/<name>-<seed>)
-    description: str = ""
-    era: str = DEFAULT_ERA
-    site: str = DEFAULT_SITE
-    calibration: str = DEFAULT_CALIBRATION
-    seed: int = Field(default=1, ge=0, le=MAX_SEED, description="random seed, 0 <= x < 2**63")
-    workload: str | WorkloadSpec = DEFAULT_WORKLOAD
-    drain_s: float = Field(default=600.0, ge=0, le=MAX_TIME_S)  # keep simulating after the last arrival
-    sample_s: float = Field(default=60.0, gt=0, le=MAX_TIME_S)  # time-series sampling period
-    cores: int | None = Field(default=None, ge=1, le=MAX_CORES)
-    fault: list[Fault] = Field(default_factory=list)
+    name: str = Field(default="scenario", description="the scenario's name; also its results directory's "
+                      "(results/<name>-<seed>)")
+    description: str = Field(default="", description="one line saying what the scenario studies "
+                             "(`smtpd-sim scenarios` shows it)")
+    era: str = Field(default=DEFAULT_ERA, description="the daemon's process layout: an era name "
+                     "(scenarios/topologies/<name>.toml, see section topology) or a .toml file")
+    site: str = Field(default=DEFAULT_SITE, description="smtpd.conf, users, aliases and DNS: a site name "
+                      "(scenarios/sites/<name>.toml, see section site) or a .toml file")
+    calibration: str = Field(default=DEFAULT_CALIBRATION, description="CPU costs and latencies: a calibration "
+                             "name (scenarios/calibration/<name>.toml, see section calibration) or a .toml file")
+    seed: int = Field(default=1, ge=0, le=MAX_SEED, description="random seed (same seed, same bytes)",
+                      json_schema_extra={"unit": "-"})
+    workload: str | WorkloadSpec = Field(default=DEFAULT_WORKLOAD, description="what the clients do: a workload "
+                                         "name (scenarios/workloads/<name>.toml), a .toml file, or an inline "
+                                         "[workload] table (see section workload)")
+    drain_s: float = Field(default=600.0, ge=0, le=MAX_TIME_S,
+                           description="keep simulating this long after the last arrival (queued mail, retries)")
+    sample_s: float = Field(default=60.0, gt=0, le=MAX_TIME_S, description="time-series sampling period")
+    cores: int | None = Field(default=None, ge=1, le=MAX_CORES, description="CPU cores of the simulated host "
+                              "(unset: the calibration's cores)", json_schema_extra={"unit": "cores"})
+    fault: list[Fault] = Field(default_factory=list, description="[[fault]] tables: faults injected at times or "
+                               "with rates (see section fault)")
     # [tables.<name>]: the lka's tables (backend, costs) over the site's (spec/tables.py)
-    tables: dict[str, TableSpec] = Field(default_factory=dict)
+    tables: dict[str, TableSpec] = Field(default_factory=dict, description="[tables.<name>]: the lka's tables "
+                                         "(backend, lookup costs), field by field over the site's (see section "
+                                         "tables)")
     _source: str = PrivateAttr(default="")  # the file it was read from (for errors found later)
 
     @field_validator("name")

@@ -29,12 +29,15 @@ class SiteError(SmtpdSimError):
 class Domain(Strict):
     """A `match ... for domain X action Y` rule."""
 
-    name: str
-    action: Literal["local", "relay"]
-    method: Literal["maildir", "mbox", "mda", "lmtp"] = "maildir"
-    via: Literal["mx", "smarthost"] = "mx"  # relay: MX lookup, or `relay host smtp://h:p`
-    smarthost: str = ""  # host:port for via = "smarthost"
-    tls: Literal["optional", "plain", "required"] = "optional"  # opportunistic by default for MX relays
+    name: str = Field(description="the domain the rule matches (`for domain X`)")
+    action: Literal["local", "relay"] = Field(description="deliver to local users, or relay to another host")
+    method: Literal["maildir", "mbox", "mda", "lmtp"] = Field(default="maildir", description="local: how the "
+                                                              "delivery agent delivers")
+    via: Literal["mx", "smarthost"] = Field(default="mx", description="relay: by MX lookup, or through "
+                                            "`relay host smtp://host:port`")
+    smarthost: str = Field(default="", description="host or host:port for via = smarthost")
+    tls: Literal["optional", "plain", "required"] = Field(default="optional", description="relay: TLS to the "
+                                                          "next hop (opportunistic by default for MX relays)")
 
     @model_validator(mode="after")
     def _smarthost(self) -> Domain:
@@ -52,29 +55,41 @@ class Domain(Strict):
 class User(Strict):
     """A system user (getpwnam) with an optional ~/.forward and a mailbox state."""
 
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
-    uid: int = Field(default=1000, ge=0, le=4_294_967_294)  # a uid_t; (uid_t)-1 means none
-    forward: list[str] = Field(default_factory=list)  # addresses in ~/.forward; [] = no file
-    mailbox: Mailbox = "ok"  # what the delivery agent will do
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$", description="login name (getpwnam)")
+    # a uid_t; (uid_t)-1 means none
+    uid: int = Field(default=1000, ge=0, le=4_294_967_294, description="user id", json_schema_extra={"unit": "-"})
+    forward: list[str] = Field(default_factory=list, description="addresses in ~/.forward ([]: no file)")
+    mailbox: Mailbox = Field(default="ok", description="what the delivery agent does for this user: deliver, "
+                             "exit EX_TEMPFAIL, or fail permanently")
 
 
 class DnsRecords(Strict):
     """Answers of the resolver (a hosts file or a DNS zone)."""
 
-    ptr: dict[str, str] = Field(default_factory=lambda: {"127.0.0.1": "localhost"})
-    a: dict[str, list[str]] = Field(default_factory=lambda: {"localhost": ["127.0.0.1"]})
-    mx: dict[str, list[str]] = Field(default_factory=dict)  # domain -> MX host names (by preference)
+    ptr: dict[str, str] = Field(default_factory=lambda: {"127.0.0.1": "localhost"},
+                                description="address -> name (reverse lookups)")
+    a: dict[str, list[str]] = Field(default_factory=lambda: {"localhost": ["127.0.0.1"]},
+                                    description="name -> addresses (forward lookups)")
+    mx: dict[str, list[str]] = Field(default_factory=dict, description="domain -> MX host names, by preference")
 
 
 class SiteSpec(Strict):
+    """A site file: the daemon's configuration and the host's users, aliases and DNS."""
+
+    description: str = Field(default="", description="one line saying what the site is "
+                             "(`smtpd-sim scenarios` shows it)")
     # smtpd.conf `hostname`; the session's banner name (fsm SessionConfig: HOST_NAME_MAX, 255)
-    hostname: str = Field(default="mx.local.test", min_length=1, max_length=255)
-    domain: list[Domain] = Field(default_factory=list)
-    user: list[User] = Field(default_factory=list)
-    aliases: dict[str, list[str]] = Field(default_factory=dict)
-    subaddress_delimiter: str = "+"
-    dns: DnsRecords = Field(default_factory=DnsRecords)
-    tables: dict[str, TableSpec] = Field(default_factory=dict)  # `table aliases sqlite:...` (model/tables/)
+    hostname: str = Field(default="mx.local.test", min_length=1, max_length=255,
+                          description="smtpd.conf `hostname`: the name in the banner and Received: headers")
+    domain: list[Domain] = Field(default_factory=list, description="[[domain]]: `match ... for domain X "
+                                 "action Y` rules")
+    user: list[User] = Field(default_factory=list, description="[[user]]: the system users (getpwnam)")
+    aliases: dict[str, list[str]] = Field(default_factory=dict, description="/etc/aliases: name -> addresses")
+    subaddress_delimiter: str = Field(default="+", description="smtpd.conf `subaddressing-delimiter`: one "
+                                      "printable character, not a space or '@'")
+    dns: DnsRecords = Field(default_factory=DnsRecords, description="[dns]: what the resolver answers")
+    tables: dict[str, TableSpec] = Field(default_factory=dict, description="[tables.<name>]: `table aliases "
+                                         "sqlite:...` and its lookup costs (see section tables)")
 
     @field_validator("subaddress_delimiter")
     @classmethod

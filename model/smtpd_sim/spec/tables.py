@@ -23,20 +23,32 @@ TABLE_NAMES: tuple[str, ...] = ("aliases",)
 class TableSpec(Strict):
     """``table <name> <backend>:<config>`` of smtpd.conf plus the costs of its lookups."""
 
-    backend: str = "static"  # 6.8 smtpd.conf `table aliases file:/etc/aliases` is the static backend
-    config: str = ""  # the backend's config file (documentation only: the data is the site's)
-    cpu_s: float | None = Field(default=None, ge=0, le=MAX_COST_S)  # CPU per lookup (lka for in-process, the table process otherwise)
-    lookup_s: float | None = Field(default=None, ge=0, le=MAX_COST_S)  # off-CPU wait per lookup on the backend server
-    concurrency: int | None = Field(default=None, ge=1, le=MAX_CLIENTS)  # lookups the backend server serves at once
-    lka_cpu_s: float | None = Field(default=None, ge=0, le=MAX_COST_S)  # table process backends: the lka's own CPU per lookup
+    # 6.8 smtpd.conf `table aliases file:/etc/aliases` is the static backend
+    backend: str = Field(default="static", description="the table backend (`smtpd-sim plugins` lists them: "
+                         "static, db, sqlite, redis, ldap, ...)")
+    config: str = Field(default="", description="the backend's config file (documentation only: the data is "
+                        "the site's)")
+    cpu_s: float | None = Field(default=None, ge=0, le=MAX_COST_S, description="CPU per lookup: the lka's for "
+                                "an in-process backend, the table process's otherwise (unset: the backend's "
+                                "default)")
+    lookup_s: float | None = Field(default=None, ge=0, le=MAX_COST_S, description="off-CPU wait per lookup on "
+                                   "the backend's server (unset: the backend's default; required for ldap, "
+                                   "mysql, postgres, socketmap)")
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CLIENTS, description="lookups the backend's "
+                                    "server serves at once (unset: the backend's default)",
+                                    json_schema_extra={"unit": "lookups"})
+    lka_cpu_s: float | None = Field(default=None, ge=0, le=MAX_COST_S, description="table-process backends: the "
+                                    "lka's own CPU per lookup (unset: the backend's default)")
     # a key not in the table is an error (lookup returns -1) rather than a miss: lka_expand()
     # tempfails the recipient (424 4.2.4). Debian's table-redis 6.7.1 does this with its
     # default `GET alias:%s` (measured: tables-6.8.toml rcpt_not_in_table); off by default
-    miss_tempfails: bool = False
+    miss_tempfails: bool = Field(default=False, description="a key not in the table is an error, and "
+                                 "lka_expand() tempfails the recipient (table-redis 6.7.1 does this)")
     # 6.8's table_proc_lookup() blocks the lka (True, the default). False is a what-if: the
     # lka sends the lookup and goes on (an asynchronous table process, pipelined); only then
     # can the server's concurrency matter. Table processes only.
-    blocking: bool = True
+    blocking: bool = Field(default=True, description="the lka waits for each lookup (6.8's "
+                           "table_proc_lookup()); false is a what-if: lookups pipelined")
 
     @field_validator("backend")
     @classmethod

@@ -62,12 +62,17 @@ class Holding(Strict):
     ``served_by``: imsg kinds with which this process hands the secret to the peer asking.
     """
 
-    item: str
-    when: Literal["startup", "serving"] = "serving"
-    form: Literal["in-use", "dormant"] = "in-use"
-    condition: str = ""  # "" = always; else the configuration that makes it true
-    served_by: list[str] = Field(default_factory=list)
-    source: str = Field(min_length=1)
+    item: str = Field(description="the secret (tls-private-key, queue-encryption-key, auth-passwords, "
+                      "relay-credentials, message-data) or the kind of file (queue, ~/.forward, maildirs, "
+                      "private-key-files, tables, control-socket)")
+    when: Literal["startup", "serving"] = Field(default="serving", description="startup: only before the first "
+                                                "session; serving: while it handles mail")
+    form: Literal["in-use", "dormant"] = Field(default="in-use", description="in-use: the process uses it; "
+                                               "dormant: bytes left allocated and never used")
+    condition: str = Field(default="", description="the configuration that makes it true (empty: always)")
+    served_by: list[str] = Field(default_factory=list, description="imsg kinds with which this process hands "
+                                 "the secret to the peer asking")
+    source: str = Field(min_length=1, description="where in the C this was read (file:function)")
 
     @field_validator("served_by")
     @classmethod
@@ -82,30 +87,36 @@ class NetworkInput(Strict):
     """Network data a process parses without holding the connection it came on: what, who
     shapes it (an attacker's share of it) and the C functions that receive and parse it."""
 
-    item: Literal["dns-replies"]
-    shaped_by: str = Field(min_length=1)
-    source: str = Field(min_length=1)
+    item: Literal["dns-replies"] = Field(description="the network data the process parses")
+    shaped_by: str = Field(min_length=1, description="who shapes that data (an attacker's share of it)")
+    source: str = Field(min_length=1, description="the C functions that receive and parse it")
 
 
 class ProcessSpec(Strict):
     """One long-lived process of the daemon and its privileges."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
-    title: str = ""
-    roles: list[str] = Field(min_length=1)
-    user: str
-    chroot: str = ""  # "" = no chroot
-    root: bool = False
-    network_facing: bool = False
-    rss_bytes: int = Field(default=8_000_000, gt=0, le=MAX_RSS_BYTES)
-    source: str = ""
-    secrets: list[Holding] = Field(default_factory=list)
-    files: list[Holding] = Field(default_factory=list)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="the process's name (channels name it)")
+    title: str = Field(default="", description="its title as ps shows it")
+    roles: list[str] = Field(min_length=1, description="the roles it hosts (smtp, mfa, mta, mda, lka, queue, "
+                             "scheduler, control, ca, parent)")
+    user: str = Field(description="the user it runs as")
+    chroot: str = Field(default="", description="the directory it is chrooted to (empty: no chroot)")
+    root: bool = Field(default=False, description="it keeps root privileges")
+    network_facing: bool = Field(default=False, description="it holds the SMTP/TLS sessions with remote hosts")
+    rss_bytes: int = Field(default=8_000_000, gt=0, le=MAX_RSS_BYTES, description="resident memory of the "
+                           "process")
+    source: str = Field(default="", description="where in the C this was read")
+    secrets: list[Holding] = Field(default_factory=list, description="[[process.secrets]]: secrets it holds, "
+                                   "and when")
+    files: list[Holding] = Field(default_factory=list, description="[[process.files]]: kinds of file it can "
+                                 "open, and when")
     # its *_imsg() handlers test the sender (``if (p->proc == PROC_X)``) before acting on a
     # type; false = dispatch on the type alone, so every peer may send every handled type
-    checks_sender: bool = True
+    checks_sender: bool = Field(default=True, description="its imsg handlers check which peer sent a message "
+                                "before acting on its type")
     # network data it parses though it accepts no connection (exposure "parses-network-data")
-    network_inputs: list[NetworkInput] = Field(default_factory=list)
+    network_inputs: list[NetworkInput] = Field(default_factory=list, description="network data it parses "
+                                               "though it accepts no connection")
 
     @property
     def exposure(self) -> str:
@@ -154,14 +165,18 @@ class FilterSpec(Strict):
     """A 6.8 filter processor (``filter NAME proc-exec "cmd"``): forked by the parent, run as
     ``user`` (default the smtpd user), spoken to by lka only, over a text protocol."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
-    command: str = ""
-    phases: list[str] = Field(default_factory=list)  # `register|filter|smtp-in|<phase>`
-    reports: bool = True  # `register|report|smtp-in|*`: lka forwards the session's reports
-    user: str = "_smtpd"
-    chroot: str = ""
-    query_cpu_s: float = Field(default=50e-6, ge=0, le=MAX_COST_S)  # the processor's work per line it answers
-    report_cpu_s: float = Field(default=10e-6, ge=0, le=MAX_COST_S)  # per report line it reads
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="the filter's name (`filter NAME`)")
+    command: str = Field(default="", description="the command the parent runs (`proc-exec \"cmd\"`)")
+    phases: list[str] = Field(default_factory=list, description="SMTP phases it filters "
+                              "(`register|filter|smtp-in|<phase>`)")
+    reports: bool = Field(default=True, description="it registers for reports: lka forwards the session's "
+                          "events to it")
+    user: str = Field(default="_smtpd", description="the user it runs as")
+    chroot: str = Field(default="", description="the directory it is chrooted to (empty: none)")
+    query_cpu_s: float = Field(default=50e-6, ge=0, le=MAX_COST_S, description="the processor's CPU per filter "
+                               "line it answers")
+    report_cpu_s: float = Field(default=10e-6, ge=0, le=MAX_COST_S, description="the processor's CPU per report "
+                                "line it reads")
 
     @field_validator("phases")
     @classmethod
@@ -175,29 +190,35 @@ class FilterSpec(Strict):
 class Behaviour(Strict):
     """Switches the era's code had (they select code paths in the roles, never counts)."""
 
-    resolver: Literal["ptr", "fcrdns"]
-    filters: Literal["mfa", "inproc"]
-    smtp_variant: Literal["5.4.2", "5.7.3", "6.8"]
-    retry: Literal["5.4.2", "5.7.3", "6.8"]
-    stat_buffers: bool = False  # 1-s IMSG_STAT_SET per peer (5.4.2 config.c:process_stat_event())
-    stat_set_peers: list[str] = Field(default_factory=list)
-    key_engine: Literal["none", "ca"] = "none"
-    smarthost_lookup: bool = False  # 6.8 mta_handle_envelope(): IMSG_MTA_LOOKUP_SMARTHOST
+    resolver: Literal["ptr", "fcrdns"] = Field(description="the client's name: a PTR lookup, or forward-"
+                                               "confirmed reverse DNS")
+    filters: Literal["mfa", "inproc"] = Field(description="who answers the filter checks: the MFA process, or "
+                                              "smtp in-process")
+    smtp_variant: Literal["5.4.2", "5.7.3", "6.8"] = Field(description="whose SMTP session code runs")
+    retry: Literal["5.4.2", "5.7.3", "6.8"] = Field(description="whose scheduler retry and expiry rules apply")
+    stat_buffers: bool = Field(default=False, description="a 1-s IMSG_STAT_SET to each peer "
+                               "(5.4.2 config.c:process_stat_event())")
+    stat_set_peers: list[str] = Field(default_factory=list, description="the processes IMSG_STAT_SET goes to")
+    key_engine: Literal["none", "ca"] = Field(default="none", description="ca: private-key operations go to "
+                                              "the ca process (klondike)")
+    smarthost_lookup: bool = Field(default=False, description="mta asks lka for the smarthost "
+                                   "(6.8 mta_handle_envelope(): IMSG_MTA_LOOKUP_SMARTHOST)")
 
 
 class TopologySpec(Strict):
-    """The whole file."""
+    """A topology file (an era): its processes, their privileges, channels and code switches."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
-    version: str
-    title: str = ""
-    vocabulary: str
-    source: str = ""
-    behaviour: Behaviour
-    process: list[ProcessSpec] = Field(min_length=1)
-    channels: list[tuple[str, str]]
-    channel_source: str = ""
-    filter: list[FilterSpec] = Field(default_factory=list)  # 6.8 filter processors (listener filtered)
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", description="the era's name (what `era =` names)")
+    version: str = Field(description="the OpenSMTPD version it models")
+    title: str = Field(default="", description="one line saying what the era is (`smtpd-sim scenarios` shows it)")
+    vocabulary: str = Field(description="the imsg vocabulary of its code (5.4.2, 5.7.3, 6.8)")
+    source: str = Field(default="", description="where in the research this was read")
+    behaviour: Behaviour = Field(description="[behaviour]: switches of the era's code")
+    process: list[ProcessSpec] = Field(min_length=1, description="[[process]]: the long-lived processes")
+    channels: list[tuple[str, str]] = Field(description="the live socketpairs, as pairs of process names")
+    channel_source: str = Field(default="", description="where in the C the channels were read")
+    filter: list[FilterSpec] = Field(default_factory=list, description="[[filter]]: 6.8 filter processors "
+                                     "(a filtered listener)")
 
     @field_validator("vocabulary")
     @classmethod

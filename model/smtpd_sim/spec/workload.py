@@ -30,12 +30,18 @@ class WorkloadError(SmtpdSimError):
 class Arrival(Strict):
     """When sessions start."""
 
-    process: Literal["poisson", "fixed", "replay", "closed"] = "poisson"
+    process: Literal["poisson", "fixed", "replay", "closed"] = Field(
+        default="poisson", description="poisson: exponential gaps at rate_per_s; fixed: evenly spaced at "
+        "rate_per_s; replay: the times in csv; closed: `concurrency` clients that reconnect as soon as a "
+        "session ends")
     rate_per_s: float = Field(default=50.0, gt=0, le=MAX_RATE_PER_S,
-                              description=f"sessions per second, 0 < x <= {MAX_RATE_PER_S:g}")  # poisson / fixed
-    csv: str = ""  # replay: a CSV with a `time` column (seconds), one row per session
-    concurrency: int = Field(default=1, ge=1, le=MAX_CLIENTS)  # closed: clients that reconnect at once
-    max_open: int = Field(default=0, ge=0, le=MAX_CLIENTS)  # open loop: at most this many sessions at once (0: no cap); others wait
+                              description="new sessions per second (poisson and fixed)")
+    csv: str = Field(default="", description="replay: a CSV file with a `time` column (seconds from the start), "
+                     "one row per session")
+    concurrency: int = Field(default=1, ge=1, le=MAX_CLIENTS, description="closed: clients connected at once, "
+                             "each reconnecting when its session ends", json_schema_extra={"unit": "clients"})
+    max_open: int = Field(default=0, ge=0, le=MAX_CLIENTS, description="open loop: at most this many sessions "
+                          "at once, the others wait (0: no cap)", json_schema_extra={"unit": "sessions"})
 
     @model_validator(mode="after")
     def _replay_needs_csv(self) -> Arrival:
@@ -70,21 +76,32 @@ def check_replay_csv(path: str) -> None:
 class Mix(Strict):
     """What each session sends."""
 
-    messages: int = Field(default=1, ge=1, le=1000)  # per session
-    recipients: int = Field(default=1, ge=1, le=2000)  # per message
-    local_share: float = Field(default=0.5, ge=0, le=1)  # probability a recipient is local
-    size_bytes: int = Field(default=1024, ge=0, le=MAX_SIZE_BYTES)  # body size (mean for "exponential")
-    size_distribution: Literal["fixed", "exponential"] = "fixed"
-    local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"])
-    pick: Literal["random", "cycle"] = "random"  # cycle: local users in turn (deterministic probes)
-    tls_share: float = Field(default=0.0, ge=0, le=1)  # sessions that connect to the STARTTLS listener and use it
+    messages: int = Field(default=1, ge=1, le=1000, description="messages sent in each session",
+                          json_schema_extra={"unit": "messages"})
+    recipients: int = Field(default=1, ge=1, le=2000, description="recipients (RCPT TO) of each message",
+                            json_schema_extra={"unit": "recipients"})
+    local_share: float = Field(default=0.5, ge=0, le=1, description="probability that a recipient is a local "
+                               "user (else a relayed address)")
+    size_bytes: int = Field(default=1024, ge=0, le=MAX_SIZE_BYTES, description="message body size (the mean "
+                            "for size_distribution = exponential)")
+    size_distribution: Literal["fixed", "exponential"] = Field(default="fixed", description="body sizes: all "
+                                                               "size_bytes, or exponential with that mean")
+    local_users: list[str] = Field(default_factory=lambda: ["alice", "bob", "carol"],
+                                   description="the local users recipients are drawn from (users of the site)")
+    pick: Literal["random", "cycle"] = Field(default="random", description="how local users are picked: at "
+                                             "random, or in turn (deterministic probes)")
+    tls_share: float = Field(default=0.0, ge=0, le=1, description="share of sessions that connect to the "
+                             "STARTTLS listener and use it")
     # misbehaving clients (shares of sessions, drawn from their own RNG stream)
-    protocol_error_share: float = Field(default=0.0, ge=0, le=1)  # MAIL before EHLO, an unknown verb
-    bad_rcpt_share: float = Field(default=0.0, ge=0, le=1)  # one unknown recipient before the real ones
-    early_quit_share: float = Field(default=0.0, ge=0, le=1)  # QUIT right after EHLO
-    local_domain: str = "local.test"
-    relay_domain: str = "relay.test"
-    sender: str = "sender@client.test"
+    protocol_error_share: float = Field(default=0.0, ge=0, le=1, description="share of sessions that misbehave: "
+                                        "MAIL before EHLO, an unknown verb")
+    bad_rcpt_share: float = Field(default=0.0, ge=0, le=1, description="share of sessions that give one unknown "
+                                  "recipient before the real ones")
+    early_quit_share: float = Field(default=0.0, ge=0, le=1, description="share of sessions that QUIT right "
+                                    "after EHLO")
+    local_domain: str = Field(default="local.test", description="domain of the local recipients' addresses")
+    relay_domain: str = Field(default="relay.test", description="domain of the relayed recipients' addresses")
+    sender: str = Field(default="sender@client.test", description="MAIL FROM address of every message")
 
     @model_validator(mode="after")
     def _someone_local(self) -> Mix:
@@ -99,23 +116,30 @@ class Remote(Strict):
 
     # offers STARTTLS: the mta's opportunistic TLS (mta_relay() sets RELAY_TLS_OPTIONAL for
     # MX relays, era-pony.md §3.4) then runs, with no ca traffic (no client pki)
-    starttls: bool = False
+    starttls: bool = Field(default=False, description="the remote MX offers STARTTLS (the mta then uses "
+                           "opportunistic TLS)")
     # certificates the MX presents, leaf included ("typ. c = 2", era-5.4.2-mfa.md §3, outbound variants)
-    cert_chain: int = Field(default=2, ge=1, le=10)
+    cert_chain: int = Field(default=2, ge=1, le=10, description="certificates the remote MX presents, leaf "
+                            "included", json_schema_extra={"unit": "certificates"})
 
 
 class WorkloadSpec(Strict):
-    name: str = "workload"
-    description: str = ""
-    arrival: Arrival = Field(default_factory=Arrival)
-    mix: Mix = Field(default_factory=Mix)
-    remote: Remote = Field(default_factory=Remote)
-    sessions: int = Field(default=0, ge=0, le=MAX_SESSIONS)  # stop arriving after this many (0 = use duration)
-    duration_s: float = Field(default=10.0, gt=0, le=MAX_TIME_S,
-                              description=f"arrival window, 0 < x <= {MAX_TIME_S:g} s (a month)")
-    client_cpu_s: float = Field(default=0.0, ge=0, le=MAX_COST_S)  # CPU per client event on the daemon's cores (load generator on the same host)
-    client_addr: str = "127.0.0.1"
-    helo: str = "client.local.test"
+    """A workload file: arrivals, what each session sends, the remote MX."""
+
+    name: str = Field(default="workload", description="the workload's name")
+    description: str = Field(default="", description="one line saying what the load is "
+                             "(`smtpd-sim scenarios` shows it)")
+    arrival: Arrival = Field(default_factory=Arrival, description="[arrival]: when sessions start")
+    mix: Mix = Field(default_factory=Mix, description="[mix]: what each session sends")
+    remote: Remote = Field(default_factory=Remote, description="[remote]: the remote MX relayed mail goes to")
+    sessions: int = Field(default=0, ge=0, le=MAX_SESSIONS, description="stop arriving after this many "
+                          "sessions (0: arrive for duration_s)", json_schema_extra={"unit": "sessions"})
+    duration_s: float = Field(default=10.0, gt=0, le=MAX_TIME_S, description="arrival window")
+    client_cpu_s: float = Field(default=0.0, ge=0, le=MAX_COST_S, description="CPU per client event on the "
+                                "daemon's cores (a load generator on the same host)")
+    client_addr: str = Field(default="127.0.0.1", description="the clients' IP address (what the daemon's "
+                             "resolver looks up)")
+    helo: str = Field(default="client.local.test", description="the name the clients give in EHLO")
 
     @model_validator(mode="after")
     def _finite_work(self) -> WorkloadSpec:
