@@ -32,13 +32,13 @@ the key, the allowed range and the nearest valid key (exit status 2).
 
 
 def _scenario_reference() -> str:
-    """The scenario page's Markdown, from the package (the checkout's ``model/`` if the
-    package is not installed)."""
-    try:
-        from smtpd_sim.spec.reference import reference_markdown
-    except ImportError:
-        sys.path.insert(0, str(ROOT / "model"))
-        from smtpd_sim.spec.reference import reference_markdown
+    """The scenario page's Markdown, from this checkout's package (``model/``), whatever
+    else is installed: the page describes the code being documented."""
+    model = str(ROOT / "model")
+    if model not in sys.path:
+        sys.path.insert(0, model)
+    from smtpd_sim.spec.reference import reference_markdown
+
     body = reference_markdown().strip() + "\n"
     if body.startswith("# "):  # the function titles its own page
         return body
