@@ -45,7 +45,7 @@ test: $(VENV)/.test-installed $(VENV)/.native
 ## docs: the docs site into site/ (mkdocs build --strict: a broken link, a missing page or a
 ## docstring mkdocstrings cannot read fails it); notebooks shown with their committed outputs
 docs: $(VENV)/.docs-installed
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## validate-real: the real OpenSMTPD 6.8.0p2 (Debian package, installed if absent) on
 ## loopback in a network namespace vs smtpd-sim, same clients (needs root)
