@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test soak bench bench-serve lint clean validate-real validate-real-long
+.PHONY: run test soak docs bench bench-serve lint clean validate-real validate-real-long
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[test]'
+	@touch $@
+
+$(VENV)/.docs-installed: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[docs]'
 	@touch $@
 
 # the hot path compiled with mypyc (model/smtpd_sim/native.py lists the modules); pure Python
@@ -36,6 +40,12 @@ run: $(VENV)/.installed $(VENV)/.native
 test: $(VENV)/.test-installed $(VENV)/.native
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests $(if $(wildcard notebooks/*.ipynb),--nbmake notebooks)
+	$(MAKE) docs
+
+## docs: the docs site into site/ (mkdocs build --strict: a broken link, a missing page or a
+## docstring mkdocstrings cannot read fails it); notebooks shown with their committed outputs
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## soak: the fault-schedule property with many more examples than `make test` (5000 small
 ## runs with crashes and every fault kind: nothing lost, nothing delivered twice but crash
@@ -69,4 +79,4 @@ lint: $(VENV)/.test-installed
 
 clean:
 	-$(BIN)/smtpd-sim native clean
-	rm -rf $(VENV) results .pytest_cache build model/build
+	rm -rf $(VENV) results .pytest_cache build model/build site
