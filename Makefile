@@ -13,12 +13,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e .
 	@touch $@
 
+# the light install runs compare/run/trace/privsep/serve; the extras add the rest
+# (test = sweep + notebooks + docs + the test tools)
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[test]'
 	@touch $@
 
 $(VENV)/.docs-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[docs]'
+	@touch $@
+
+$(VENV)/.sweep-installed: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[sweep]'
 	@touch $@
 
 # the hot path compiled with mypyc (model/smtpd_sim/native.py lists the modules); pure Python
@@ -65,7 +71,7 @@ validate-real-long: $(VENV)/.test-installed
 	SMTPD_SIM_REAL_LONG=1 $(BIN)/python -m pytest -m real tests/real
 
 ## bench: speed against bare SimPy, measured in the same run; sweep points/s on 1 and 2 workers
-bench: $(VENV)/.installed $(VENV)/.native
+bench: $(VENV)/.sweep-installed $(VENV)/.native
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_sweep.py --repeat 3
 

@@ -42,9 +42,9 @@ from smtpd_sim.studies.sweep import (  # noqa: E402
 
 def measure(plan: SweepPlan, workers: int) -> dict[str, Any]:
     """One timed run of the plan: in this process (0) or on a fresh LocalCluster."""
-    eras = sorted({p.scenario["era"] for p in plan.points})
+    topologies = list({p.scenario["era"]: p.topology for p in plan.points}.values())
     if workers == 0:
-        warm_worker(eras)  # the imports the workers do before their clock starts
+        warm_worker(topologies)  # the imports the workers do before their clock starts
         cpu0 = time.process_time()
         run = run_sweep(plan, workers=0)
         cpu = time.process_time() - cpu0
@@ -54,7 +54,7 @@ def measure(plan: SweepPlan, workers: int) -> dict[str, Any]:
         # with something else (other users of the machine), not that the sweep idled
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=50) as cluster, Client(cluster) as client:
-            client.run(warm_worker, eras)
+            client.run(warm_worker, topologies)
             cpu0 = sum(client.run(time.process_time).values())
             run = run_sweep(plan, scheduler=cluster.scheduler_address)
             cpu = sum(client.run(time.process_time).values()) - cpu0

@@ -1,5 +1,6 @@
-"""``python -m smtpd_sim``: the smtpd-sim command."""
+"""``python -m smtpd_sim``: the smtpd-sim command (the same entry point as the script)."""
 
 from smtpd_sim.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

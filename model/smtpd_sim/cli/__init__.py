@@ -6,6 +6,8 @@ Commands import their studies lazily, so ``smtpd-sim --help`` starts fast and
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from smtpd_sim.cli import (
@@ -38,6 +40,26 @@ for command in (compare.compare, topology.topology, privsep.privsep, serve.serve
                 schema.schema):
     app.command()(command)
 app.add_typer(real.app, name="real")
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: the installed package's version (its metadata, not a constant here)."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"smtpd-sim {version('smtpd-sim')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("smtpd-sim: not installed (no package metadata; pip install .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the installed version and exit")] = False) -> None:
+    """Simulate the OpenSMTPD daemon as privilege-separated processes exchanging imsgs."""
+
 app.add_typer(native.app, name="native")
 
 

@@ -13,6 +13,8 @@ import typer
 from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
 from smtpd_sim.spec.limits import MAX_CORES, MAX_REPLICATIONS
 
+WAIT_WORKERS_S = 60.0  # smtpd_sim.studies.sweep.WAIT_WORKERS_S (not imported: --help stays fast)
+
 
 @user_errors
 def sweep(
@@ -35,6 +37,11 @@ def sweep(
     stream: Annotated[bool, typer.Option(
         "--stream", help="Runs keep no per-message history, so memory follows what is in flight "
         "(for big points): p99 latency within 0.1 %")] = False,
+    wait_workers: Annotated[float, typer.Option(
+        help="With --scheduler: seconds to wait for a first worker before giving up",
+        min=0, max=86400)] = WAIT_WORKERS_S,
+    no_dashboard: Annotated[bool, typer.Option(
+        "--no-dashboard", help="No Dask dashboard: a LocalCluster starts none, and no link is printed")] = False,
 ) -> None:
     """Run a factorial sweep with replications: a Parquet table, a summary with 95 % CIs, plots."""
     from smtpd_sim.figures.sweep import write_figures
@@ -44,6 +51,7 @@ def sweep(
         default_scenario,
         parse_vary,
         plan_sweep,
+        require_extra,
         run_sweep,
         summarize,
         write_table,
@@ -66,9 +74,12 @@ def sweep(
         if scheduler is not None and workers is not None:
             raise SweepError("--workers and --scheduler exclude each other (the cluster has its workers)")
         check_output(out or Path("results") / f"sweep-{plan.name}", "--out", directory=True)
+        require_extra(dask=scheduler is not None or workers != 0)  # before anything runs
+        cluster = {"wait_workers_s": wait_workers, "dashboard": not no_dashboard,
+                   "notify": lambda line: err_console.print(line, highlight=False, soft_wrap=True)}
         n = len(plan.points) * plan.replications
         if as_json:
-            run = run_sweep(plan, workers=workers, scheduler=scheduler)
+            run = run_sweep(plan, workers=workers, scheduler=scheduler, **cluster)
         else:
             from rich.progress import (
                 BarColumn,
@@ -84,7 +95,7 @@ def sweep(
                           transient=True) as prog:
                 task = prog.add_task(f"sweep {plan.name}: {len(plan.points)} points x "
                                      f"{plan.replications}", total=n)
-                run = run_sweep(plan, workers=workers, scheduler=scheduler,
+                run = run_sweep(plan, workers=workers, scheduler=scheduler, **cluster,
                                 progress=lambda done, total: prog.update(task, completed=done))
     except SweepError as e:
         fail(str(e))
@@ -102,7 +113,9 @@ def sweep(
         "seeds": [plan.seed + r for r in range(plan.replications)],
         "runs": len(run.table),
         "where": run.where,
-        "workers": run.workers,
+        "workers": run.workers,  # those that ran at least one task
+        "worker_addresses": run.worker_addresses,
+        "dashboard": run.dashboard,
         "wall_s": round(run.wall_s, 3),
         "points_per_s": round(run.points_per_s, 3),
         "runs_per_s": round(run.runs_per_s, 3),

@@ -14,6 +14,11 @@ ledger checked after the drain (``drain_s``); the result is one tidy table, one 
 point x replication, with the resolved config of the point as a JSON column. (Not
 ``smtpd_sim.studies.run.run_scenario``: it reports busy time over the whole run, drain included, which
 dilutes utilisation; capacity is about the loaded window. Fault scenarios are refused.)
+
+A point travels to the workers fully resolved: scenario, workload, site, calibration *and*
+topology as plain data, so a worker started in another directory (or on another machine)
+needs no file the sweep named. Dask and pyarrow are the ``sweep`` extra, imported only here
+and only when a sweep runs (:func:`require_extra`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from smtpd_sim.spec.calibration import Calibration, load_calibration
 from smtpd_sim.spec.scenario import Scenario, ScenarioSpec, scenario_of
 from smtpd_sim.spec.site import SiteSpec, load_site
 from smtpd_sim.spec.tables import TABLE_NAMES, TableSpec
-from smtpd_sim.spec.topology import load_topology
+from smtpd_sim.spec.topology import Topology, TopologySpec, load_topology
 from smtpd_sim.spec.workload import WorkloadSpec, load_workload
 from smtpd_sim.studies.load import run_load
 
@@ -52,6 +57,23 @@ LEDGER_KEYS = ("accepted", "delivered", "bounced", "expired", "queued", "lost", 
 
 class SweepError(SmtpdSimError):
     """An invalid sweep design (one line)."""
+
+
+# How long a sweep on an existing scheduler waits for its first worker (--wait-workers).
+WAIT_WORKERS_S = 60.0
+
+
+def require_extra(*, dask: bool) -> None:
+    """The ``sweep`` extra is installed: pyarrow (the Parquet table) and, when the sweep runs
+    on a cluster (``dask``), ``dask.distributed``; else one line saying what to install.
+    Checked before anything runs, so a long sweep never fails at its end."""
+    needed = [("pyarrow", "pyarrow")] + ([("distributed", "dask.distributed")] if dask else [])
+    for module, what in needed:
+        try:
+            __import__(module)
+        except ImportError:
+            raise SweepError(f"smtpd-sim sweep needs {what}, which is in the 'sweep' extra: "
+                             "pip install 'smtpd-sim[sweep]'") from None
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,7 @@ class Point:
     scenario: dict[str, Any]  # the scenario's keys, workload inline
     calibration: dict[str, Any]
     site: dict[str, Any]
+    topology: dict[str, Any]  # the era's topology (a TopologySpec): no file to read on a worker
     stream: bool = False  # no per-message history (Simulation(stream=True)): p99 from a sketch
 
 
@@ -272,7 +295,7 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
     except ValueError as e:  # a validator's own one-line error
         raise SweepError(f"{where}: {str(e).splitlines()[0]}") from None
     try:
-        load_topology(spec.era)
+        topology = load_topology(spec.era).spec.model_dump(mode="json")
     except (ValueError, FileNotFoundError) as e:
         raise SweepError(f"{where}: {str(e).splitlines()[0]}") from None
     if spec.fault:
@@ -280,7 +303,7 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
                          "(use `smtpd-sim run` for a fault scenario)")
     scen_out = _scenario_document(spec)
     scen_out["workload"] = docs["workload"]
-    return Point(index, dict(values), scen_out, docs["calibration"], docs["site"])
+    return Point(index, dict(values), scen_out, docs["calibration"], docs["site"], topology)
 
 
 def _known_keys(base: ScenarioSpec) -> list[str]:
@@ -316,7 +339,7 @@ def point_config(point: Point) -> dict[str, Any]:
     return {
         "scenario": scen,
         "workload": point.scenario["workload"],
-        "topology": load_topology(scen["era"]).spec.model_dump(mode="json"),
+        "topology": point.topology,
         "site": point.site,
         "calibration": point.calibration,
         "varied": point.values,
@@ -325,10 +348,11 @@ def point_config(point: Point) -> dict[str, Any]:
 
 
 def point_scenario(point: Point, seed: int) -> Scenario:
-    """The scenario of one point and seed, built from the point's plain data."""
+    """The scenario of one point and seed, built from the point's plain data alone (the era's
+    topology too: no file is read, whatever the worker's directory)."""
     spec = ScenarioSpec.model_validate(point.scenario)
     wl = spec.workload if isinstance(spec.workload, WorkloadSpec) else load_workload(spec.workload)
-    return scenario_of(spec.era, workload=wl, seed=seed, calibration=Calibration.model_validate(point.calibration),
+    return scenario_of(_topology(point), workload=wl, seed=seed, calibration=Calibration.model_validate(point.calibration),
                        site=SiteSpec.model_validate(point.site), cores=spec.cores, tables=spec.tables,
                        name=spec.name)
 
@@ -368,6 +392,19 @@ def run_task(task: tuple[Point, int, int]) -> dict[str, Any]:
     return row
 
 
+def _topology(point: Point) -> Topology:
+    """The point's topology, built from its data."""
+    return Topology(TopologySpec.model_validate(point.topology))
+
+
+def run_task_on_worker(task: tuple[Point, int, int]) -> tuple[dict[str, Any], str]:
+    """:func:`run_task` on a Dask worker, with the address of the worker that ran it (so the
+    sweep records the workers that did the work, not those present at the start)."""
+    from distributed import get_worker
+
+    return run_task(task), get_worker().address
+
+
 def _nan(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
@@ -383,8 +420,10 @@ class SweepRun:
     table: pd.DataFrame
     plan: SweepPlan
     wall_s: float
-    workers: int
+    workers: int  # the workers that ran at least one task (0: in this process)
     where: str  # "in-process", "LocalCluster" or the scheduler address
+    worker_addresses: list[str] = field(default_factory=list)  # those workers, sorted
+    dashboard: str | None = None  # the Dask dashboard's link, when there was one
 
     @property
     def points_per_s(self) -> float:
@@ -395,12 +434,26 @@ class SweepRun:
         return len(self.table) / self.wall_s if self.wall_s else math.nan
 
 
+def _dashboard_link(client: Any) -> str | None:
+    """The scheduler's dashboard link, or None when it serves none (no bokeh, or disabled)."""
+    try:
+        return client.dashboard_link or None
+    except (KeyError, AttributeError, TypeError):  # no "dashboard" among the scheduler's services
+        return None
+
+
 def run_sweep(plan: SweepPlan, *, workers: int | None = None, scheduler: str | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SweepRun:
+              progress: Callable[[int, int], None] | None = None,
+              wait_workers_s: float = WAIT_WORKERS_S, dashboard: bool = True,
+              notify: Callable[[str], None] | None = None) -> SweepRun:
     """Run every (point, replication): in this process when ``workers == 0``, on an existing
     Dask cluster when ``scheduler`` is given, else on a LocalCluster of ``workers`` processes
     (default: one per core), one thread each (the model is pure Python: threads would
-    share the GIL)."""
+    share the GIL).
+
+    On a scheduler, waits at most ``wait_workers_s`` for a first worker, else a one-line
+    :class:`SweepError`. ``dashboard``: a LocalCluster serves Dask's dashboard on a free port,
+    and ``notify`` is told its link (or the scheduler's) before the work starts."""
     tasks = plan.tasks()
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -411,6 +464,7 @@ def run_sweep(plan: SweepPlan, *, workers: int | None = None, scheduler: str | N
                 progress(i + 1, len(tasks))
         wall = time.perf_counter() - t0
         return SweepRun(to_table(rows, plan), plan, wall, 0, "in-process")
+    require_extra(dask=True)
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -425,19 +479,30 @@ def run_sweep(plan: SweepPlan, *, workers: int | None = None, scheduler: str | N
         if n < 0:
             raise SweepError(f"--workers: must be 0 or more, got {n}")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=50)
+                               dashboard_address=":0" if dashboard else None, silence_logs=50)
         client = Client(cluster)
         where = "LocalCluster"
+    ran: set[str] = set()
     try:
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        # imports and topology parsing once per worker, before the clock starts
-        client.run(warm_worker, sorted({p.scenario["era"] for p in plan.points}))
+        link = _dashboard_link(client) if dashboard else None
+        if notify and link:
+            notify(f"Dask dashboard: {link}")
+        if scheduler is not None:
+            try:
+                client.wait_for_workers(1, timeout=wait_workers_s)
+            except TimeoutError:  # dask's TimeoutError is the builtin's
+                raise SweepError(f"--scheduler {scheduler}: no worker joined within {wait_workers_s:g} s "
+                                 f"(start one: dask worker {scheduler}; or --wait-workers)") from None
+        # imports and topology building once per worker, before the clock starts
+        client.run(warm_worker, _distinct(p.topology for p in plan.points))
         t0 = time.perf_counter()  # the cluster is up: time the work, not the start-up
         # longest first (Dask runs tasks in submission order): the last tasks to finish are
         # then short ones, and the workers run out of work at about the same time
-        futures = client.map(run_task, sorted(tasks, key=expected_work, reverse=True), pure=False)
+        futures = client.map(run_task_on_worker, sorted(tasks, key=expected_work, reverse=True), pure=False)
         for i, fut in enumerate(as_completed(futures)):
-            rows.append(fut.result())
+            row, address = fut.result()
+            rows.append(row)
+            ran.add(address)
             if progress:
                 progress(i + 1, len(tasks))
         wall = time.perf_counter() - t0
@@ -445,7 +510,15 @@ def run_sweep(plan: SweepPlan, *, workers: int | None = None, scheduler: str | N
         client.close()
         if cluster is not None:
             cluster.close()
-    return SweepRun(to_table(rows, plan), plan, wall, n_workers, where)
+    return SweepRun(to_table(rows, plan), plan, wall, len(ran), where, sorted(ran), link)
+
+
+def _distinct(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each document once (by content), in first-seen order."""
+    seen: dict[str, dict[str, Any]] = {}
+    for d in docs:
+        seen.setdefault(json.dumps(d, sort_keys=True), d)
+    return list(seen.values())
 
 
 def expected_work(task: tuple[Point, int, int]) -> float:
@@ -463,11 +536,11 @@ def expected_work(task: tuple[Point, int, int]) -> float:
     return sessions * mix["messages"] * mix["recipients"]
 
 
-def warm_worker(eras: list[str]) -> int:
-    """Parse the topologies a sweep uses (run once on each worker; importing this module
-    imported the model)."""
-    for era in eras:
-        load_topology(era)
+def warm_worker(topologies: list[dict[str, Any]]) -> int:
+    """Build the topologies a sweep uses from their data (run once on each worker; importing
+    this module imported the model). No file is read: the worker's directory does not matter."""
+    for doc in topologies:
+        Topology(TopologySpec.model_validate(doc))
     return os.getpid()
 
 
@@ -486,7 +559,9 @@ def to_table(rows: list[dict[str, Any]], plan: SweepPlan) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: Path) -> Path:
-    """The tidy table as Parquet (deterministic: same table, same bytes)."""
+    """The tidy table as Parquet (deterministic: same table, same bytes; pyarrow is the
+    ``sweep`` extra)."""
+    require_extra(dask=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     return path
