@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    SetOption,
+    check_output,
+    console,
+    err_console,
+    fail,
+    user_errors,
+)
 from smtpd_sim.spec.limits import MAX_CORES, MAX_REPLICATIONS
 
 
@@ -35,9 +43,11 @@ def sweep(
     stream: Annotated[bool, typer.Option(
         "--stream", help="Runs keep no per-message history, so memory follows what is in flight "
         "(for big points): p99 latency within 0.1 %")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Run a factorial sweep with replications: a Parquet table, a summary with 95 % CIs, plots."""
     from smtpd_sim.figures.sweep import write_figures
+    from smtpd_sim.spec.overrides import apply_overrides
     from smtpd_sim.spec.scenario import ScenarioError, load_scenario, scenario_path
     from smtpd_sim.studies.sweep import (
         SweepError,
@@ -56,7 +66,7 @@ def sweep(
             if scenario != "default":
                 raise
             path = None  # no default.toml: the embedded default scenario
-        spec = load_scenario(path) if path is not None else default_scenario()
+        spec = apply_overrides(load_scenario(path) if path is not None else default_scenario(), sets)
         factors = [parse_vary(v) for v in vary or []]
         if not factors:
             raise SweepError("nothing to sweep: give at least one --vary key=v1,v2,...")
