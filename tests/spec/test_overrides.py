@@ -215,3 +215,16 @@ def test_a_file_given_to_set_is_relative_to_the_current_directory(
     assert scen.workload is not None and scen.workload.duration_s == 2.0
     # the workload's CSV stays next to the workload file (../parts/, seen from here)
     assert Path(scen.workload.arrival.csv).resolve() == (tmp_path / "here" / "parts" / "arrivals.csv").resolve()
+
+
+def test_a_scenario_may_inline_its_site_and_calibration(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, '[calibration]\nname = "mine"\ncores = 3\n[calibration.world]\nnet_latency_s = 2e-5\n'
+                           '[site]\nhostname = "mx.inline.test"\n')
+    scen = resolve_scenario(spec)
+    assert (scen.calibration.name, scen.calibration.cores, scen.calibration.world.net_latency_s) == ("mine", 3, 2e-5)
+    assert scen.site.hostname == "mx.inline.test"
+    assert "site" not in scen.config()["scenario"] and scen.config()["site"]["hostname"] == "mx.inline.test"
+    with pytest.raises(ScenarioError, match=r"s\.toml: site\.hostnme: unknown key \(did you mean hostname\?\)"):
+        _spec(tmp_path, '[site]\nhostnme = "x"\n')
+    with pytest.raises(ScenarioError, match=r"s\.toml: calibration\.name: missing key"):
+        _spec(tmp_path, "[calibration]\ncores = 3\n")
