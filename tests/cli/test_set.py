@@ -119,6 +119,12 @@ def test_sweep_with_set(tmp_path: Path) -> None:
     assert config["calibration"]["world"]["net_latency_s"] == 4e-5 and config["workload"]["duration_s"] == 0.5
 
 
+def test_sweep_hints_a_wrong_vary_key_after_a_set_inlined_the_parts(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(SMALL)
+    _one_line_2(["sweep", str(tmp_path / "s.toml"), "--set", "world.net_latency_s=3e-5", "--set", "site.hostname=x",
+                 "--vary", "crs=1,2", "--workers", "0"], "--vary crs", "did you mean cores?")
+
+
 def test_serve_parts_after_set() -> None:
     parts, era = serve_parts({"era": "pony-6.8", "site": RESEARCH_SITE, "calibration": DEFAULT_CALIBRATION,
                               "seed": 1}, ["era=pony", "world.cores=3", "site.hostname=mx.set.test", "seed=4"])

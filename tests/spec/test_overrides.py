@@ -127,6 +127,7 @@ def test_an_unknown_key_names_the_set_and_the_nearest_key(sets: list[str], fragm
     (["site=nosuch"], ["--set site=nosuch", "unknown site"]),
     (["calibration=nosuch.toml"], ["--set calibration=nosuch.toml", "no such calibration file"]),
     (["workload.arrival.process=replay"], ["--set workload.arrival.process=replay", "needs arrival.csv"]),
+    (["workload=nosuch.toml", "workload.duration_s=1"], ["--set workload=nosuch.toml", "no such workload file"]),
     (["cores=2", "cores=3"], ["--set cores=3", "already set by --set cores=2"]),
     (["cores"], ["--set 'cores'", "expected key.path=value"]),
     (["a..b=1"], ["expected key.path=value"]),

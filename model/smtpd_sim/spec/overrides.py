@@ -149,8 +149,9 @@ def apply_overrides(spec: ScenarioSpec, overrides: Sequence[Override] | Sequence
             if not isinstance(doc.get(head), dict):
                 try:
                     doc[head] = _LOADERS[head](doc[head]).model_dump(mode="json")
-                except SmtpdSimError as e:
-                    raise ScenarioError(f"{o.where}: {head}: {str(e).splitlines()[0]}") from None
+                except SmtpdSimError as e:  # the part named by a --set of its own, or by the scenario
+                    by = next((w for w in items if w.key == head), o)
+                    raise ScenarioError(f"{by.where}: {head}: {str(e).splitlines()[0]}") from None
             touched.add(head)
             _set_path(doc[head], o, rest, f"{head}.")
         else:
