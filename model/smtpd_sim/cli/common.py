@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -130,3 +130,9 @@ def split_list(values: list[str] | None) -> list[str]:
     for v in values or []:
         out.extend(x for x in v.split(",") if x)
     return out
+
+
+# --set of every command that takes a scenario (spec/overrides.py applies them)
+SET_HELP = ("key.path=value: change one scenario value (a TOML value), e.g. world.cores=4, "
+            "workload.arrival.rate_per_s=50, era=pony; the keys of sweep --vary; repeatable")
+SetOption = Annotated[list[str] | None, typer.Option("--set", help=SET_HELP, metavar="KEY=VALUE")]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from smtpd_sim.cli.common import (
     SEED,
+    SetOption,
     check_output,
     console,
     err_console,
@@ -36,6 +37,7 @@ def compare(
     site: Annotated[str, typer.Option(help="Site name or TOML file")] = DEFAULT_SITE,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG chart here")] = None,
+    sets: SetOption = None,
 ) -> None:
     """Compare the eras: processes, channels, hops, idle time, latency, CPU, memory."""
     from smtpd_sim.studies.compare import compare_eras
@@ -50,16 +52,19 @@ def compare(
     check_output(plot, "--plot")
     load_calibration(calibration)
     load_site(site)
+    parts: dict[str, Any] = {"workload": workload, "calibration": calibration, "site": site}
+    if sets:
+        parts, seed = compare_parts(parts, seed, sets)
     if as_json:
-        result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
-                              topologies=topos)
+        result = compare_eras(selected, parts["workload"], seed=seed, calibration=parts["calibration"],
+                              site=parts["site"], topologies=topos)
     else:
         from rich.progress import Progress
 
         with Progress(console=err_console, transient=True) as prog:
             task = prog.add_task("simulating", total=2 * len(selected))
-            result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
-                                  topologies=topos, progress=lambda era, what: prog.update(
+            result = compare_eras(selected, parts["workload"], seed=seed, calibration=parts["calibration"],
+                                  site=parts["site"], topologies=topos, progress=lambda era, what: prog.update(
                                       task, advance=1, description=f"{era}: {what} done"))
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=False) + "\n")
@@ -71,6 +76,38 @@ def compare(
 
         path = save(compare_figure(result), plot)
         (err_console if as_json else console).print(f"chart written to {path}")
+
+
+# scenario keys compare has no use for (it runs the eras of --eras, without faults)
+COMPARE_REFUSES = {
+    "era": "compare runs every era of --eras (give --eras instead)",
+    "name": "compare's results have no scenario name",
+    "description": "compare's results have no scenario description",
+    "fault": "compare measures the eras without faults (use smtpd-sim run)",
+    "drain_s": "compare's load runs measure the arrival window (no drain to set)",
+    "sample_s": "compare keeps no time series",
+    "tables": "compare takes the site's tables (set site.tables.<name>.<field>)",
+}
+
+
+def compare_parts(parts: dict[str, Any], seed: int, sets: list[str]) -> tuple[dict[str, Any], int]:
+    """The parts and the seed after the ``--set``s: a part a key changed as an object, the
+    others as given; ``cores`` becomes the calibration's (the cores the eras run on)."""
+    from smtpd_sim.spec.overrides import apply_overrides, parse_sets
+    from smtpd_sim.spec.scenario import ScenarioSpec, resolve_scenario
+
+    spec = apply_overrides(ScenarioSpec(name="compare", seed=seed, **parts), sets, refuse=COMPARE_REFUSES)
+    scen = resolve_scenario(spec)
+    touched = {o.key.split(".", 1)[0] for o in parse_sets(sets)}
+    out = dict(parts)
+    if "workload" in touched:
+        out["workload"] = scen.workload
+    if touched & {"calibration", "cores"}:
+        out["calibration"] = scen.calibration if scen.cores is None else \
+            scen.calibration.model_copy(update={"cores": scen.cores})
+    if "site" in touched:
+        out["site"] = scen.site
+    return out, scen.seed
 
 
 def print_compare(result: dict[str, Any], console: Console | None = None) -> None:

@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    SetOption,
+    check_output,
+    console,
+    err_console,
+    fail,
+    user_errors,
+)
 
 
 @user_errors
@@ -24,6 +32,7 @@ def run(
     stream: Annotated[bool, typer.Option(
         "--stream", help="Keep no per-message history, so memory follows what is in flight, not "
         "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Run a scenario (workload, faults) to the end and account for every message."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,10 +40,11 @@ def run(
     from smtpd_sim.figures.run import run_figure
     from smtpd_sim.figures.style import save
     from smtpd_sim.observe.sketch import Sketch
+    from smtpd_sim.spec.overrides import apply_overrides
     from smtpd_sim.spec.scenario import load_scenario, resolve_scenario
     from smtpd_sim.studies.run import messages_frame, run_scenario, samples_frame, write_results
 
-    spec = load_scenario(scenario)
+    spec = apply_overrides(load_scenario(scenario), sets)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
     scen = resolve_scenario(spec)

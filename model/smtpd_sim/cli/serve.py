@@ -6,13 +6,13 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import PORT, SEED, console, err_console, fail, user_errors
+from smtpd_sim.cli.common import PORT, SEED, SetOption, console, err_console, fail, user_errors
 from smtpd_sim.serve.net import DEFAULT_MAX_BODY_SIZE, SMTPD_SESSION_TIMEOUT
-from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
+from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_SITE
 
 DEFAULT_QUEUE = "smtpd-sim-queue"  # the queue directory when neither --queue nor --ephemeral
 
@@ -45,6 +45,7 @@ def serve(
                                                      min=0, max=1_000_000)] = 0,
     max_message_size: Annotated[int, typer.Option(help="smtp max-message-size in bytes (SIZE, then 554)",
                                                   min=1, max=1 << 30)] = DEFAULT_MAX_BODY_SIZE,
+    sets: SetOption = None,
 ) -> None:
     """Speak SMTP on TCP through the simulated daemon, in real time."""
     from smtpd_sim.serve.net import BindError, NetOptions, PumpError
@@ -66,9 +67,13 @@ def serve(
                      max_sessions_per_ip=max_sessions_per_ip, max_message_size=max_message_size,
                      ssl_context=ctx)
     qdir = None if ephemeral else (queue or Path(DEFAULT_QUEUE))
+    given: dict[str, Any] = {"era": era, "site": site, "calibration": DEFAULT_CALIBRATION, "seed": seed}
+    if sets:
+        given, era = serve_parts(given, sets)
     try:
-        server = LiveServer(era, site=site, maildir=maildir, spool=spool, queue=qdir,
-                            trace=sys.stderr if trace else None, seed=seed)
+        server = LiveServer(given["era"], site=given["site"], calibration=given["calibration"], maildir=maildir,
+                            spool=spool, queue=qdir,
+                            trace=sys.stderr if trace else None, seed=given["seed"])
     except OSError as e:
         fail(f"cannot use the queue directory {qdir}: {e.strerror or e}")
     if qdir is None:
@@ -117,3 +122,26 @@ def serve(
         serve_log.removeHandler(handler)
         serve_log.setLevel(saved[0])
         serve_log.propagate = saved[1]
+
+
+# scenario keys serve has no use for (its clients are real, in real time)
+SERVE_REFUSES = {
+    "workload": "serve's clients are real: there is no workload to set",
+    "fault": "serve injects no faults",
+    "drain_s": "serve runs until Ctrl-C",
+    "sample_s": "serve keeps no time series",
+    "name": "serve has no results directory",
+    "description": "serve has no results directory",
+    "tables": "serve takes the site's tables (set site.tables.<name>.<field>)",
+}
+
+
+def serve_parts(parts: dict[str, Any], sets: list[str]) -> tuple[dict[str, Any], str]:
+    """The era, site, calibration (objects) and seed after the ``--set``s, and the era's name;
+    ``cores`` becomes the calibration's (the cores the daemon runs on)."""
+    from smtpd_sim.spec.overrides import apply_overrides
+    from smtpd_sim.spec.scenario import ScenarioSpec, resolve_scenario
+
+    scen = resolve_scenario(apply_overrides(ScenarioSpec(name="serve", **parts), sets, refuse=SERVE_REFUSES))
+    cal = scen.calibration if scen.cores is None else scen.calibration.model_copy(update={"cores": scen.cores})
+    return {"era": scen.topology, "site": scen.site, "calibration": cal, "seed": scen.seed}, scen.era

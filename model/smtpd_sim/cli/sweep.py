@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    SetOption,
+    check_output,
+    console,
+    err_console,
+    fail,
+    user_errors,
+)
 from smtpd_sim.spec.limits import MAX_CORES, MAX_REPLICATIONS
 
 WAIT_WORKERS_S = 60.0  # smtpd_sim.studies.sweep.WAIT_WORKERS_S (not imported: --help stays fast)
@@ -42,9 +50,11 @@ def sweep(
         min=0, max=86400)] = WAIT_WORKERS_S,
     no_dashboard: Annotated[bool, typer.Option(
         "--no-dashboard", help="No Dask dashboard: a LocalCluster starts none, and no link is printed")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Run a factorial sweep with replications: a Parquet table, a summary with 95 % CIs, plots."""
     from smtpd_sim.figures.sweep import write_figures
+    from smtpd_sim.spec.overrides import apply_overrides
     from smtpd_sim.spec.scenario import ScenarioError, load_scenario, scenario_path
     from smtpd_sim.studies.sweep import (
         SweepError,
@@ -64,7 +74,7 @@ def sweep(
             if scenario != "default":
                 raise
             path = None  # no default.toml: the embedded default scenario
-        spec = load_scenario(path) if path is not None else default_scenario()
+        spec = apply_overrides(load_scenario(path) if path is not None else default_scenario(), sets)
         factors = [parse_vary(v) for v in vary or []]
         if not factors:
             raise SweepError("nothing to sweep: give at least one --vary key=v1,v2,...")

@@ -90,6 +90,8 @@ class Calibration(Strict):
         return v
 
 
-def load_calibration(ref: str | Path) -> Calibration:
-    """A calibration by name or path."""
+def load_calibration(ref: str | Path | Calibration) -> Calibration:
+    """A calibration by name or path (one already loaded, e.g. inline in a scenario, as is)."""
+    if isinstance(ref, Calibration):
+        return ref
     return load_model(ref, "calibration", Calibration, CalibrationError)[1]

@@ -1,5 +1,6 @@
 """The data files (scenarios, topologies, sites, workloads, calibrations): where they live,
-how a name or a path finds one (one resolver), reading and validating them with errors of
+how a name or a path finds one (one resolver; a file named inside another is relative to
+the directory of the file that names it), reading and validating them with errors of
 one line that name the file, the key and what was expected (DESIGN.md rule 5)."""
 
 from __future__ import annotations
@@ -74,6 +75,43 @@ def resolve(ref: str | Path, kind: str, error: type[SmtpdSimError],
         raise error(unknown(str(ref), candidate) if unknown else
                     f"{ref}: unknown {called} (expected one of {', '.join(names(kind))} or a .toml file)")
     return candidate
+
+
+def relative_to(ref: Any, base: Path) -> Any:
+    """A part a data file names (a workload, a site, an era...), as the caller can open it:
+    a relative file name is relative to the directory of the file that names it (``base``);
+    a name of a shipped part (no ``.toml``, no such file there) and an absolute path stay."""
+    if not isinstance(ref, str) or not ref.strip() or "\0" in ref or Path(ref).is_absolute():
+        return ref
+    try:
+        is_file = Path(ref).suffix == ".toml" or (base / ref).exists()
+    except OSError:  # a name too long for the file system: resolve() says so
+        return ref
+    return str(base / ref) if is_file else ref
+
+
+def path_relative_to(path: Any, base: Path) -> Any:
+    """A plain file a data file names (a replay CSV), relative to that file's directory."""
+    if not isinstance(path, str) or not path or "\0" in path or Path(path).is_absolute():
+        return path
+    return str(base / path)
+
+
+# The plain files each kind of data file may name, by key path (nested tables).
+PATH_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "workload": (("arrival", "csv"),),
+}
+
+
+def rebase_paths(data: dict[str, Any], kind: str, base: Path) -> dict[str, Any]:
+    """``data`` with the plain files it names (:data:`PATH_KEYS`) relative to ``base``."""
+    for keys in PATH_KEYS.get(kind, ()):
+        node: Any = data
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict) and keys[-1] in node:
+            node[keys[-1]] = path_relative_to(node[keys[-1]], base)
+    return data
 
 
 # Data files are a few kilobytes; anything far bigger is a wrong path (a log, an image, a
@@ -166,6 +204,11 @@ _NUMBER_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_
                   "int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"}
 
 
+def error_key(err: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
+    """The key path of ``err``'s first error as written in a file (union tags dropped)."""
+    return _loc(_walk(model, tuple(err.errors()[0]["loc"]))[2], prefix)
+
+
 def validation_line(where: Path | str, err: ValidationError, model: type[BaseModel] | None = None,
                     prefix: str = "") -> str:
     """``<where>: <key.path>: <message>`` for the first validation error; with ``model``, a
@@ -253,4 +296,5 @@ def validate(model: type[M], data: dict[str, Any], where: Path | str, error: typ
 def load_model(ref: str | Path, kind: str, model: type[M], error: type[SmtpdSimError]) -> tuple[Path, M]:
     """Find, read and validate one data file."""
     path = resolve(ref, kind, error)
-    return path, validate(model, read_toml(path, kind, error), path, error)
+    data = rebase_paths(read_toml(path, kind, error), kind, path.parent)  # a replay CSV: next to its workload
+    return path, validate(model, data, path, error)

@@ -1,7 +1,8 @@
 """Scenarios: era + site + calibration + workload + faults + run settings, resolved once.
 
 A scenario file (``scenarios/<name>.toml``) names its parts or inlines them (a
-``[workload]`` table); :func:`resolve_scenario` loads and validates every part once and
+``[workload]``, ``[site]`` or ``[calibration]`` table); a part named by a relative file
+name is found next to the scenario file, whatever the current directory; :func:`resolve_scenario` loads and validates every part once and
 returns a :class:`Scenario`, the object everything downstream takes (the simulation,
 the runner, the studies). Code that builds a run from parts calls :func:`scenario_of`,
 where the defaults are written once. The resolved configuration (every part spelled
@@ -20,7 +21,14 @@ from pydantic import Field, PrivateAttr, field_validator
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.calibration import Calibration, load_calibration
 from smtpd_sim.spec.faults import Fault
-from smtpd_sim.spec.files import Strict, read_toml, resolve, validate
+from smtpd_sim.spec.files import (
+    Strict,
+    read_toml,
+    rebase_paths,
+    relative_to,
+    resolve,
+    validate,
+)
 from smtpd_sim.spec.limits import MAX_CORES, MAX_SAMPLES, MAX_SEED, MAX_TIME_S
 from smtpd_sim.spec.site import SiteSpec, load_site
 from smtpd_sim.spec.tables import TableSpec, check_table_names, merge_tables
@@ -47,7 +55,8 @@ class ScenarioError(SmtpdSimError):
 
 
 class ScenarioSpec(Strict):
-    """A scenario file as written: parts by name (or the workload inline)."""
+    """A scenario file as written: parts by name or file, or inline (``--set`` on a part's
+    key inlines it: spec/overrides.py)."""
 
     name: str = Field(default="scenario", description="the scenario's name; also its results directory's "
                       "(results/<name>-<seed>)")
@@ -55,10 +64,10 @@ class ScenarioSpec(Strict):
                              "(`smtpd-sim scenarios` shows it)")
     era: str = Field(default=DEFAULT_ERA, description="the daemon's process layout: an era name "
                      "(scenarios/topologies/<name>.toml, see section topology) or a .toml file")
-    site: str = Field(default=DEFAULT_SITE, description="smtpd.conf, users, aliases and DNS: a site name "
-                      "(scenarios/sites/<name>.toml, see section site) or a .toml file")
-    calibration: str = Field(default=DEFAULT_CALIBRATION, description="CPU costs and latencies: a calibration "
-                             "name (scenarios/calibration/<name>.toml, see section calibration) or a .toml file")
+    site: str | SiteSpec = Field(default=DEFAULT_SITE, description="smtpd.conf, users, aliases and DNS: a site name "
+                      "(scenarios/sites/<name>.toml, see section site) or a .toml file, or an inline [site] table")
+    calibration: str | Calibration = Field(default=DEFAULT_CALIBRATION, description="CPU costs and latencies: a calibration "
+                             "name (scenarios/calibration/<name>.toml, see section calibration), a .toml file, or an inline [calibration] table")
     seed: int = Field(default=1, ge=0, le=MAX_SEED, description="random seed (same seed, same bytes)",
                       json_schema_extra={"unit": "-"})
     workload: str | WorkloadSpec = Field(default=DEFAULT_WORKLOAD, description="what the clients do: a workload "
@@ -130,7 +139,9 @@ class Scenario:
     def config(self) -> dict[str, Any]:
         """The full configuration a result was produced with (desmod-style)."""
         if self.spec is not None:
-            scen = self.spec.model_dump(mode="json", exclude={"workload"})
+            # parts inline (a table, or a --set key in them): their data are their own sections below
+            inline = {k for k in ("site", "calibration") if not isinstance(getattr(self.spec, k), str)}
+            scen = self.spec.model_dump(mode="json", exclude={"workload", *inline})
         else:
             # built from parts (scenario_of): the site was given as data, it has no name
             scen = {"name": self.name, "era": self.era, "site": None, "calibration": self.calibration.name,
@@ -150,12 +161,24 @@ def scenario_path(ref: str | Path) -> Path:
         f"{r}: unknown scenario (no {c.name} in the scenarios directory)"))
 
 
+# The parts a scenario may inline, and their models (for errors naming <part>.<key>).
+INLINE_PARTS: dict[str, type[Strict]] = {"workload": WorkloadSpec, "site": SiteSpec, "calibration": Calibration}
+
+
 def load_scenario(ref: str | Path) -> ScenarioSpec:
-    """Read and validate a scenario file (its parts are not loaded: :func:`resolve_scenario`)."""
+    """Read and validate a scenario file (its parts are not loaded: :func:`resolve_scenario`).
+    The files it names (parts, an inline workload's replay CSV) are relative to its directory:
+    they are rewritten here so that they open from the current directory."""
     path = scenario_path(ref)
     data = read_toml(path, "scenario", ScenarioError)
-    if isinstance(data.get("workload"), dict):  # errors inside it name the file and workload.<key>
-        validate(WorkloadSpec, data["workload"], path, ScenarioError, prefix="workload.")
+    for key in ("era", *INLINE_PARTS):
+        if key in data:
+            data[key] = relative_to(data[key], path.parent)
+    if isinstance(data.get("workload"), dict):
+        rebase_paths(data["workload"], "workload", path.parent)
+    for key, model in INLINE_PARTS.items():
+        if isinstance(data.get(key), dict):  # errors inside it name the file and <part>.<key>
+            validate(model, data[key], path, ScenarioError, prefix=f"{key}.")
     spec = validate(ScenarioSpec, data, path, ScenarioError)
     spec._source = str(path)
     return spec
@@ -202,12 +225,14 @@ def resolve_scenario(ref: str | Path | ScenarioSpec) -> Scenario:
         except SmtpdSimError as e:  # the scenario's file and key first, then what the part says
             raise ScenarioError(f"{where}: {key}: {str(e).splitlines()[0]}") from None
 
-    site = part("site", load_site, spec.site)
+    site = spec.site if isinstance(spec.site, SiteSpec) else part("site", load_site, spec.site)
+    cal = spec.calibration if isinstance(spec.calibration, Calibration) else part(
+        "calibration", load_calibration, spec.calibration)
     workload = spec.workload if isinstance(spec.workload, WorkloadSpec) else part("workload", load_workload,
                                                                                   spec.workload)
     return check_scenario(Scenario(
         name=spec.name, topology=part("era", load_topology, spec.era),
-        calibration=part("calibration", load_calibration, spec.calibration),
+        calibration=cal,
         site=site, workload=workload, seed=spec.seed, cores=spec.cores,
         tables=part("tables", lambda t: merge_tables(site.tables, t), dict(spec.tables)),
         faults=tuple(spec.fault), drain_s=spec.drain_s, sample_s=spec.sample_s, spec=spec), where)

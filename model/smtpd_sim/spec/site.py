@@ -107,6 +107,9 @@ class SiteSpec(Strict):
         return check_table_names(v)
 
 
-def load_site(ref: str | Path) -> SiteSpec:
-    """Load a site by name (``scenarios/sites/<name>.toml``) or path."""
+def load_site(ref: str | Path | SiteSpec) -> SiteSpec:
+    """Load a site by name (``scenarios/sites/<name>.toml``) or path (one already loaded, e.g.
+    inline in a scenario, as is)."""
+    if isinstance(ref, SiteSpec):
+        return ref
     return load_model(ref, "site", SiteSpec, SiteError)[1]

@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.spec.calibration import Calibration, load_calibration
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_SITE, DEFAULT_WORKLOAD
-from smtpd_sim.spec.site import load_site
+from smtpd_sim.spec.site import SiteSpec, load_site
 from smtpd_sim.spec.topology import ERAS, Topology, load_topology
 from smtpd_sim.spec.workload import WorkloadSpec, load_workload
 from smtpd_sim.studies.load import run_load
@@ -24,21 +24,22 @@ def compare_eras(
     workload: WorkloadSpec | str = DEFAULT_WORKLOAD,
     *,
     seed: int = 1,
-    calibration: str = DEFAULT_CALIBRATION,
-    site: str = DEFAULT_SITE,
+    calibration: str | Calibration = DEFAULT_CALIBRATION,
+    site: str | SiteSpec = DEFAULT_SITE,
     progress: Any = None,
     topologies: Sequence[Topology] | None = None,
 ) -> dict[str, Any]:
     """Per era: processes, channels, hops per message (local, relay) and their critical
     paths from one-message probes; idle time, latency, CPU and memory from the load
-    workload. Every era sees the same clients (same seed, common random numbers)."""
+    workload. Every era sees the same clients (same seed, common random numbers). The parts
+    are names, files or objects (a ``--set`` changed them: spec/overrides.py)."""
     eras = list(eras or ERAS)
     wl = load_workload(workload) if isinstance(workload, str) else workload
     # every part read once (a bad one: one line, before anything runs); ``topologies``: the
     # eras' topologies, already loaded
     topos = list(topologies) if topologies is not None else [load_topology(era) for era in eras]
-    cal = load_calibration(calibration)
-    site_spec = load_site(site)
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    site_spec = site if isinstance(site, SiteSpec) else load_site(site)
     out: list[dict[str, Any]] = []
     for era, topo in zip(eras, topos, strict=True):
         probes = {kind: run_probe(topo, kind, seed=seed, calibration=cal, site=site_spec)
@@ -77,8 +78,8 @@ def compare_eras(
     return {
         "workload": wl.name,
         "seed": seed,
-        "calibration": calibration,
-        "site": site,
+        "calibration": calibration if isinstance(calibration, str) else cal.name,
+        "site": site if isinstance(site, str) else "inline",
         "cores": load.cores,
         "eras": out,
     }
