@@ -12,6 +12,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
+
+def _site_pages() -> dict[Path, Path | None]:
+    """The pages docs/hooks.py adds to the site at build time: a docs/ path -> the file it is
+    built from (the notebooks) or None (the scenario reference, generated from the code)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    pages: dict[Path, Path | None] = {(ROOT / "docs" / hooks.SCENARIO_PAGE).resolve(): None}
+    for name in hooks.NOTEBOOKS:
+        pages[(ROOT / "docs" / "notebooks" / name).resolve()] = ROOT / "notebooks" / name
+    return pages
+
+
+SITE_PAGES = _site_pages()
+
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 CODE = re.compile(r"(`+).+?\1", re.S)
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -46,6 +64,11 @@ def broken_links(md: Path, root: Path = ROOT) -> list[str]:
             continue
         path, _, frag = target.partition("#")
         dest = (md.parent / path).resolve() if path else md
+        if dest in SITE_PAGES and root == ROOT:  # written into the site by docs/hooks.py
+            source = SITE_PAGES[dest]
+            if source is not None and not source.exists():
+                bad.append(f"{target}: no such file ({source.relative_to(ROOT)})")
+            continue
         if not dest.exists():
             bad.append(f"{target}: no such file")
         elif root not in dest.parents and dest != root:
