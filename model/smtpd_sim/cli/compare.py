@@ -17,6 +17,7 @@ from smtpd_sim.cli.common import (
     console,
     err_console,
     fail,
+    make_console,
     split_list,
     user_errors,
 )
@@ -54,13 +55,14 @@ def compare(
         result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
                               topologies=topos)
     else:
-        from rich.progress import Progress
+        from smtpd_sim.cli.progress import count_text, progress
 
-        with Progress(console=err_console, transient=True) as prog:
-            task = prog.add_task("simulating", total=2 * len(selected))
+        with progress("compare", 2 * len(selected), err_console,
+                      text=lambda d, t: count_text(d, t, "runs")) as update:
+            done = iter(range(1, 2 * len(selected) + 1))
             result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
-                                  topologies=topos, progress=lambda era, what: prog.update(
-                                      task, advance=1, description=f"{era}: {what} done"))
+                                  topologies=topos, progress=lambda era, what: update(
+                                      next(done), f"{era}: {what} done"))
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=False) + "\n")
     else:
@@ -75,7 +77,7 @@ def compare(
 
 def print_compare(result: dict[str, Any], console: Console | None = None) -> None:
     """Side-by-side tables of the comparison."""
-    console = console or Console()
+    console = console or make_console()
     eras = result["eras"]
     names = [e["era"] for e in eras]
 

@@ -26,9 +26,8 @@ def run(
         "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
 ) -> None:
     """Run a scenario (workload, faults) to the end and account for every message."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from smtpd_sim.figures.run import run_figure
+    from smtpd_sim.cli.progress import progress
+    from smtpd_sim.figures.run import few_samples_note, run_figure
     from smtpd_sim.figures.style import save
     from smtpd_sim.observe.sketch import Sketch
     from smtpd_sim.spec.scenario import load_scenario, resolve_scenario
@@ -47,18 +46,18 @@ def run(
     if as_json:
         summary, res = run_scenario(scen, rows=hop_rows, stream=stream)
     else:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.fields[simt]}"), TimeElapsedColumn(),
-                      console=err_console, transient=True) as prog:
-            task = prog.add_task(f"simulating {spec.name}", total=1.0, simt="")
+        with progress(f"run {spec.name}", 1.0, err_console,
+                      text=lambda done, _t: "") as update:
             summary, res = run_scenario(
                 scen, rows=hop_rows, stream=stream,
-                progress=lambda t, total: prog.update(task, completed=min(1.0, t / total),
-                                                      simt=f"{t / 3600:.2f} h simulated"))
+                progress=lambda t, total: update(min(1.0, t / total), f"{t / 3600:.2f} h simulated"))
     write_results(summary, res, dest)
     delays = res.delivery_delays
-    save(run_figure(summary, samples_frame(summary), messages_frame(res),
-                    delays if isinstance(delays, Sketch) else None), dest / "run.png")
+    samples, messages = samples_frame(summary), messages_frame(res, summary.envelopes)
+    save(run_figure(summary, samples, messages, delays if isinstance(delays, Sketch) else None),
+         dest / "run.png")
+    if note := few_samples_note(len(samples), scen.sample_s, summary.simulated_s, has_messages=len(messages) > 0):
+        err_console.print(f"note: {note}", highlight=False)
     if trace:
         from smtpd_sim.observe.traces import write_traces
 
@@ -72,8 +71,9 @@ def run(
     console.print(f"  accepted {led['accepted']}  delivered {led['delivered']}  bounced {led['bounced']}  "
                   f"expired {led['expired']}  still queued {led['queued']}  "
                   f"[{'green' if led['lost'] == 0 else 'red'}]lost {led['lost']}[/]  duplicated {led['duplicated']}")
+    bounces = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.bounces.items())
     console.print(f"  tempfails {summary.tempfails}, delay warnings {summary.warnings}, "
-                  f"bounces {summary.bounces}, crashes {summary.crashes}, "
+                  f"bounces ({bounces}), crashes {summary.crashes}, "
                   f"refused sessions {summary.refused_sessions}, vanished clients {summary.vanished_clients}")
     files = "config.json, summary.json, " + ("" if stream else "messages.csv, ") + "hops.csv, samples.csv, run.png"
     console.print(f"  results in {dest}/ ({files})")

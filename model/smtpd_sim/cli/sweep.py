@@ -70,22 +70,12 @@ def sweep(
         if as_json:
             run = run_sweep(plan, workers=workers, scheduler=scheduler)
         else:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from smtpd_sim.cli.progress import count_text, progress
 
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-                          transient=True) as prog:
-                task = prog.add_task(f"sweep {plan.name}: {len(plan.points)} points x "
-                                     f"{plan.replications}", total=n)
+            with progress(f"sweep {plan.name} ({len(plan.points)} points x {plan.replications})", n,
+                          err_console, text=lambda d, t: count_text(d, t, "runs")) as update:
                 run = run_sweep(plan, workers=workers, scheduler=scheduler,
-                                progress=lambda done, total: prog.update(task, completed=done))
+                                progress=lambda done, total: update(done))
     except SweepError as e:
         fail(str(e))
         return
