@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from rich.panel import Panel
 from rich.table import Table
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -50,6 +51,13 @@ def test_columns_is_the_least_width_when_piped(monkeypatch: pytest.MonkeyPatch) 
     t.add_column("x")
     OutConsole(file=buf).print(t)
     assert max(len(ln) for ln in buf.getvalue().splitlines()) == 150
+
+
+def test_what_fills_any_width_gets_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    buf = io.StringIO()
+    OutConsole(file=buf).print(Panel("short"))
+    assert max(len(ln) for ln in buf.getvalue().splitlines()) == PIPE_MIN_WIDTH
 
 
 @pytest.mark.parametrize("terminal", [True, False])

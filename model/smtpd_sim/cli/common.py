@@ -28,6 +28,7 @@ from smtpd_sim.spec.limits import MAX_PORT, MAX_SEED
 # what a console is at least as wide when it is not a terminal and $COLUMNS says nothing
 # (rich's own default: the width of the classic terminal)
 PIPE_MIN_WIDTH = 80
+_UNBOUNDED = 1_000_000  # the width offered when measuring what is about to be printed
 
 
 class OutConsole(Console):
@@ -46,13 +47,15 @@ class OutConsole(Console):
 
     def natural_width(self, *objects: Any) -> int:
         """The width the objects need to print without wrapping or clipping."""
-        options = self.options.update_width(1_000_000)
+        options = self.options.update_width(_UNBOUNDED)
         need = 0
         for obj in objects:
             renderable = self.render_str(obj) if isinstance(obj, str) else obj
             if not hasattr(renderable, "__rich_console__") and not hasattr(renderable, "__rich_measure__"):
                 renderable = self.render_str(str(renderable))
-            need = max(need, Measurement.get(self, options, renderable).maximum)
+            widest = Measurement.get(self, options, renderable).maximum
+            if widest < _UNBOUNDED:  # a renderable that fills any width (a panel) takes the default
+                need = max(need, widest)
         return need
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
