@@ -82,7 +82,7 @@ def test_run_text_has_no_dict_and_no_clipping(tmp_path: Path) -> None:
     assert f"bounces (generated {b['generated']}, delivered {b['delivered']}, failed {b['failed']}, " \
            f"double bounces dropped {b['double_bounces_dropped']})" in r.stdout
     assert f"results in {tmp_path / 'o'}/ (" in r.stdout  # the path in one piece, not wrapped
-    assert "run tiny: " in r.stderr and "\x1b" not in r.stderr
+    assert "simulating tiny: " in r.stderr and "\x1b" not in r.stderr
 
 
 def test_json_outputs_are_untouched_by_the_text_rendering(tmp_path: Path) -> None:

@@ -9,7 +9,14 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
-from smtpd_sim.cli.progress import EVERY_S, STEPS, PlainProgress, count_text, progress
+from smtpd_sim.cli.progress import (
+    EVERY_S,
+    STEPS,
+    PlainProgress,
+    PlainTasks,
+    count_text,
+    progress_bar,
+)
 
 runner = CliRunner()
 SMALL = Path(__file__).parents[1] / "data" / "small-workload.toml"
@@ -62,19 +69,33 @@ def test_done_when_the_work_ends_short_of_its_total() -> None:
 def test_plain_lines_unless_a_terminal() -> None:
     plain, tty = io.StringIO(), io.StringIO()
     for buf, force in ((plain, False), (tty, True)):
-        with progress("work", 4, Console(file=buf, force_terminal=force),
-                      text=lambda d, t: count_text(d, t, "things")) as update:
-            for k in range(1, 5):
-                update(k)
-    assert "\x1b" not in plain.getvalue() and "work: 4/4 things (100 %)" in plain.getvalue()
+        with progress_bar(Console(file=buf, force_terminal=force), unit="things") as prog:
+            task = prog.add_task("work", total=4)
+            for _ in range(4):
+                prog.update(task, advance=1, description="one more")
+    assert "\x1b" not in plain.getvalue()
+    assert plain.getvalue().splitlines()[-1] == "work: 4/4 things (100 %), one more"
     assert "\x1b" in tty.getvalue()  # the rich bar draws with control codes
+
+
+def test_plain_tasks_speak_rich_progress() -> None:
+    """What run, compare and sweep call on a rich Progress works on the plain one: completed
+    or advance, a description or fields as the note."""
+    buf = io.StringIO()
+    tasks = PlainTasks(buf, None, clock=_Clock())
+    task = tasks.add_task("simulating short", total=1.0, simt="")
+    tasks.update(task, completed=0.5, simt="0.04 h simulated")
+    tasks.update(task, completed=0.55, simt="0.05 h simulated")  # same tenth, no time passed
+    tasks.finish()
+    assert buf.getvalue().splitlines() == ["simulating short: 50 %, 0.04 h simulated",
+                                           "simulating short: done, 0.05 h simulated"]
 
 
 def test_compare_progress_lines_on_stderr() -> None:
     r = runner.invoke(app, ["compare", "--workload", str(SMALL), "--eras", "pony,pony-6.8"])
     assert r.exit_code == 0, r.output
     lines = r.stderr.splitlines()
-    assert lines[-1].startswith("compare: 4/4 runs (100 %), pony-6.8: ")
+    assert lines[-1].startswith("simulating: 4/4 runs (100 %), pony-6.8: ")
     assert "\x1b" not in r.stderr and len(lines) == 4
 
 
@@ -83,6 +104,6 @@ def test_sweep_progress_lines_on_stderr(tmp_path: Path) -> None:
     r = runner.invoke(app, ["sweep", "default", "--workers", "0", "--out", str(tmp_path / "s"),
                             *(a for v in vary for a in ("--vary", v))])
     assert r.exit_code == 0, r.output
-    assert r.stderr.splitlines() == ["sweep default (2 points x 1): 1/2 runs (50 %)",
-                                     "sweep default (2 points x 1): 2/2 runs (100 %)"]
+    assert r.stderr.splitlines() == ["sweep default: 2 points x 1: 1/2 runs (50 %)",
+                                     "sweep default: 2 points x 1: 2/2 runs (100 %)"]
     assert "\x1b" not in r.stdout + r.stderr

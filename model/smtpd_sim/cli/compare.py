@@ -55,14 +55,13 @@ def compare(
         result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
                               topologies=topos)
     else:
-        from smtpd_sim.cli.progress import count_text, progress
+        from smtpd_sim.cli.progress import progress_bar
 
-        with progress("compare", 2 * len(selected), err_console,
-                      text=lambda d, t: count_text(d, t, "runs")) as update:
-            done = iter(range(1, 2 * len(selected) + 1))
+        with progress_bar(err_console, unit="runs") as prog:
+            task = prog.add_task("simulating", total=2 * len(selected))
             result = compare_eras(selected, workload, seed=seed, calibration=calibration, site=site,
-                                  topologies=topos, progress=lambda era, what: update(
-                                      next(done), f"{era}: {what} done"))
+                                  topologies=topos, progress=lambda era, what: prog.update(
+                                      task, advance=1, description=f"{era}: {what} done"))
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=False) + "\n")
     else:

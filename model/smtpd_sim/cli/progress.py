@@ -15,14 +15,23 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 # seconds between two plain lines at most, when progress moved but no tenth was crossed
 EVERY_S = 30.0
 # the plain lines' step: one line each time another 1/STEPS of the work is done
 STEPS = 10
-
-Update = Callable[..., None]  # update(done, note="")
-
 
 def count_text(done: float, total: float, unit: str) -> str:
     """``12/40 runs``: whole counts."""
@@ -67,32 +76,57 @@ class PlainProgress:
             self.stream.flush()
 
 
+class PlainTasks:
+    """What a command uses of ``rich.progress.Progress`` (``add_task``, ``update``), as
+    :class:`PlainProgress` lines: the task's description is the label; a description or
+    fields given to ``update`` are the note after the count (``pony: load done``)."""
+
+    def __init__(self, stream: TextIO, unit: str | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.unit, self.clock = stream, unit, clock
+        self.tasks: list[PlainProgress] = []
+        self.done: list[float] = []
+
+    def add_task(self, description: str, total: float | None = None, **_fields: object) -> int:
+        unit = self.unit
+        text = (lambda d, t: count_text(d, t, unit)) if unit else (lambda d, t: "")
+        self.tasks.append(PlainProgress(description, total or 0.0, self.stream, text=text, clock=self.clock))
+        self.done.append(0.0)
+        return len(self.tasks) - 1
+
+    def update(self, task: int, *, completed: float | None = None, advance: float | None = None,
+               description: str | None = None, **fields: object) -> None:
+        if completed is not None:
+            self.done[task] = completed
+        if advance is not None:
+            self.done[task] += advance
+        note = ", ".join(str(x) for x in ([description] if description else []) + list(fields.values()) if x)
+        self.tasks[task].update(self.done[task], note)
+
+    def finish(self) -> None:
+        for t in self.tasks:
+            t.finish()
+
+
+class _Fields(ProgressColumn):
+    """The task's fields (``simt=...``), as text after the bar."""
+
+    def render(self, task: Task) -> Text:
+        return Text("  ".join(str(v) for v in task.fields.values() if v))
+
+
 @contextmanager
-def progress(label: str, total: float, console: Console, *,
-             text: Callable[[float, float], str]) -> Iterator[Update]:
-    """Report progress towards ``total``: yields ``update(done, note="")``. On a terminal a
-    transient rich bar (gone once done); otherwise :class:`PlainProgress` lines on the
-    console's stream. ``text(done, total)`` says how far, e.g. ``12/40 runs`` ("": the
-    percentage alone)."""
+def progress_bar(console: Console, *, unit: str | None = None) -> Iterator[Progress | PlainTasks]:
+    """A progress display used like ``rich.progress.Progress`` (``add_task``, ``update``).
+    On a terminal: a transient rich bar (gone once done) with the count, the fields, the
+    time spent and left. Otherwise: :class:`PlainTasks`, plain lines on the console's
+    stream. ``unit`` ("runs") makes the plain lines count (``12/40 runs (30 %)``); without
+    it they give the percentage alone."""
     if console.is_terminal:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[how]}"),
+        counted = [MofNCompleteColumn()] if unit else [TaskProgressColumn()]
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), *counted, _Fields(),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
-            task = bar.add_task(label, total=total, how="")
-
-            def update(done: float, note: str = "") -> None:
-                how = text(done, total) + (f"  {note}" if note else "")
-                bar.update(task, completed=min(done, total), how=how)
-
-            yield update
+            yield bar
         return
-    plain = PlainProgress(label, total, console.file, text=text)
-    yield plain.update
+    plain = PlainTasks(console.file, unit)
+    yield plain
     plain.finish()

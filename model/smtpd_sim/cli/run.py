@@ -26,7 +26,7 @@ def run(
         "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
 ) -> None:
     """Run a scenario (workload, faults) to the end and account for every message."""
-    from smtpd_sim.cli.progress import progress
+    from smtpd_sim.cli.progress import progress_bar
     from smtpd_sim.figures.run import few_samples_note, run_figure
     from smtpd_sim.figures.style import save
     from smtpd_sim.observe.sketch import Sketch
@@ -46,11 +46,12 @@ def run(
     if as_json:
         summary, res = run_scenario(scen, rows=hop_rows, stream=stream)
     else:
-        with progress(f"run {spec.name}", 1.0, err_console,
-                      text=lambda done, _t: "") as update:
+        with progress_bar(err_console) as prog:
+            task = prog.add_task(f"simulating {spec.name}", total=1.0, simt="")
             summary, res = run_scenario(
                 scen, rows=hop_rows, stream=stream,
-                progress=lambda t, total: update(min(1.0, t / total), f"{t / 3600:.2f} h simulated"))
+                progress=lambda t, total: prog.update(task, completed=min(1.0, t / total),
+                                                      simt=f"{t / 3600:.2f} h simulated"))
     write_results(summary, res, dest)
     delays = res.delivery_delays
     samples, messages = samples_frame(summary), messages_frame(res, summary.envelopes)

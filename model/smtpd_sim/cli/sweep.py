@@ -70,12 +70,13 @@ def sweep(
         if as_json:
             run = run_sweep(plan, workers=workers, scheduler=scheduler)
         else:
-            from smtpd_sim.cli.progress import count_text, progress
+            from smtpd_sim.cli.progress import progress_bar
 
-            with progress(f"sweep {plan.name} ({len(plan.points)} points x {plan.replications})", n,
-                          err_console, text=lambda d, t: count_text(d, t, "runs")) as update:
+            with progress_bar(err_console, unit="runs") as prog:
+                task = prog.add_task(f"sweep {plan.name}: {len(plan.points)} points x "
+                                     f"{plan.replications}", total=n)
                 run = run_sweep(plan, workers=workers, scheduler=scheduler,
-                                progress=lambda done, total: update(done))
+                                progress=lambda done, total: prog.update(task, completed=done))
     except SweepError as e:
         fail(str(e))
         return
