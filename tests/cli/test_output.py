@@ -93,3 +93,16 @@ def test_json_outputs_are_untouched_by_the_text_rendering(tmp_path: Path) -> Non
         assert r.exit_code == 0, r.output
         assert len(r.stdout.splitlines()) == 1 and json.loads(r.stdout)
         assert all(ln.startswith("note: ") for ln in r.stderr.splitlines())  # no progress
+
+
+def test_real_traces_lines_name_differing_hops_in_words() -> None:
+    """``real traces`` (root) prints these lines; checked here without the daemon."""
+    from smtpd_sim.cli.real import _reference_lines
+
+    cmp = {"local-1rcpt": {"multiset_equal": False, "non_stat_counts": {"real": 3, "sim": 2},
+                           "sequence_ratio": 0.5, "stat_counts": {"real": 0, "sim": 0},
+                           "only_in_real": [{"hop": "smtp -> queue SMTP_MESSAGE_COMMIT", "count": 2}],
+                           "only_in_sim": []}}
+    lines = "\n".join(_reference_lines(cmp))
+    assert "only in reference: smtp -> queue SMTP_MESSAGE_COMMIT x2" in lines and "only now: -" in lines
+    assert not REPR.search(lines)
