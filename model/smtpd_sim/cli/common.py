@@ -200,6 +200,12 @@ def check_output(path: Path | None, option: str, *, directory: bool = False) -> 
         fail(f"{option} {path}: {anc} is not writable")
 
 
+def counts_text(counts: dict[str, Any]) -> str:
+    """``{"generated": 3, "double_bounces_dropped": 0}`` → ``generated 3, double bounces
+    dropped 0``: counters in words, never a Python dict in a command's text."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+
+
 def split_list(values: list[str] | None) -> list[str]:
     """``--eras a,b --eras c`` → ``[a, b, c]``."""
     out: list[str] = []

@@ -26,6 +26,7 @@ def run(
         "what has passed (for long runs): no messages.csv, percentiles within 0.1 %")] = False,
 ) -> None:
     """Run a scenario (workload, faults) to the end and account for every message."""
+    from smtpd_sim.cli.common import counts_text
     from smtpd_sim.cli.progress import progress_bar
     from smtpd_sim.figures.run import few_samples_note, run_figure
     from smtpd_sim.figures.style import save
@@ -72,9 +73,8 @@ def run(
     console.print(f"  accepted {led['accepted']}  delivered {led['delivered']}  bounced {led['bounced']}  "
                   f"expired {led['expired']}  still queued {led['queued']}  "
                   f"[{'green' if led['lost'] == 0 else 'red'}]lost {led['lost']}[/]  duplicated {led['duplicated']}")
-    bounces = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.bounces.items())
     console.print(f"  tempfails {summary.tempfails}, delay warnings {summary.warnings}, "
-                  f"bounces ({bounces}), crashes {summary.crashes}, "
+                  f"bounces ({counts_text(summary.bounces)}), crashes {summary.crashes}, "
                   f"refused sessions {summary.refused_sessions}, vanished clients {summary.vanished_clients}")
     files = "config.json, summary.json, " + ("" if stream else "messages.csv, ") + "hops.csv, samples.csv, run.png"
     console.print(f"  results in {dest}/ ({files})")
