@@ -29,3 +29,18 @@ def test_model_hops_equal_the_recorded_real_trace(name: str) -> None:
     assert c["stat_counts"]["sim"] == c["stat_counts"]["real"], c["stat_counts"]
     r = compare_replies(json.loads((DATA / "traces" / f"{name}.dialog.json").read_text()), dialog)
     assert r["equal"], r["differences"]
+
+
+def test_the_table_names_differing_hops_in_words_not_reprs() -> None:
+    import io
+
+    from smtpd_sim.studies.validate import ScenarioCheck, print_table
+
+    hops = {"multiset_equal": False, "non_stat_counts": {"real": 3, "sim": 2}, "sequence_ratio": 0.5,
+            "channel_order_equal": True, "stat_counts": {"real": 0, "sim": 0},
+            "only_in_real": [{"hop": "smtp -> queue SMTP_MESSAGE_COMMIT", "count": 2}], "only_in_sim": []}
+    out = io.StringIO()
+    print_table([ScenarioCheck("local-1rcpt", hops, {"equal": True, "differences": []}, 1.0, 1.0)], out)
+    text = out.getvalue()
+    assert "local-1rcpt: only in real smtp -> queue SMTP_MESSAGE_COMMIT x2; only in sim -" in text
+    assert "{'" not in text

@@ -1,7 +1,8 @@
 """What every command shares: the consoles, and bad input as one line with exit status 2.
 
 Bad input never produces a traceback: one line on stderr naming the file, the key and
-what was expected, and exit status 2 (DESIGN.md rule 5).
+what was expected, and exit status 2 (DESIGN.md rule 5). Output that is not a terminal
+(``| less``, a CI log, a file) is never clipped: see :class:`OutConsole`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,67 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from typer.core import TyperGroup
+from rich.measure import Measurement
+from typer.core import TyperGroup, TyperOption
 
 from smtpd_sim.errors import SmtpdSimError
 from smtpd_sim.spec.files import validation_line
 from smtpd_sim.spec.limits import MAX_PORT, MAX_SEED
 
-console = Console()
-err_console = Console(stderr=True)
+# what a console is at least as wide when it is not a terminal and $COLUMNS says nothing
+# (rich's own default: the width of the classic terminal)
+PIPE_MIN_WIDTH = 80
+_UNBOUNDED = 1_000_000  # the width offered when measuring what is about to be printed
+
+
+class OutConsole(Console):
+    """A rich console that, when its file is not a terminal, is as wide as what it prints.
+
+    On a terminal rich fits tables to the window. Piped (``| less``, a CI log, a file)
+    rich would assume 80 columns and clip wide tables with "…" or fold long lines; here
+    each ``print`` is instead rendered at the natural width of its content (at least
+    ``$COLUMNS``, else :data:`PIPE_MIN_WIDTH`), so no cell is truncated and no line is
+    wrapped in the middle of a value. An explicit ``width=`` given at construction wins.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._fixed_width = kwargs.get("width") is not None
+        super().__init__(*args, **kwargs)
+
+    def natural_width(self, *objects: Any) -> int:
+        """The width the objects need to print without wrapping or clipping."""
+        options = self.options.update_width(_UNBOUNDED)
+        need = 0
+        for obj in objects:
+            renderable = self.render_str(obj) if isinstance(obj, str) else obj
+            if not hasattr(renderable, "__rich_console__") and not hasattr(renderable, "__rich_measure__"):
+                renderable = self.render_str(str(renderable))
+            widest = Measurement.get(self, options, renderable).maximum
+            if widest < _UNBOUNDED:  # a renderable that fills any width (a panel) takes the default
+                need = max(need, widest)
+        return need
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self._fixed_width or self.is_terminal:
+            super().print(*objects, **kwargs)
+            return
+        cols = os.environ.get("COLUMNS", "")
+        base = int(cols) if cols.isdigit() and int(cols) > 0 else PIPE_MIN_WIDTH
+        saved = self._width
+        self._width = max(base, self.natural_width(*objects))
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = saved
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for a command's text output (stdout) or its progress and notes (stderr)."""
+    return OutConsole(stderr=stderr)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 USER_ERRORS = (SmtpdSimError, FileNotFoundError)
 
@@ -70,6 +124,28 @@ class OneLineErrors(TyperGroup):
             sys.stderr.write("smtpd-sim: aborted\n")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _flags_show_no_type() -> None:
+    """``--json`` is a flag: its help line shows no ``<bool>`` value to give.
+
+    Typer 0.29 renders every option's type in --help, flags included (``--json <bool>``,
+    even ``--help <bool>``), which reads as if a value were expected. Declared flags
+    (``bool`` options, click's ``is_flag``) take none, so their type column is left empty;
+    every other option keeps typer's rendering. Done once, for every command and group
+    (``real``/``native`` too), as help is rendered."""
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_flags_hidden", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag or self.count else shown(self, ctx)
+
+    display_type_rich._flags_hidden = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 
 # --seed of every command: what a scenario's seed may be (spec.scenario.ScenarioSpec.seed)
@@ -122,6 +198,12 @@ def check_output(path: Path | None, option: str, *, directory: bool = False) -> 
         fail(f"{option} {path}: {anc} is not a directory")
     if not os.access(anc, os.W_OK):
         fail(f"{option} {path}: {anc} is not writable")
+
+
+def counts_text(counts: dict[str, Any]) -> str:
+    """``{"generated": 3, "double_bounces_dropped": 0}`` → ``generated 3, double bounces
+    dropped 0``: counters in words, never a Python dict in a command's text."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
 
 
 def split_list(values: list[str] | None) -> list[str]:

@@ -18,6 +18,7 @@ from smtpd_sim.cli.common import (
     console,
     err_console,
     fail,
+    make_console,
     split_list,
     user_errors,
 )
@@ -59,9 +60,9 @@ def compare(
         result = compare_eras(selected, parts["workload"], seed=seed, calibration=parts["calibration"],
                               site=parts["site"], topologies=topos)
     else:
-        from rich.progress import Progress
+        from smtpd_sim.cli.progress import progress_bar
 
-        with Progress(console=err_console, transient=True) as prog:
+        with progress_bar(err_console, unit="runs") as prog:
             task = prog.add_task("simulating", total=2 * len(selected))
             result = compare_eras(selected, parts["workload"], seed=seed, calibration=parts["calibration"],
                                   site=parts["site"], topologies=topos, progress=lambda era, what: prog.update(
@@ -112,7 +113,7 @@ def compare_parts(parts: dict[str, Any], seed: int, sets: list[str]) -> tuple[di
 
 def print_compare(result: dict[str, Any], console: Console | None = None) -> None:
     """Side-by-side tables of the comparison."""
-    console = console or Console()
+    console = console or make_console()
     eras = result["eras"]
     names = [e["era"] for e in eras]
 

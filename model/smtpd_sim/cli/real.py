@@ -75,6 +75,11 @@ def _ints(value: str, what: str) -> list[int]:
     return out
 
 
+def _hops_text(rows: list[dict[str, Any]]) -> str:
+    """``[{"hop": "smtp -> queue SMTP_MESSAGE_COMMIT", "count": 2}]`` as words, not a repr."""
+    return ", ".join(f"{r['hop']} x{r['count']}" for r in rows) or "-"
+
+
 def _reference_lines(cmp: dict[str, dict[str, Any]]) -> list[str]:
     """One line per scenario (and what differs) of a comparison with the reference traces."""
     lines = []
@@ -84,7 +89,8 @@ def _reference_lines(cmp: dict[str, dict[str, Any]]) -> list[str]:
                      f"multiset {'equal' if ok else 'DIFFERENT'}  order ratio {c['sequence_ratio']:.3f}  "
                      f"stat {c['stat_counts']['real']} ref / {c['stat_counts']['sim']} now")
         if not ok:
-            lines.append(f"    only in reference: {c['only_in_real']}\n    only now: {c['only_in_sim']}")
+            lines.append(f"    only in reference: {_hops_text(c['only_in_real'])}\n"
+                         f"    only now: {_hops_text(c['only_in_sim'])}")
     return lines
 
 

@@ -35,9 +35,9 @@ def run(
     sets: SetOption = None,
 ) -> None:
     """Run a scenario (workload, faults) to the end and account for every message."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from smtpd_sim.figures.run import run_figure
+    from smtpd_sim.cli.common import counts_text
+    from smtpd_sim.cli.progress import progress_bar
+    from smtpd_sim.figures.run import few_samples_note, run_figure
     from smtpd_sim.figures.style import save
     from smtpd_sim.observe.sketch import Sketch
     from smtpd_sim.spec.overrides import apply_overrides
@@ -57,9 +57,7 @@ def run(
     if as_json:
         summary, res = run_scenario(scen, rows=hop_rows, stream=stream)
     else:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.fields[simt]}"), TimeElapsedColumn(),
-                      console=err_console, transient=True) as prog:
+        with progress_bar(err_console) as prog:
             task = prog.add_task(f"simulating {spec.name}", total=1.0, simt="")
             summary, res = run_scenario(
                 scen, rows=hop_rows, stream=stream,
@@ -67,8 +65,11 @@ def run(
                                                       simt=f"{t / 3600:.2f} h simulated"))
     write_results(summary, res, dest)
     delays = res.delivery_delays
-    save(run_figure(summary, samples_frame(summary), messages_frame(res),
-                    delays if isinstance(delays, Sketch) else None), dest / "run.png")
+    samples, messages = samples_frame(summary), messages_frame(res, summary.envelopes)
+    save(run_figure(summary, samples, messages, delays if isinstance(delays, Sketch) else None),
+         dest / "run.png")
+    if note := few_samples_note(len(samples), scen.sample_s, summary.simulated_s, has_messages=len(messages) > 0):
+        err_console.print(f"note: {note}", highlight=False)
     if trace:
         from smtpd_sim.observe.traces import write_traces
 
@@ -85,7 +86,7 @@ def run(
                   + (f"  redelivered after crash {led['redelivered_after_crash']}"
                      if "redelivered_after_crash" in led else ""))
     console.print(f"  tempfails {summary.tempfails}, delay warnings {summary.warnings}, "
-                  f"bounces {summary.bounces}, crashes {summary.crashes}, "
+                  f"bounces ({counts_text(summary.bounces)}), crashes {summary.crashes}, "
                   f"refused sessions {summary.refused_sessions}, vanished clients {summary.vanished_clients}")
     files = "config.json, summary.json, " + ("" if stream else "messages.csv, ") + "hops.csv, samples.csv, run.png"
     console.print(f"  results in {dest}/ ({files})")

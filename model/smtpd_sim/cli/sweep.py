@@ -91,18 +91,9 @@ def sweep(
         if as_json:
             run = run_sweep(plan, workers=workers, scheduler=scheduler, **cluster)
         else:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from smtpd_sim.cli.progress import progress_bar
 
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-                          transient=True) as prog:
+            with progress_bar(err_console, unit="runs") as prog:
                 task = prog.add_task(f"sweep {plan.name}: {len(plan.points)} points x "
                                      f"{plan.replications}", total=n)
                 run = run_sweep(plan, workers=workers, scheduler=scheduler, **cluster,

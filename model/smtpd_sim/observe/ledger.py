@@ -71,6 +71,11 @@ class Ledger:
         self.records: dict[int, list[Any]] = {}
         self.retries: list[tuple[int, float]] = []
         self.warning_times: list[tuple[int, float]] = []
+        # for the per-message table, kept only with keep_delays: msgid -> (smtp session id,
+        # size in bytes) as smtp sent IMSG_SMTP_MESSAGE_COMMIT (message_sent()), and a
+        # bounce envelope's evpid -> (result, time) of bounce_finished()
+        self.message_facts: dict[int, tuple[int, int]] = {}
+        self.bounce_results: dict[int, tuple[str, float]] = {}
 
     def committed(self, msgid: int, evpids: list[int], t: float) -> None:
         """The queue renamed the message into /queue: its envelopes are on disk for good."""
@@ -211,6 +216,12 @@ class Ledger:
         if self.keep_delays:
             self.warning_times.append((evpid, t))
 
+    def message_sent(self, msgid: int, session: int, size: int) -> None:
+        """A client's message went to the queue for commit (``smtp_tx_commit()``): which
+        smtp session carried it and its size, for the per-message table only."""
+        if self.keep_delays:
+            self.message_facts[msgid] = (session, size)
+
     def bounce_created(self, evpid: int, t: float) -> None:
         """queue_bounce() wrote a bounce envelope (internal mail, not a client's)."""
         self.bounces_created += 1
@@ -220,6 +231,8 @@ class Ledger:
         """The bounce was accepted by the smtp session (ok) or refused (a double bounce
         is then dropped, as ``queue_bounce()`` does)."""
         self.bounce_state.pop(evpid, None)
+        if self.keep_delays:
+            self.bounce_results[evpid] = (result, t)
         if result == "ok":
             self.bounces_sent += 1
         else:

@@ -16,6 +16,7 @@ from smtpd_sim.observe.sketch import maximum, mean, percentile
 from smtpd_sim.sim.result import RunResult
 from smtpd_sim.sim.runner import Runner
 from smtpd_sim.spec.scenario import Scenario, ScenarioSpec, resolve_scenario
+from smtpd_sim.studies.messages import EnvelopeLog, install_log, messages_table
 
 SAMPLE_COLUMNS = ("time", "queued", "pending", "inflight", "held", "accepted", "delivered", "bounced",
                   "expired", "sessions_open", "down")
@@ -44,9 +45,11 @@ class RunSummary:
     cpu_ms_per_msg: dict[str, float]
     samples: list[tuple[Any, ...]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    # what the queue said about each envelope (messages.csv), None for a streaming run
+    envelopes: EnvelopeLog | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("samples", "config")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("samples", "config", "envelopes")}
         return d
 
 
@@ -61,6 +64,7 @@ def run_scenario(scenario: Scenario | ScenarioSpec | str | Path, *, progress: An
     assert wl is not None  # a scenario always has one (the default workload)
     wall0 = time.perf_counter()
     runner = Runner(scen, rows=rows, stream=stream)
+    log = None if stream else install_log(runner.sim.ledger, runner.sim.hooks)
     t0 = runner.start()
     t_arrivals = t0 + wl.duration_s
     runner.sample(t_arrivals + scen.drain_s, every=scen.sample_s, quiet_after=t_arrivals, progress=progress)
@@ -91,6 +95,7 @@ def run_scenario(scenario: Scenario | ScenarioSpec | str | Path, *, progress: An
         cpu_ms_per_msg={n: v["cpu"] * 1e3 / accepted for n, v in totals.items()},
         samples=res.samples,
         config=res.config,
+        envelopes=log,
     )
     return summary, res
 
@@ -104,14 +109,13 @@ def samples_frame(summary: RunSummary) -> pd.DataFrame:
     return pd.DataFrame.from_records(summary.samples, columns=list(SAMPLE_COLUMNS))
 
 
-def messages_frame(res: RunResult) -> pd.DataFrame:
-    """One row per accepted envelope (empty for a streaming run, which kept none)."""
-    recs = [(e, *r) for e, r in (res.messages or {}).items()]
-    msgs = pd.DataFrame.from_records(recs, columns=["evpid", "msgid", "accepted_at", "state", "ended_at",
-                                                    "tempfails"])
-    msgs["evpid"] = msgs["evpid"].map(lambda x: f"{x:016x}")
-    msgs["msgid"] = msgs["msgid"].map(lambda x: f"{x:08x}")
-    return msgs
+def messages_frame(res: RunResult, envelopes: EnvelopeLog | None = None) -> pd.DataFrame:
+    """One row per accepted envelope, then per bounce envelope (empty for a streaming run,
+    which kept none): the ledger's columns, then kind, domain, size, recipients, session,
+    queue wait, attempts and last error from ``envelopes`` (``RunSummary.envelopes``;
+    without it those are empty). Columns and what is empty when:
+    ``smtpd_sim.studies.messages.messages_table``."""
+    return messages_table(res.messages, envelopes)
 
 
 def write_results(summary: RunSummary, res: RunResult, out: Path) -> Path:
@@ -122,7 +126,7 @@ def write_results(summary: RunSummary, res: RunResult, out: Path) -> Path:
     (out / "summary.json").write_text(json.dumps(summary.summary(), indent=2, default=str) + "\n")
     samples_frame(summary).to_csv(out / "samples.csv", index=False)
     if res.messages is not None:  # a streaming run kept no per-message history
-        messages_frame(res).to_csv(out / "messages.csv", index=False)
+        messages_frame(res, summary.envelopes).to_csv(out / "messages.csv", index=False)
     hop_rows = [(s, d, n, c, False) for (s, d, n), c in sorted(res.hop_counts.items())]
     hop_rows += [(s, d, n, c, True) for (s, d, n), c in sorted(res.stat_counts.items())]
     pd.DataFrame.from_records(hop_rows, columns=["from_proc", "to_proc", "imsg_name", "count", "stat"]).to_csv(

@@ -238,6 +238,7 @@ def print_table(checks: list[ScenarioCheck], out: Any = sys.stdout) -> None:
     Console(file=out, width=140).print(t)
     for c in checks:
         if not c.hops["multiset_equal"]:
-            print(f"{c.name}: only in real {c.hops['only_in_real']}; only in sim {c.hops['only_in_sim']}", file=out)
+            real, sim = ([f"{r['hop']} x{r['count']}" for r in c.hops[k]] for k in ("only_in_real", "only_in_sim"))
+            print(f"{c.name}: only in real {', '.join(real) or '-'}; only in sim {', '.join(sim) or '-'}", file=out)
         for d in c.replies["differences"][:5]:
             print(f"{c.name}: reply {d['index']}: real {d['real']!r} / sim {d['sim']!r}", file=out)
