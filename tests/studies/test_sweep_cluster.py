@@ -116,3 +116,31 @@ def test_a_local_sweep_prints_its_dashboard_and_records_the_workers_that_ran(tmp
     assert r.exit_code == 0, r.output
     assert "dashboard" not in r.stderr
     assert json.loads((out / "sweep.json").read_text())["dashboard"] is None
+
+
+def test_a_replay_csv_travels_as_times_to_a_worker_in_another_directory(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay workload's CSV is read where the sweep is planned and its times shipped: the
+    worker, started in a directory without the CSV, replays the same sessions."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    (home / "arrivals.csv").write_text("time\n0.1\n0.25\n0.3\n0.9\n")
+    scen = home / "replay.toml"
+    scen.write_text('name = "replay"\ndrain_s = 60\n[workload]\nduration_s = 1\n'
+                    '[workload.arrival]\nprocess = "replay"\ncsv = "arrivals.csv"\n')
+    plan = sweep.plan_sweep(load_scenario(scen), [sweep.parse_vary("cores=1,2")])
+    assert plan.points[0].scenario["workload"]["arrival"]["times"] == [0.1, 0.25, 0.3, 0.9]
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster:
+        worker = _worker(cluster.scheduler_address, elsewhere)
+        try:
+            run = sweep.run_sweep(plan, scheduler=cluster.scheduler_address, wait_workers_s=60)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert run.workers == 1
+    local = sweep.run_sweep(plan, workers=0).table
+    pd.testing.assert_frame_equal(run.table, local)
+    assert set(local["ledger.accepted"]) == {4}  # the four replayed sessions, one message each

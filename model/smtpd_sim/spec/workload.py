@@ -38,6 +38,10 @@ class Arrival(Strict):
                               description="new sessions per second (poisson and fixed)")
     csv: str = Field(default="", description="replay: a CSV file with a `time` column (seconds from the start), "
                      "one row per session")
+    times: list[float] = Field(default_factory=list, max_length=MAX_SESSIONS,
+                               description="replay: the session start times themselves (seconds from the "
+                               "start), instead of csv; a sweep ships a replay's csv to its workers this way",
+                               json_schema_extra={"unit": "s"})
     concurrency: int = Field(default=1, ge=1, le=MAX_CLIENTS, description="closed: clients connected at once, "
                              "each reconnecting when its session ends", json_schema_extra={"unit": "clients"})
     max_open: int = Field(default=0, ge=0, le=MAX_CLIENTS, description="open loop: at most this many sessions "
@@ -45,11 +49,20 @@ class Arrival(Strict):
 
     @model_validator(mode="after")
     def _replay_needs_csv(self) -> Arrival:
-        if self.process == "replay":
+        if self.process == "replay" and not self.times:
             if not self.csv:
-                raise ValueError("arrival.process = 'replay' needs arrival.csv")
+                raise ValueError("arrival.process = 'replay' needs arrival.csv (or arrival.times)")
             check_replay_csv(self.csv)
+        bad = next((t for t in self.times if not 0 <= t <= MAX_TIME_S), None)
+        if bad is not None:
+            raise ValueError(f"arrival.times: {bad!r} outside 0 <= x <= {MAX_TIME_S:g}")
         return self
+
+
+def read_replay_csv(path: str) -> list[float]:
+    """The session start times of a replay CSV (its ``time`` column), sorted."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return sorted(float(row["time"]) for row in csv.DictReader(fh))
 
 
 def check_replay_csv(path: str) -> None:

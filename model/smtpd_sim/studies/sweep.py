@@ -44,7 +44,7 @@ from smtpd_sim.spec.scenario import Scenario, ScenarioSpec, scenario_of
 from smtpd_sim.spec.site import SiteSpec, load_site
 from smtpd_sim.spec.tables import TABLE_NAMES, TableSpec
 from smtpd_sim.spec.topology import Topology, TopologySpec, load_topology
-from smtpd_sim.spec.workload import WorkloadSpec, load_workload
+from smtpd_sim.spec.workload import WorkloadSpec, load_workload, read_replay_csv
 from smtpd_sim.studies.load import run_load
 
 # Scenario keys that name a document the sweep can also address inside (``key.<path>``).
@@ -287,6 +287,10 @@ def resolve_point(base: ScenarioSpec, index: int, values: dict[str, Any]) -> Poi
         except ValidationError as e:
             raise _invalid(e, f"{ref}.", where, values, known) from None
         docs[ref] = doc
+    arrival = docs["workload"].get("arrival", {})
+    if arrival.get("process") == "replay" and not arrival.get("times") and arrival.get("csv"):
+        # the replay's times travel with the point, not its path: a worker may run elsewhere
+        arrival["times"] = read_replay_csv(arrival["csv"])
     scen["workload"] = docs["workload"]
     try:
         spec = ScenarioSpec.model_validate(scen)

@@ -7,7 +7,6 @@ see exactly the same clients (common random numbers).
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import random
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smtpd_sim.kernel.sched import call_later
+from smtpd_sim.spec.workload import read_replay_csv
 
 if TYPE_CHECKING:
     import simpy
@@ -74,8 +74,7 @@ class SessionPlanner:
         self._t = 0.0
         self._replay: list[float] | None = None
         if spec.arrival.process == "replay":
-            with open(spec.arrival.csv, newline="") as fh:
-                times = sorted(float(row["time"]) for row in csv.DictReader(fh))
+            times = sorted(spec.arrival.times) if spec.arrival.times else read_replay_csv(spec.arrival.csv)
             self._replay = [t for t in times if t <= spec.duration_s]
 
     def next_time(self) -> float | None:
