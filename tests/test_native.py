@@ -75,3 +75,17 @@ def test_pure_python_switch_and_same_results_compiled_or_not() -> None:
         pytest.skip("no compiled hot path in this installation (make builds it when mypyc can)")
     assert compiled["imsgs"] == pure["imsgs"]
     assert compiled_compare == pure_compare  # byte for byte: hops, idle, latencies, CPU
+
+
+def test_the_command_line_loads_no_hot_path_module_before_prepare() -> None:
+    """``smtpd_sim.cli`` is imported before ``main()`` calls ``native.prepare()``: it must not
+    import a compiled module, or SMTPD_SIM_PURE=1 and a stale build could not take effect."""
+    import subprocess
+    import sys
+
+    code = ("import sys, smtpd_sim.cli, smtpd_sim.__main__\n"
+            "from smtpd_sim.native import MODULES\n"
+            "names = {m[:-3].replace('/', '.') for m in MODULES}\n"
+            "print(sorted(names & set(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

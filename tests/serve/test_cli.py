@@ -80,3 +80,13 @@ def test_bad_limits_are_one_line_and_status_2() -> None:
         r = CliRunner().invoke(app, ["serve", "--port", "0", *args])
         assert r.exit_code == 2, (args, r.output)
         assert len(r.output.strip().splitlines()) == 1 and text in r.output, r.output
+
+
+def test_the_cli_defaults_are_the_servers() -> None:
+    """cli/serve.py repeats two defaults of serve.net (importing it would load the compiled
+    hot path before native.prepare()): they must agree."""
+    from smtpd_sim.cli import serve as cli_serve
+    from smtpd_sim.serve import net
+
+    assert cli_serve.SMTPD_SESSION_TIMEOUT == net.SMTPD_SESSION_TIMEOUT
+    assert cli_serve.DEFAULT_MAX_BODY_SIZE == net.DEFAULT_MAX_BODY_SIZE == net.NetOptions().max_message_size

@@ -11,8 +11,12 @@ from typing import Annotated, Any
 import typer
 
 from smtpd_sim.cli.common import PORT, SEED, SetOption, console, err_console, fail, user_errors
-from smtpd_sim.serve.net import DEFAULT_MAX_BODY_SIZE, SMTPD_SESSION_TIMEOUT
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_SITE
+
+# smtpd_sim.serve.net's defaults, not imported: that module imports the compiled hot path,
+# which must not load before native.prepare() (tests/serve/test_cli.py checks they agree)
+SMTPD_SESSION_TIMEOUT = 300.0  # smtpd.h SMTPD_SESSION_TIMEOUT (s)
+DEFAULT_MAX_BODY_SIZE = 35 * 1024 * 1024  # smtpd.h DEFAULT_MAX_BODY_SIZE
 
 DEFAULT_QUEUE = "smtpd-sim-queue"  # the queue directory when neither --queue nor --ephemeral
 

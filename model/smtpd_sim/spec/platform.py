@@ -14,8 +14,6 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from smtpd_sim.errors import SmtpdSimError
-from smtpd_sim.imsg import KINDS as IMSG_KINDS
-from smtpd_sim.imsg import VOCABULARIES
 from smtpd_sim.spec.files import Strict, read_toml, scenario_dir, validate
 from smtpd_sim.spec.topology import FILE_ITEMS
 
@@ -34,8 +32,9 @@ PROMISES = ("stdio", "rpath", "wpath", "cpath", "dpath", "tmppath", "inet", "mca
 
 
 def _vocab(v: str) -> str:
-    if v not in VOCABULARIES:
-        raise ValueError(f"unknown vocabulary {v!r} (expected one of {', '.join(VOCABULARIES)})")
+    from smtpd_sim import imsg  # here, not at the top: compiled, see native.prepare()
+    if v not in imsg.VOCABULARIES:
+        raise ValueError(f"unknown vocabulary {v!r} (expected one of {', '.join(imsg.VOCABULARIES)})")
     return v
 
 
@@ -180,7 +179,8 @@ class FdPass(Strict):
     def _v(self) -> FdPass:
         for v in self.vocabularies:
             _vocab(v)
-        if self.kind and self.kind not in IMSG_KINDS:
+        from smtpd_sim import imsg  # here, not at the top: compiled, see native.prepare()
+        if self.kind and self.kind not in imsg.KINDS:
             raise ValueError(f"unknown imsg kind {self.kind!r}")
         if self.per_channel != (self.receiver == "*"):
             raise ValueError("receiver '*' goes with per_channel = true, and only with it")

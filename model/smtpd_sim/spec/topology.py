@@ -14,8 +14,6 @@ import networkx as nx
 from pydantic import Field, field_validator, model_validator
 
 from smtpd_sim.errors import SmtpdSimError
-from smtpd_sim.imsg import KINDS as IMSG_KINDS
-from smtpd_sim.imsg import VOCABULARIES
 from smtpd_sim.spec.backends import get_backend
 from smtpd_sim.spec.files import Strict, read_toml, resolve, validate
 from smtpd_sim.spec.limits import MAX_COST_S, MAX_RSS_BYTES
@@ -77,8 +75,10 @@ class Holding(Strict):
     @field_validator("served_by")
     @classmethod
     def _kinds(cls, v: list[str]) -> list[str]:
+        from smtpd_sim import imsg  # here, not at the top: compiled, see native.prepare()
+
         for k in v:
-            if k not in IMSG_KINDS:
+            if k not in imsg.KINDS:
                 raise ValueError(f"unknown imsg kind {k!r} in served_by")
         return v
 
@@ -223,8 +223,9 @@ class TopologySpec(Strict):
     @field_validator("vocabulary")
     @classmethod
     def _vocab(cls, v: str) -> str:
-        if v not in VOCABULARIES:
-            raise ValueError(f"unknown vocabulary {v!r} (expected one of {', '.join(VOCABULARIES)})")
+        from smtpd_sim import imsg  # here, not at the top: compiled, see native.prepare()
+        if v not in imsg.VOCABULARIES:
+            raise ValueError(f"unknown vocabulary {v!r} (expected one of {', '.join(imsg.VOCABULARIES)})")
         return v
 
     @model_validator(mode="after")
