@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import smtpd_sim
+from smtpd_sim.serve.store import delivered_ids, queued_ids
 
 MODEL = str(Path(smtpd_sim.__file__).parents[1])
 USERS = ("alice", "bob", "carol")
@@ -112,28 +113,12 @@ async def _load(port: int, clients: int, per_client: int) -> tuple[list[str], li
     return accepted, errors, time.monotonic() - t0
 
 
-def _message_ids(paths: list[Path]) -> collections.Counter[str]:
-    out: collections.Counter[str] = collections.Counter()
-    for p in paths:
-        try:
-            data = p.read_bytes()
-        except OSError:
-            continue
-        for line in data.split(b"\n"):
-            if line.lower().startswith(b"message-id:"):
-                out[line.split(b":", 1)[1].strip().decode()] += 1
-                break
-            if not line.strip():
-                break
-    return out
-
-
 def _delivered(d: Path) -> collections.Counter[str]:
-    return _message_ids([p for p in d.glob("m/*/*/*") if p.parent.name in ("new", "cur")])
+    return delivered_ids(d / "m")
 
 
 def _queued(d: Path) -> set[str]:
-    return set(_message_ids(list(d.glob("q/queue/??/????????/message"))))
+    return queued_ids(d / "q")
 
 
 def run_one(durable: bool, clients: int, per_client: int, drain: float) -> dict[str, Any]:

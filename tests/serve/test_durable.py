@@ -20,6 +20,7 @@ from pathlib import Path
 
 import smtpd_sim
 from smtpd_sim.serve.server import LiveServer
+from smtpd_sim.serve.store import delivered_ids, queued_ids
 
 MODEL = str(Path(smtpd_sim.__file__).parents[1])
 
@@ -151,25 +152,8 @@ class _Serve:
         self.proc.wait(10)
 
 
-def _message_ids(paths: list[Path]) -> collections.Counter[str]:
-    """Message-ID header of each file (the body the clients sent carries one)."""
-    out: collections.Counter[str] = collections.Counter()
-    for p in paths:
-        for line in p.read_bytes().split(b"\n"):
-            if line.lower().startswith(b"message-id:"):
-                out[line.split(b":", 1)[1].strip().decode()] += 1
-                break
-            if not line.strip():
-                break
-    return out
-
-
-def _delivered(maildirs: Path) -> collections.Counter[str]:
-    return _message_ids([p for p in maildirs.glob("*/*/*") if p.parent.name in ("new", "cur")])
-
-
-def _queued(queue: Path) -> set[str]:
-    return set(_message_ids(list(queue.glob("queue/??/????????/message"))))
+_delivered = delivered_ids  # Message-IDs in the maildirs (a count above 1 is a duplicate)
+_queued = queued_ids  # Message-IDs still committed to the queue directory
 
 
 def _client(port: int, i: int, n: int, accepted: list[tuple[str, str]], lock: threading.Lock) -> None:

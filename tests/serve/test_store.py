@@ -182,3 +182,22 @@ def test_maildir_errors_are_oserrors_and_leave_no_tmp_file(tmp_path: Path) -> No
     assert m.names("carol") == ["n2"]
     with pytest.raises(OSError):
         m.deliver("../etc", "n3", b"x")
+
+
+def test_message_ids_count_what_is_delivered_and_what_is_queued(tmp_path: Path) -> None:
+    """The durability checks count by Message-ID: twice in the maildirs is a duplicate; a header
+    without one, or a Message-ID line in the body, does not count."""
+    from smtpd_sim.serve.store import delivered_ids, queued_ids
+
+    new = tmp_path / "m" / "alice" / "new"
+    new.mkdir(parents=True)
+    (new / "1").write_bytes(b"Subject: x\nMessage-ID: <a@t>\n\nbody\n")
+    (new / "2").write_bytes(b"Message-Id: <a@t>\n\n")
+    (new / "3").write_bytes(b"Subject: none\n\nMessage-ID: <in-body@t>\n")
+    (tmp_path / "m" / "alice" / "tmp").mkdir()
+    (tmp_path / "m" / "alice" / "tmp" / "4").write_bytes(b"Message-ID: <unfinished@t>\n\n")
+    msg = tmp_path / "q" / "queue" / "01" / "0000002a"
+    msg.mkdir(parents=True)
+    (msg / "message").write_bytes(b"Message-ID: <b@t>\n\n")
+    assert delivered_ids(tmp_path / "m") == {"<a@t>": 2}
+    assert queued_ids(tmp_path / "q") == {"<b@t>"}

@@ -22,6 +22,7 @@ name its maildir file gets, so a redelivery after a crash finds the file already
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
@@ -362,3 +363,33 @@ def append_mbox(path: Path, sender: str, rcpts: list[str], body: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ---- what is where, by Message-ID (the durability tests and benchmarks/bench_serve.py) ------
+
+def message_ids(paths: Iterable[Path]) -> collections.Counter[str]:
+    """The Message-ID header of each message file (read up to the end of its header), counted;
+    a file that vanished meanwhile (delivered, removed) is skipped."""
+    out: collections.Counter[str] = collections.Counter()
+    for p in paths:
+        try:
+            data = p.read_bytes()
+        except OSError:
+            continue
+        for line in data.split(b"\n"):
+            if line.lower().startswith(b"message-id:"):
+                out[line.split(b":", 1)[1].strip().decode()] += 1
+                break
+            if not line.strip():
+                break
+    return out
+
+
+def delivered_ids(maildirs: Path) -> collections.Counter[str]:
+    """Message-IDs in ``<maildirs>/<user>/{new,cur}``: a count above 1 is a duplicate."""
+    return message_ids(p for p in maildirs.glob("*/*/*") if p.parent.name in ("new", "cur"))
+
+
+def queued_ids(queue: Path) -> set[str]:
+    """Message-IDs of the messages committed to a queue directory and not yet removed."""
+    return set(message_ids(queue.glob("queue/??/????????/message")))
