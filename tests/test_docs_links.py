@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from testkit import load
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -16,12 +17,7 @@ DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob
 def _site_pages() -> dict[Path, Path | None]:
     """The pages docs/hooks.py adds to the site at build time: a docs/ path -> the file it is
     built from (the notebooks) or None (the scenario reference, generated from the code)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_docs_hooks", ROOT / "docs" / "hooks.py")
-    assert spec is not None and spec.loader is not None
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
+    hooks = load("smtpd_sim_docs_hooks", ROOT / "docs" / "hooks.py")
     pages: dict[Path, Path | None] = {(ROOT / "docs" / hooks.SCENARIO_PAGE).resolve(): None}
     for name in hooks.NOTEBOOKS:
         pages[(ROOT / "docs" / "notebooks" / name).resolve()] = ROOT / "notebooks" / name

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from testkit import tiny_scenario
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
@@ -80,31 +81,10 @@ def test_topology_prints_and_writes_dot(tmp_path: Path) -> None:
     assert dot.read_text().count(" -- ") == 23
 
 
-def _tiny_scenario(tmp_path: Path) -> Path:
-    sc = tmp_path / "tiny.toml"
-    sc.write_text('''name = "tiny"
-era = "pony-6.8"
-drain_s = 600
-sample_s = 10
-[workload]
-duration_s = 60
-[workload.arrival]
-rate_per_s = 2.0
-[workload.mix]
-local_share = 0.5
-sender = "alice@local.test"
-[[fault]]
-kind = "mx_reply"
-phase = "rcpt"
-code = 550
-rate = 0.3
-''')
-    return sc
-
 
 def test_run_json_ledger_and_results_directory(tmp_path: Path) -> None:
     out = tmp_path / "res"
-    r = runner.invoke(app, ["run", str(_tiny_scenario(tmp_path)), "--json", "--out", str(out)])
+    r = runner.invoke(app, ["run", str(tiny_scenario(tmp_path)), "--json", "--out", str(out)])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     led = res["ledger"]
@@ -119,7 +99,7 @@ def test_run_json_ledger_and_results_directory(tmp_path: Path) -> None:
 
 def test_run_stream_same_ledger_without_per_message_history(tmp_path: Path) -> None:
     exact, streamed = tmp_path / "exact", tmp_path / "stream"
-    sc = str(_tiny_scenario(tmp_path))
+    sc = str(tiny_scenario(tmp_path))
     a = runner.invoke(app, ["run", sc, "--json", "--out", str(exact)])
     b = runner.invoke(app, ["run", sc, "--json", "--out", str(streamed), "--stream"])
     assert a.exit_code == 0 and b.exit_code == 0, b.output
@@ -131,13 +111,13 @@ def test_run_stream_same_ledger_without_per_message_history(tmp_path: Path) -> N
 
 
 def test_run_stream_with_trace_is_one_line(tmp_path: Path) -> None:
-    r = _cli("run", str(_tiny_scenario(tmp_path)), "--stream", "--trace", "--out", str(tmp_path / "o"))
+    r = _cli("run", str(tiny_scenario(tmp_path)), "--stream", "--trace", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "--stream" in r.stderr
 
 
 def test_run_bad_scenario_key_one_line(tmp_path: Path) -> None:
-    sc = _tiny_scenario(tmp_path)
+    sc = tiny_scenario(tmp_path)
     sc.write_text(sc.read_text().replace("drain_s", "drain_seconds"))
     r = _cli("run", str(sc))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import tiny_scenario
 from typer.testing import CliRunner
 
 from smtpd_sim.cli import app
@@ -19,27 +20,6 @@ runner = CliRunner()
 SMALL = Path(__file__).parents[1] / "data" / "small-workload.toml"
 REPR = re.compile(r"\{'|\['|': |<[a-zA-Z_.]+ object at ")  # a Python repr in the text
 
-
-def _scenario(tmp_path: Path) -> Path:
-    sc = tmp_path / "tiny.toml"
-    sc.write_text('''name = "tiny"
-era = "pony-6.8"
-drain_s = 600
-sample_s = 10
-[workload]
-duration_s = 60
-[workload.arrival]
-rate_per_s = 2.0
-[workload.mix]
-local_share = 0.5
-sender = "alice@local.test"
-[[fault]]
-kind = "mx_reply"
-phase = "rcpt"
-code = 550
-rate = 0.3
-''')
-    return sc
 
 
 def _piped(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +54,7 @@ def test_text_commands_neither_clip_nor_print_reprs(args: list[str]) -> None:
 
 
 def test_run_text_has_no_dict_and_no_clipping(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["run", str(_scenario(tmp_path)), "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["run", str(tiny_scenario(tmp_path)), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert not REPR.search(r.stdout) and "…" not in r.stdout
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
@@ -88,7 +68,7 @@ def test_run_text_has_no_dict_and_no_clipping(tmp_path: Path) -> None:
 def test_json_outputs_are_untouched_by_the_text_rendering(tmp_path: Path) -> None:
     """--json goes straight to stdout: one line of JSON; no progress, only notes on stderr."""
     for args in (["compare", "--json", "--workload", str(SMALL), "--eras", "pony"],
-                 ["run", str(_scenario(tmp_path)), "--json", "--out", str(tmp_path / "j")]):
+                 ["run", str(tiny_scenario(tmp_path)), "--json", "--out", str(tmp_path / "j")]):
         r = runner.invoke(app, args)
         assert r.exit_code == 0, r.output
         assert len(r.stdout.splitlines()) == 1 and json.loads(r.stdout)

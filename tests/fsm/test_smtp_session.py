@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import base64
 import collections
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testkit import load
 
 from smtpd_sim.fsm.smtp_session import (
     REQUESTS,
@@ -54,19 +52,8 @@ from smtpd_sim.fsm.smtp_session import (
 HERE = Path(__file__).parent
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a helper next to this file (pytest runs with --import-mode=importlib)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
-
-FB = _load("smtpd_sim_tests_fake_backend", HERE / "fake_backend.py")
+FB = load("smtpd_sim_tests_fake_backend", HERE / "fake_backend.py")
 
 EHLO68 = ("250-mx.local.test Hello client.local.test [127.0.0.1], pleased to meet you\n250-8BITMIME\n"
           "250-ENHANCEDSTATUSCODES\n250-SIZE 36700160\n250-DSN\n250 HELP")

@@ -14,16 +14,14 @@ real-daemon.md §6): the dialog's ``<client error ...>`` entry is delivered as
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from testkit import load
 
 from smtpd_sim.fsm.smtp_session import (
     CommitMessage,
@@ -40,19 +38,8 @@ HERE = Path(__file__).parent
 DIALOGS = HERE.parent / "data" / "dialogs"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a helper next to this file (pytest runs with --import-mode=importlib)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
-
-FB = _load("smtpd_sim_tests_fake_backend", HERE / "fake_backend.py")
+FB = load("smtpd_sim_tests_fake_backend", HERE / "fake_backend.py")
 
 TLS_FAIL = object()  # the client saw the TLS alert: deliver TlsResult(ok=False)
 CLIENT_GONE = object()  # the client closed the connection (quit-mid-data)

@@ -22,33 +22,18 @@ outside, and a correct kernel passes a 2 * hw check (|t| <= 4.5 on 9 dof) with p
 from __future__ import annotations
 
 import heapq
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from testkit import load
 
 from smtpd_sim.kernel.sched import call_later
 from smtpd_sim.world.clients import plan_sessions
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a helper next to this file (pytest runs with --import-mode=importlib)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 HERE = Path(__file__).parent
-A = _load("smtpd_sim_tests_analytic_refs", HERE.parent / "data" / "analytic_refs.py")
-M = _load("smtpd_sim_tests_theory_models", HERE / "theory_models.py")
+A = load("smtpd_sim_tests_analytic_refs", HERE.parent / "data" / "analytic_refs.py")
+M = load("smtpd_sim_tests_theory_models", HERE / "theory_models.py")
 
 SEEDS = range(10)
 
