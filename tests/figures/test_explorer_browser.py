@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from smtpd_sim.figures.explorer import write_explorer
+from smtpd_sim.spec.topology import load_topology
 from smtpd_sim.studies.explore import explore_data
 from smtpd_sim.studies.privsep import resolve_process
 from smtpd_sim.studies.privsep_reach import reach
 from smtpd_sim.studies.probe import run_probe
-from smtpd_sim.spec.topology import load_topology
 
 REQUIRED = os.environ.get("SMTPD_SIM_REQUIRE_BROWSER") == "1"
 # Debian's chromium package (apt-get install chromium; `make test` installs it as root)

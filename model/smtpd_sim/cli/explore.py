@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from smtpd_sim.cli.common import SEED, check_output, console, err_console, fail, split_list, user_errors
+from smtpd_sim.cli.common import (
+    SEED,
+    check_output,
+    console,
+    err_console,
+    fail,
+    split_list,
+    user_errors,
+)
 
 
 @user_errors

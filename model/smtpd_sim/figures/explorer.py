@@ -46,5 +46,6 @@ def render_explorer(data: dict[str, Any]) -> str:
 def write_explorer(data: dict[str, Any], path: str | Path) -> Path:
     """Write the page to ``path`` (UTF-8); returns the path."""
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_explorer(data), encoding="utf-8")
     return out
