@@ -44,7 +44,7 @@ def test_local_message_hops_are_the_probes_in_its_order(data: dict[str, Any], er
 
 
 def test_every_era_has_the_three_messages_and_the_bounce_bounced(data: dict[str, Any]) -> None:
-    assert [e["era"] for e in data["eras"]] == list(ERAS)
+    assert [e["era"] for e in data["eras"]] == [*ERAS, "pony-6.8-filters"]
     for e in data["eras"]:
         assert tuple(e["messages"]) == MESSAGE_KINDS
         b = e["messages"]["bounce"]
@@ -69,9 +69,24 @@ def test_marks_mfa_in_with_mfa_fcrdns_in_68(data: dict[str, Any]) -> None:
     dns = [h["imsg"] for h in six if "fcrdns" in h["marks"]]
     assert dns and all(n.startswith(("IMSG_GETNAMEINFO", "IMSG_GETADDRINFO")) for n in dns)
     assert not any("fcrdns" in h["marks"] for h in mfa)  # 5.4.2 asks one PTR (IMSG_DNS_PTR), no FCrDNS
+    assert not any("filter" in h["marks"] for h in six)
+    # README (issue 14's measurement): one 6.8 filter raises a one-message session from 31 to 86 imsgs
+    filt = _era(data, "pony-6.8-filters")["messages"]["local"]
+    assert filt["n_hops"] == 86 and filt["n_filter"] > 0 and filt["filter_lines"] > 0
+    assert all(h["from"] in ("pony", "lka") and h["to"] in ("pony", "lka") for h in filt["hops"] if "filter" in h["marks"])
 
 
-@pytest.mark.parametrize("era", list(ERAS))
+def test_answers_point_back_at_their_request(data: dict[str, Any]) -> None:
+    hops = _era(data, "pony-6.8")["messages"]["local"]["hops"]
+    answers = [h for h in hops if h["answer_to"] is not None]
+    assert answers
+    for h in answers:
+        q = hops[h["answer_to"]]
+        assert (q["kind"], q["from"], q["to"]) == (h["kind"], h["to"], h["from"]) and q["i"] < h["i"]
+    assert hops[1]["answer_to"] == 0  # GETNAMEINFO answered
+
+
+@pytest.mark.parametrize("era", [*ERAS, "pony-6.8-filters"])
 def test_links_point_at_the_eras_tag_and_every_local_hop_names_its_c_functions(data: dict[str, Any], era: str) -> None:
     e = _era(data, era)
     tag, folder = SOURCE_TAGS[load_topology(era).spec.vocabulary]

@@ -20,7 +20,7 @@ from smtpd_sim.cli.common import (
 
 @user_errors
 def explore(
-    eras: Annotated[list[str] | None, typer.Option("--eras", help="Eras to show (default: all four)")] = None,
+    eras: Annotated[list[str] | None, typer.Option("--eras", help="Eras to show (default: the four and pony-6.8-filters)")] = None,
     scenario: Annotated[str | None, typer.Option(
         help="Scenario name or file whose calibration, site, workload (compare's load runs) and "
              "seed the runs use (default: compare's defaults)")] = None,
@@ -29,10 +29,10 @@ def explore(
 ) -> None:
     """Write the teaching page: each era's processes, one message imsg by imsg, compromises,
     merges, the numbers between eras, a tour and exercises (one HTML file, no network)."""
-    from smtpd_sim.spec.topology import ERAS, load_topology
-    from smtpd_sim.studies.explore import MESSAGE_KINDS, Parts, explore_data
+    from smtpd_sim.spec.topology import load_topology
+    from smtpd_sim.studies.explore import DEFAULT_ERAS, MESSAGE_KINDS, Parts, explore_data
 
-    selected = split_list(eras) or list(ERAS)
+    selected = split_list(eras) or list(DEFAULT_ERAS)
     if eras is not None and not split_list(eras):
         fail(f"--eras: expected era names or topology files, comma-separated, got {','.join(eras)!r}")
     if dup := next((e for e in selected if selected.count(e) > 1), None):

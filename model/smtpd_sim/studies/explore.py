@@ -30,6 +30,9 @@ from smtpd_sim.studies.privsep_reach import reach
 from smtpd_sim.studies.probe import probe_result, probe_scenario, probe_workload, run_probe
 
 MESSAGE_KINDS = ("local", "relay", "bounce")
+# the four eras, and 6.8 with a filtered listener (one filter processor, MFA's successor:
+# scenarios/topologies/pony-6.8-filters.toml), so the page shows what filters cost in 6.8
+DEFAULT_ERAS = (*ERAS, "pony-6.8-filters")
 # the merges a course asks about (issue 20); an era's MFA merge is added when it has one
 MERGES: tuple[tuple[str, ...], ...] = (("smtp", "mta", "mda"), ("smtp", "lka"), ("queue", "scheduler"))
 # imsgs of 6.8's FCrDNS (smtp_session.c:smtp_getnameinfo_cb() -> resolver_getaddrinfo())
@@ -113,6 +116,19 @@ def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict
             node = r.cause if runs.get(r.cause) and runs[r.cause].process == r.process else 0
         return first or {"name": "", "file": "", "url": "", "doc": "", "role": "", "event": ""}
 
+    by_id = {h.id: h for h in hops}
+
+    def answer_to(h: Any) -> int | None:
+        """The hop this one answers: the same kind, back the other way, that caused it (through
+        the sender's own events in between, e.g. lka's DNS answer arriving)."""
+        r = runs.get(h.cause)
+        while r is not None and not r.is_hop and r.process == h.from_proc and r.cause in runs:
+            r = runs[r.cause]
+        q = by_id.get(r.id) if r is not None and r.is_hop else None
+        if q is not None and q.kind == h.kind and (q.from_proc, q.to_proc) == (h.to_proc, h.from_proc):
+            return index[q.id]
+        return None
+
     out_hops = []
     for i, h in enumerate(hops):
         out_hops.append({
@@ -122,7 +138,7 @@ def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict
             "sender": sender(h.cause), "handler": describe(topo, h.to_proc, h.kind, True)
             if h.to_proc in topo.processes else {"name": "", "file": "", "url": "", "doc": "",
                                                   "role": "", "event": "filter processor"},
-            "reply": None,
+            "reply": None, "answer_to": answer_to(h),
         })
     parent = {r.id: (r.cause, r.is_hop) for r in res.runs}
     steps = reply_steps(1, 1)
@@ -155,7 +171,7 @@ def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict
             "stat_hops": stat, "n_mfa": sum("mfa" in h["marks"] for h in out_hops),
             "n_fcrdns": sum("fcrdns" in h["marks"] for h in out_hops),
             "n_filter": sum("filter" in h["marks"] for h in out_hops),
-            "span_s": round(res.simulated_s, 9), "ledger": res.ledger,
+            "span_s": round(res.simulated_s, 9), "ledger": res.ledger, "filter_lines": res.filter_lines,
             "bounces": dict(res.bounces) if isinstance(res.bounces, dict) else res.bounces}
 
 
@@ -248,11 +264,11 @@ def _between(result: dict[str, Any]) -> dict[str, Any]:
 
 def explore_data(eras: Sequence[str] | None = None, *, parts: Parts | None = None, progress: Progress = None,
                  topologies: Sequence[Topology] | None = None, scenario: str = "") -> dict[str, Any]:
-    """The page's data for ``eras`` (default: the four): per era, the messages, graph,
+    """The page's data for ``eras`` (default: the four and 6.8 with a filter): per era, the messages, graph,
     compromises and merges; between them ``compare``; the tour and the exercises. ``parts``:
     the calibration, site, workload and seed (default: compare's defaults, seed 1)."""
     parts = parts or Parts.default()
-    names = list(eras or ERAS)
+    names = list(eras or DEFAULT_ERAS)
     topos = list(topologies) if topologies is not None else [load_topology(e) for e in names]
     per = [era_data(n, t, parts, progress) for n, t in zip(names, topos, strict=True)]
     between = _between(compare_eras(names, parts.workload, seed=parts.seed, calibration=parts.calibration,
@@ -390,12 +406,17 @@ def tour(data: dict[str, Any]) -> list[dict[str, Any]]:
                               f"{', '.join(hb5['compromised'])} exposes: {', '.join(hb5['exposed_secrets'])}."})
     if six:
         m = six["messages"]["local"]
+        filt = _era(data, "pony-6.8-filters")
+        more = (f" Filters came back as separate processes that talk to lka: with one filter on the listener "
+                f"(era pony-6.8-filters) the same message takes {filt['messages']['local']['n_hops']} hops, "
+                f"{filt['messages']['local']['n_filter']} of them to lka for the filter (marked), plus "
+                f"{filt['messages']['local']['filter_lines']} lines between lka and the filter process."
+                if filt else " Filters came back as separate processes talking to lka (add the era "
+                             "pony-6.8-filters to see them).")
         steps.append({"title": "What 6.8 brought back: FCrDNS and filters", "era": "pony-6.8", "kind": "local",
                       "focus": "fcrdns",
                       "text": f"6.8 checks the client's name both ways before the banner (FCrDNS: "
-                              f"{m['n_fcrdns']} of the {m['n_hops']} hops, marked), and filters return as "
-                              "separate processes talking to lka (a filtered listener; none in this "
-                              "default configuration)."})
+                              f"{m['n_fcrdns']} of the {m['n_hops']} hops, marked)." + more})
         net = _net_facing(six)
         if net:
             c = six["compromise"]["processes"][net[0]]["code"]

@@ -120,19 +120,20 @@
       class: h.marks.join(" ") });
     li.append(el("strong", {}, `${h.from} → ${h.to} `), el("code", {}, h.imsg));
     for (const m of h.marks) li.append(el("span", { class: "mark " + m, "data-mark": m }, m === "mfa" ? "smtp↔mfa" : m === "fcrdns" ? "FCrDNS" : "filter"));
-    li.append(el("br"), document.createTextNode(`t=${fmtT(h.t)} · ${h.len} B${h.fd ? " + fd" : ""} · sent in `),
+    li.append(el("br"), document.createTextNode(`t=${fmtT(h.t)} · ${h.len} B${h.fd ? " + fd" : ""}${h.answer_to != null ? " · answers #" + (h.answer_to + 1) : ""} · sent in `),
       fnLink(h.sender), document.createTextNode(" · handled by "), fnLink(h.handler));
     return li;
   }
   function renderCurrent() {
     const m = msg(), box = $("current");
     $("counter").textContent = `hop ${state.pos} of ${m.n_hops} (non-stat; ${m.stat_hops} IMSG_STAT_* hops to control not shown)` +
-      (m.n_mfa ? ` · ${m.n_mfa} smtp↔mfa` : "") + (m.n_fcrdns ? ` · ${m.n_fcrdns} FCrDNS` : "") + (m.n_filter ? ` · ${m.n_filter} filter` : "");
+      (m.n_mfa ? ` · ${m.n_mfa} smtp↔mfa` : "") + (m.n_fcrdns ? ` · ${m.n_fcrdns} FCrDNS` : "") + (m.n_filter ? ` · ${m.n_filter} filter` : "") +
+      (m.filter_lines ? ` · ${m.filter_lines} lines between lka and the filter process (not imsgs)` : "");
     $("counter").dataset.shown = String(state.pos);
     box.textContent = "";
     if (state.pos === 0) { box.append("Press Play or Step to send the first imsg."); return; }
     const h = m.hops[state.pos - 1];
-    box.append(el("strong", {}, `#${h.i + 1} ${h.imsg}`), document.createTextNode(` ${h.from} → ${h.to}, ${h.len} bytes${h.fd ? " with a file descriptor" : ""}, sent at ${fmtT(h.t)}, received at ${fmtT(h.t_recv)}.`),
+    box.append(el("strong", {}, `#${h.i + 1} ${h.imsg}`), document.createTextNode(` ${h.from} → ${h.to}, ${h.len} bytes${h.fd ? " with a file descriptor" : ""}${h.answer_to != null ? ", the answer to #" + (h.answer_to + 1) : ""}, sent at ${fmtT(h.t)}, received at ${fmtT(h.t_recv)}.`),
       el("br"), document.createTextNode("Composed in "), fnLink(h.sender),
       document.createTextNode(h.sender.event ? ` (after ${h.sender.event})` : ""),
       document.createTextNode("; handled by "), fnLink(h.handler), el("br"),
