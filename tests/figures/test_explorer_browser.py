@@ -102,6 +102,20 @@ def test_loads_with_no_console_error_and_no_network(loaded: tuple) -> None:
     assert page.title().startswith("smtpd-sim explorer")
     assert page.locator("#era-switch button").count() == len(data["eras"]) == 5  # the four and 6.8 with a filter
     assert page.locator("#graph .node").count() == data["eras"][0]["graph"]["n_processes"]
+    assert page.locator("#kind").input_value() == "local"
+    assert page.locator("#kind option").all_inner_texts() == ["local", "relay", "bounce"]
+    assert errors == []
+
+
+def test_the_tour_walks_its_steps_with_no_error(loaded: tuple) -> None:
+    page, errors, data = loaded
+    page.locator("#tour-open").click()
+    for i, step in enumerate(data["tour"]):
+        assert page.locator("#tour-title").inner_text() == step["title"]
+        assert page.locator("#tour").get_attribute("data-era") == step["era"]
+        assert page.locator(f"#era-switch [data-era='{step['era']}']").get_attribute("aria-checked") == "true"
+        if i + 1 < len(data["tour"]):
+            page.locator("#tour-next").click()
     assert errors == []
 
 

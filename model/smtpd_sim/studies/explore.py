@@ -258,7 +258,8 @@ def _between(result: dict[str, Any]) -> dict[str, Any]:
     keep = ("era", "version", "processes", "channels", "hops_per_message", "stat_hops_per_message",
             "mfa_hops_per_message", "mfa_share", "round_trips", "critical_path_hops", "idle_fraction",
             "latency_s", "throughput_msg_s", "memory_bytes", "cpu_ms_per_message")
-    return {"workload": result["workload"], "seed": result["seed"], "cores": result["cores"],
+    steps = list(result["eras"][0]["round_trips"]) if result["eras"] else []  # the dialog's order
+    return {"workload": result["workload"], "seed": result["seed"], "cores": result["cores"], "steps": steps,
             "calibration": result["calibration"], "eras": [{k: e[k] for k in keep} for e in result["eras"]]}
 
 
@@ -274,7 +275,7 @@ def explore_data(eras: Sequence[str] | None = None, *, parts: Parts | None = Non
     between = _between(compare_eras(names, parts.workload, seed=parts.seed, calibration=parts.calibration,
                                     site=parts.site, topologies=topos,
                                     progress=(lambda e, w: progress(e, f"compare {w}")) if progress else None))
-    data = {"seed": parts.seed, "scenario": scenario, "calibration": parts.calibration.name,
+    data = {"seed": parts.seed, "scenario": scenario, "message_kinds": list(MESSAGE_KINDS), "calibration": parts.calibration.name,
             "site": parts.site.hostname, "eras": per, "compare": between}
     data["exercises"] = exercises(data, topos, parts)
     data["tour"] = tour(data)

@@ -46,7 +46,9 @@
     setEra(DATA.eras[j].era); sw.querySelector(`[data-era="${DATA.eras[j].era}"]`).focus();
     ev.preventDefault(); ev.stopPropagation();
   });
-  for (const k of Object.keys(DATA.eras[0].messages)) $("kind").append(el("option", { value: k }, k));
+  // the page's JSON has sorted keys: orders come from the lists the study gives
+  for (const k of DATA.message_kinds) $("kind").append(el("option", { value: k }, k));
+  $("kind").value = state.kind;
   $("kind").addEventListener("change", () => { state.kind = $("kind").value; resetMessage(); });
 
   function setEra(name) {
@@ -232,7 +234,7 @@
     const es = c.eras;
     box.append(barChart("hops per local message", es.map((e) => [e.era, e.hops_per_message.local]), String));
     box.append(barChart("hops per relayed message", es.map((e) => [e.era, e.hops_per_message.relay]), String));
-    for (const step of Object.keys(es[0].round_trips)) {
+    for (const step of c.steps) {
       if (es.every((e) => !e.round_trips[step])) continue;
       box.append(barChart(`round trips before the ${step} reply`, es.map((e) => [e.era, e.round_trips[step] || 0]), (v) => String(v)));
     }
@@ -374,6 +376,8 @@
     if (s.focus.startsWith("compromise:")) { $("victim").value = s.focus.split(":")[1]; $("compromise").click(); }
     else if (s.focus === "heartbleed") $("heartbleed").click();
     else if (s.focus.startsWith("merge:")) { const b = document.querySelector(`[data-merge="${s.focus.split(":")[1]}"]`); if (b) b.click(); }
+    else if (s.focus === "charts") $("charts").scrollIntoView({ block: "nearest" });
+    $("tour").dataset.era = state.era;
     $("tour").scrollIntoView({ block: "nearest" });
   }
   $("tour-open").addEventListener("click", () => { showTour(0); $("tour-next").focus(); });
