@@ -143,6 +143,7 @@ def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict
     parent = {r.id: (r.cause, r.is_hop) for r in res.runs}
     steps = reply_steps(1, 1)
     sessions: dict[int, int] = {}
+    order: dict[int, int] = {}  # session -> 0 for the client's, 1.. for the daemon's own (bounces)
     replies = []
     for e in replies_ev:
         chain: list[int] = []
@@ -155,16 +156,16 @@ def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict
             node = up
         n = sessions.get(e.session, 0)
         sessions[e.session] = n + 1
-        first_session = len(sessions) == 1
-        step = steps[n] if first_session and n < len(steps) else f"reply {n}"
-        if not first_session:  # the bounce's own session: the daemon talks to itself
-            step = f"bounce session: {step if n < len(steps) else n}"
+        which = order.setdefault(e.session, len(order))
+        step = steps[n] if n < len(steps) else f"reply {n}"
+        if which:  # the bounce's own session: the daemon talks to itself (bounce.c)
+            step = f"bounce session: {step}"
         r_index = len(replies)
         for j in chain:
             if out_hops[j]["reply"] is None:
                 out_hops[j]["reply"] = r_index
         replies.append({"step": step, "code": str(e.detail), "t": round(e.time - origin, 9),
-                        "hops": sorted(chain), "session": 0 if first_session else len(sessions) - 1,
+                        "hops": sorted(chain), "session": which,
                         "round_trips": len(chain) / 2})
     stat = sum(1 for h in res.hops if h.stat)
     return {"kind": kind, "hops": out_hops, "replies": replies, "n_hops": len(out_hops),
