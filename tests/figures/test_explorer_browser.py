@@ -7,6 +7,7 @@ Skipped, with the reason, only where no Chromium (or no Playwright) exists; with
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Any
 import pytest
 
 from smtpd_sim.figures.explorer import write_explorer
+from smtpd_sim.spec.calibration import load_calibration
+from smtpd_sim.spec.site import load_site
 from smtpd_sim.spec.topology import load_topology
-from smtpd_sim.studies.explore import explore_data
+from smtpd_sim.studies.explore import Parts, explore_data
 from smtpd_sim.studies.privsep import resolve_process
 from smtpd_sim.studies.privsep_reach import reach
 from smtpd_sim.studies.probe import run_probe
@@ -27,9 +30,9 @@ CHROMIUM = os.environ.get("SMTPD_SIM_CHROMIUM") or shutil.which("chromium") or s
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# research/era-pony.md (6.8 probe, FCrDNS added) and real-traces: 31 non-stat hops for one
-# local message in 6.8.0p2; research/era-5.4.2-mfa.md §0.2: 41 hops in 5.4.2, 13 of them
-# smtp<->mfa
+# research/real-daemon.md (local-1rcpt: 31 non-stat imsgs on the real 6.8.0p2) and
+# era-pony.md's era table ("31 (verified)"); research/era-5.4.2-mfa.md, end-to-end per
+# message: "41 local / 39 relay, MFA share 13"
 HOPS_68_LOCAL = 31
 HOPS_542_LOCAL = 41
 MFA_542_LOCAL = 13
@@ -76,6 +79,17 @@ def loaded(page: Any, site: tuple[Path, dict[str, Any]]) -> tuple[Any, list[str]
     page.goto(path.as_uri())
     page.wait_for_selector("body[data-ready='1']")
     return page, errors, data
+
+
+# the real daemon's trace of one local message (research/real-traces/csv, copied to tests/data)
+REAL_LOCAL = Path(__file__).parents[1] / "data" / "local-1rcpt.imsg.csv"
+
+
+def _watch(page: Any) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
 
 
 def _step_all(page: Any) -> list[dict[str, str]]:
@@ -186,4 +200,25 @@ def test_keyboard_steps_and_phone_width_has_no_horizontal_scroll(loaded: tuple) 
     page.set_viewport_size({"width": 390, "height": 844})
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
+    assert errors == []
+
+
+def test_stepping_68_built_like_the_traced_run_shows_the_real_daemons_order(
+        page: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Built with the calibration and site of the real trace (traced-6.8, research: as
+    tests/roles/test_hops.py runs it), the page steps the real 6.8.0p2 daemon's 31 hops in
+    its order (under the default calibration two races between processes resolve the
+    other way: receive order across processes is timing, not code)."""
+    parts = Parts(load_calibration("traced-6.8"), load_site("research"), Parts.default().workload)
+    path = write_explorer(explore_data(["pony-6.8"], parts=parts),
+                          tmp_path_factory.mktemp("traced") / "explorer.html")
+    with open(REAL_LOCAL, newline="") as fh:
+        real = [(r["from_proc"], r["to_proc"], r["imsg_name"]) for r in csv.DictReader(fh)
+                if r["phase"] == "scenario" and not r["imsg_name"].startswith("IMSG_STAT_")]
+    errors = _watch(page)
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    shown = _step_all(page)
+    assert [(h["from"], h["to"], h["imsg"]) for h in shown] == real
+    assert len(real) == HOPS_68_LOCAL
     assert errors == []

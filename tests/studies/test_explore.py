@@ -18,8 +18,9 @@ from smtpd_sim.studies.privsep import memory_disclosure, merge_check
 from smtpd_sim.studies.privsep_reach import reach
 from smtpd_sim.studies.probe import run_probe
 
-# research/era-5.4.2-mfa.md §0.2 (41 hops per local message, 13 smtp<->mfa) and the 6.8
-# probe of research/era-pony.md / real-traces (31 non-stat hops, FCrDNS included)
+# research/era-5.4.2-mfa.md, end-to-end per message: "41 local / 39 relay, MFA share 13";
+# research/real-daemon.md local-1rcpt: 31 non-stat imsgs on the real 6.8.0p2 (era-pony.md's
+# era table: "31 (verified)")
 EXPECTED_LOCAL_HOPS = {"with-mfa": 41, "pony-6.8": 31}
 EXPECTED_MFA_HOPS = {"with-mfa": 13}
 
