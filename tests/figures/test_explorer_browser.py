@@ -41,8 +41,9 @@ MFA_542_LOCAL = 13
 def _why_not() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
+        import pytest_playwright  # noqa: F401  (the page fixture)
     except ImportError:
-        return "Playwright for Python is not installed (pip install '.[test]')"
+        return "Playwright for Python or pytest-playwright is not installed (pip install '.[test]')"
     if not CHROMIUM or not Path(CHROMIUM).exists():
         return "no Chromium found (apt-get install chromium, or SMTPD_SIM_CHROMIUM=/path)"
     return None
