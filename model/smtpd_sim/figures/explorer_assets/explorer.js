@@ -180,7 +180,7 @@
     const ol = $("hops");
     ol.querySelectorAll("li.now").forEach((li) => li.classList.remove("now"));
     const li = hopItem(h); li.classList.add("now"); ol.append(li);
-    li.scrollIntoView({ block: "nearest" });
+    ol.scrollTop = ol.scrollHeight;  // the list's own scroll only (embedded, the docs page stays put)
     animate(h); renderCurrent(); renderDialog();
     return true;
   }
