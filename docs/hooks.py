@@ -42,6 +42,9 @@ def _this_checkout() -> None:
     model = str(ROOT / "model")
     if model not in sys.path:
         sys.path.insert(0, model)
+    from smtpd_sim.native import prepare
+
+    prepare()  # as the command does: a compiled module older than its source is never used
 
 
 def _explorer_html() -> str:
