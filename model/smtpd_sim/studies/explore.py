@@ -294,6 +294,12 @@ def _holders(era: dict[str, Any], item: str) -> list[str]:
     return [p["name"] for p in era["graph"]["processes"] if item in p["serving_secrets"]]
 
 
+def _named(era: dict[str, Any], procs: list[str]) -> str:
+    """``ca ("klondike")``: processes with the title ps shows for them."""
+    titles = {p["name"]: p["title"] for p in era["graph"]["processes"]}
+    return ", ".join(f"{n} (“{titles[n]}”)" if titles.get(n) and titles[n] != n else n for n in procs)
+
+
 def _net_facing(era: dict[str, Any]) -> list[str]:
     return [p["name"] for p in era["graph"]["processes"] if p["network_facing"]]
 
@@ -404,7 +410,7 @@ def tour(data: dict[str, Any]) -> list[dict[str, Any]]:
                       "text": f"Heartbleed reads the memory of the network-facing processes. In 5.4.2 "
                               f"({', '.join(hb4['compromised'])}) it exposes: "
                               f"{', '.join(hb4['exposed_secrets'])}. In 5.7.3 the private key moved to "
-                              f"{', '.join(_holders(pony, 'tls-private-key'))} (klondike); Heartbleed in "
+                              f"{_named(pony, _holders(pony, 'tls-private-key'))}; Heartbleed in "
                               f"{', '.join(hb5['compromised'])} exposes: {', '.join(hb5['exposed_secrets'])}."})
     if six:
         m = six["messages"]["local"]
@@ -426,7 +432,8 @@ def tour(data: dict[str, Any]) -> list[dict[str, Any]]:
                           "focus": f"compromise:{net[0]}",
                           "text": f"Code execution in {net[0]} exposes {', '.join(c['exposed_secrets']) or 'no secret'} "
                                   f"and reaches {', '.join(c['reachable_processes'])} through "
-                                  f"{len(c['paths'])} imsg paths; the key stays in ca, which only signs."})
+                                  f"{len(c['paths'])} imsg paths; the TLS private key is held by "
+                                  f"{', '.join(_holders(six, 'tls-private-key')) or 'no process'} while serving."})
     if pony:
         m = next((m for m in pony["merges"] if m["merge"] == ["queue", "scheduler"]), None)
         if m:
