@@ -88,16 +88,18 @@ def test_answers_point_back_at_their_request(data: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("era", [*ERAS, "pony-6.8-filters"])
-def test_links_point_at_the_eras_tag_and_every_local_hop_names_its_c_functions(data: dict[str, Any], era: str) -> None:
+def test_links_point_at_the_eras_tag_and_every_hop_names_its_c_functions(data: dict[str, Any], era: str) -> None:
     e = _era(data, era)
     tag, folder = SOURCE_TAGS[load_topology(era).spec.vocabulary]
     assert (e["tag"], e["src_folder"]) == (tag, folder)
-    for h in e["messages"]["local"]["hops"]:
-        for side in ("sender", "handler"):
-            f = h[side]
-            assert f["name"], (era, h["imsg"], side)
-            assert re.fullmatch(rf"https://github\.com/OpenSMTPD/OpenSMTPD/blob/{re.escape(tag)}/"
-                                rf"{re.escape(folder)}[a-z_0-9/]+\.c(#L\d+)?", f["url"]), f["url"]
+    for kind, m in e["messages"].items():
+        for h in m["hops"]:
+            for side in ("sender", "handler"):
+                f = h[side]
+                assert f["name"], (era, kind, h["imsg"], side)
+                # the definition's line, from explore_csource.json (recorded with git grep)
+                assert re.fullmatch(rf"https://github\.com/OpenSMTPD/OpenSMTPD/blob/{re.escape(tag)}/"
+                                    rf"{re.escape(folder)}[a-z_0-9/]+\.c#L\d+", f["url"]), f["url"]
 
 
 def test_internal_runs_name_real_methods_that_name_a_c_function() -> None:
