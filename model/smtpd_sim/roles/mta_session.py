@@ -234,22 +234,24 @@ class SessionEngine:
 
     def _tls_handshake(self, s: Session) -> None:
         """``mta_session.c:mta_io()`` IO_TLSREADY → ``mta_verify_certificate()`` (6.8
-        ``cert_verify()``): the peer's chain to the lka, one imsg per certificate —
-        5.4.2: VERIFY_CERT (leaf) + VERIFY_CHAIN × c (the client-side chain includes the
-        leaf); 5.7.3: VERIFY_CERT + VERIFY_CHAIN × (c-1); 6.8: CERT_CERTIFICATE × c —
-        then VERIFY (6.8 CERT_VERIFY) and wait for the answer."""
+        ``cert_verify()``): the peer's chain to the lka, one imsg per certificate. On a
+        client ``SSL_get_peer_cert_chain()`` includes the leaf, so with c certificates
+        sent by the MX: 5.4.2 and 5.7.3 VERIFY_CERT (the leaf) + VERIFY_CHAIN × c
+        (``sk_X509_num(xchain)``); 6.8 CERT_CERTIFICATE × (c+1) (``cert_count = 1`` plus
+        ``sk_X509_num(xchain)``) — then VERIFY (6.8 CERT_VERIFY) and wait for the answer.
+        +5+c hops in all three releases (era-pony.md said +4+c for 5.7.3/6.8: the C wins)."""
         if s.fsm is None or s.id not in self.sessions:
             return
         self.mta.proc.charge(self.mta.world.tls_handshake_cpu_s)
         c = self.mta.remote_mx.cert_chain
         ref = {"session": s.id, "io": s.io}
         if self.mta.era == "6.8":
-            for _ in range(c):
+            for _ in range(1 + c):  # cert.c:cert_verify(): cert_count = 1 + sk_X509_num(xchain)
                 self.mta.send("lka", "CERT_CERTIFICATE", ref)
             self.mta.send("lka", "CERT_VERIFY", ref)
             return
         self.mta.send("lka", "MTA_TLS_VERIFY_CERT", ref)
-        for _ in range(c if self.mta.era == "5.4.2" else c - 1):
+        for _ in range(c):  # one per sk_X509_value(xchain, i), i < sk_X509_num(xchain)
             self.mta.send("lka", "MTA_TLS_VERIFY_CHAIN", ref)
         self.mta.send("lka", "MTA_TLS_VERIFY", ref)
 
