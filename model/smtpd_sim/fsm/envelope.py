@@ -483,7 +483,8 @@ class Envelope:
         return ""
 
     def make_bounce(self, evpid: int, now: float, bounce_type: int = B_ERROR, *,
-                    delay: float = 0.0, expire: float | None = None) -> Envelope | None:
+                    delay: float = 0.0, expire: float | None = None,
+                    mta_without_dsn: bool = False) -> Envelope | None:
         """``queue.c:queue_bounce()``: a copy with ``type = D_BOUNCE``, the bounce
         parameters, ``retry = 0``, ``lasttry = 0``, ``creation = now`` and a hard-coded
         7-day expiry, written into the same message directory (new evpid, same msgid).
@@ -501,6 +502,7 @@ class Envelope:
         b.bounce_delay = delay
         b.bounce_expire = self.expire if expire is None else expire
         b.bounce_dsn_ret = self.dsn_ret
+        b.mta_without_dsn = mta_without_dsn  # a success notice for a relay without DSN
         b.retry = 0
         b.lasttry = 0.0
         b.nexttry = 0.0

@@ -296,7 +296,9 @@ class SessionEngine:
         t = s.task
         t.size = m.payload.get("size", t.size)  # fstat() of the message fd
         task = mfsm.MtaTask(msgid=t.msgid, sender=t.sender,
-                            envelopes=[(e.id, e.dest) for e in t.envelopes], size=t.size)
+                            envelopes=[(e.id, e.dest, e.dsn_notify, e.dsn_orcpt) for e in t.envelopes],
+                            size=t.size, dsn_ret=t.envelopes[0].dsn_ret if t.envelopes else 0,
+                            dsn_envid=t.envelopes[0].dsn_envid if t.envelopes else "")
         self._run(s, s.fsm.task(task, nconn=s.relay.nconn, fd_ok=m.payload["ok"]))
 
     def _results(self, s: Session, results: list[Any]) -> None:
@@ -315,7 +317,7 @@ class SessionEngine:
             if evp is not None:
                 self.mta.stat_decrement("mta.envelope")
                 domain = dest_domain(evp)
-                self.mta.delivery(r0.status, evp, r0.text)
+                self.mta.delivery(r0.status, evp, r0.text, dsn=r0.dsn)
                 if domain is not None:
                     self.mta.hoststat_update(domain, r0.text)
             if not t.envelopes and not results:
@@ -330,7 +332,7 @@ class SessionEngine:
             evp = self._take(t, r.evpid)
             if evp is None:
                 continue
-            self.mta.delivery(r.status, evp, r.text)
+            self.mta.delivery(r.status, evp, r.text, dsn=r.dsn)
             domain = dest_domain(evp)
             if domain is not None:
                 self.mta.hoststat_update(domain, r.text)

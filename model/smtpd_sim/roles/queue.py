@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smtpd_sim.fsm.envelope import B_ERROR, B_WARNING, D_BOUNCE, NO_BOUNCE_DOUBLE, Envelope
+from smtpd_sim.fsm.envelope import (
+    B_DELIVERED,
+    B_ERROR,
+    B_WARNING,
+    D_BOUNCE,
+    DSN_SUCCESS,
+    ESC_STATUS_OK,
+    NO_BOUNCE_DOUBLE,
+    Envelope,
+)
+from smtpd_sim.fsm.mta_session import MTA_EXT_DSN
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.bounce import BounceEngine
@@ -280,12 +290,20 @@ class QueueRole(Role):
 
     @handles("MDA_DELIVERY_OK", "MTA_DELIVERY_OK")
     def on_delivery_ok(self, m: Imsg) -> None:
-        """IMSG_*_DELIVERY_OK: (DSN success bounce if asked), delete the envelope, tell the
-        scheduler."""
+        """IMSG_*_DELIVERY_OK (5.4.2 IMSG_DELIVERY_OK): with ``dsn_notify & DSN_SUCCESS``,
+        ESC class 2 and a success notice, ``queue_bounce(B_DELIVERED)`` (5.x B_DSN) —
+        always for the mda; for the mta only when the remote did not announce DSN
+        (``(mta_ext & MTA_EXT_DSN) == 0``: ``mta_without_dsn = 1``; with DSN the remote
+        got NOTIFY= and notifies itself). Then delete the envelope, tell the scheduler."""
         evpid = m.payload["evpid"]
         evp = self._envelope_load(evpid)
         if evp is None:
             return
+        if evp.dsn_notify & DSN_SUCCESS:
+            mta = m.kind == "MTA_DELIVERY_OK"
+            if not mta or not m.payload.get("mta_ext", 0) & MTA_EXT_DSN:
+                evp.esc_class = ESC_STATUS_OK
+                self._bounce(evp, B_DELIVERED, mta_without_dsn=mta)
         self._envelope_delete(evpid)
         self.ledger.delivered(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_OK", {"evpid": evpid})
@@ -380,7 +398,7 @@ class QueueRole(Role):
     # ---- bounces ------------------------------------------------------------------------
 
     def _bounce(self, evp: Envelope, bounce_type: int, delay: float = 0.0,
-                expire: float | None = None) -> None:
+                expire: float | None = None, *, mta_without_dsn: bool = False) -> None:
         """``queue.c:queue_bounce()``: ``Envelope.make_bounce()`` — a D_BOUNCE copy of the
         envelope with a new evpid in the same message directory — written, submitted and
         committed to the scheduler; none for DSN NEVER, for a bounce (double bounce), or
@@ -395,7 +413,7 @@ class QueueRole(Role):
         if msg is None:
             return
         b = evp.make_bounce(self._generate_evpid(msg), self.now, bounce_type,
-                            delay=delay, expire=expire)
+                            delay=delay, expire=expire, mta_without_dsn=mta_without_dsn)
         assert b is not None
         self._envelope_write(msg, b)
         self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": b}, length=10 + b.approx_size())

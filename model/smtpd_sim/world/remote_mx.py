@@ -74,6 +74,7 @@ class RemoteMx:
         self.starttls = False
         self.cert_chain = 2
         self.tls_sessions = 0
+        self.dsn = False  # workload [remote] dsn: "250-DSN" in the EHLO reply (RFC 3461)
 
     def connect(self, proc: ClientProcess, deliver: Callable[[str], None],
                 addr: str | None = None) -> RemoteConnection | None:
@@ -185,10 +186,11 @@ class RemoteConnection:
             self._reply(bad)
             return
         if verb in ("EHLO", "HELO"):
-            if verb == "EHLO" and self.mx.starttls and not self.tls:
-                self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME")
-            elif verb == "EHLO":
-                self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250 8BITMIME")
+            if verb == "EHLO":
+                ext = ["250-PIPELINING"] + (["250-DSN"] if self.mx.dsn else [])
+                if self.mx.starttls and not self.tls:
+                    ext.append("250-STARTTLS")
+                self._reply(f"250-{self.mx.hostname}", *ext, "250 8BITMIME")
             else:
                 self._reply(f"250 {self.mx.hostname}")
         elif verb == "MAIL":
