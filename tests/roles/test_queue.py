@@ -7,41 +7,13 @@ themselves, then the mda fails the delivery for good (a broken mailbox)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from testkit import ScriptedClient
 
 from smtpd_sim.fsm.envelope import D_BOUNCE, DSN_NEVER, DSN_SUCCESS, Envelope
-from smtpd_sim.kernel.sched import call_later
 from smtpd_sim.sim.simulation import Simulation
 from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
-
-
-class _ScriptedClient:
-    """A client connection that sends the next line of its script on every final reply."""
-
-    def __init__(self, sim: Simulation, script: list[str]) -> None:
-        self.env = sim.env
-        self.addr = "127.0.0.1"
-        self.script = list(script)
-        self.replies: list[str] = []
-        self.smtp: Any = None
-        self.sid = 0
-
-    def attach(self, smtp: Any, sid: int) -> None:
-        self.smtp = smtp
-        self.sid = sid
-
-    def server_reply(self, text: str) -> None:
-        self.replies.append(text)
-        if self.script and text.split("\n")[-1][3:4] != "-":
-            line = self.script.pop(0)
-            smtp, sid = self.smtp, self.sid
-            call_later(self.env, 0.001, lambda _t: smtp.client_data(sid, line.encode()))
-
-    def server_close(self, _reason: str) -> None:
-        self.script = []
 
 
 def _permfail_with_notify(notify: str | None) -> Simulation:
@@ -53,7 +25,7 @@ def _permfail_with_notify(notify: str | None) -> Simulation:
     sim.startup()
     sim.site.broken["bob"] = "permfail"
     rcpt = "RCPT TO:<bob@local.test>" + (f" NOTIFY={notify}" if notify else "")
-    client = _ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
+    client = ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
                                    rcpt + "\r\n", "DATA\r\n", "Subject: x\r\n\r\nhello\r\n.\r\n",
                                    "QUIT\r\n"])
     sim.listener().connect(client)
@@ -88,7 +60,7 @@ def test_bounce_envelope_is_make_bounce_of_the_failed_one() -> None:
     sim = Simulation(scenario_of("pony-6.8", workload=wl, site="research", calibration="traced-6.8"))
     sim.startup()
     sim.site.broken["bob"] = "permfail"
-    client = _ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
+    client = ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
                                    "RCPT TO:<bob@local.test> NOTIFY=SUCCESS\r\n", "DATA\r\n",
                                    "Subject: x\r\n\r\nhello\r\n.\r\n", "QUIT\r\n"])
     sim.listener().connect(client)
@@ -124,7 +96,7 @@ def _deliver_with_notify(rcpt: str, notify: str | None, *, era: str = "pony-6.8"
     sim = Simulation(scenario_of(era, workload=wl, site=site, calibration="traced-6.8"))
     sim.startup()
     line = f"RCPT TO:<{rcpt}>" + (f" NOTIFY={notify}" if notify else "")
-    client = _ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
+    client = ScriptedClient(sim, ["EHLO client.local.test\r\n", "MAIL FROM:<alice@local.test>\r\n",
                                    line + "\r\n", "DATA\r\n", "Subject: x\r\n\r\nhello\r\n.\r\n",
                                    "QUIT\r\n"])
     sim.listener().connect(client)

@@ -68,6 +68,7 @@ DSN_ENVID_LEN = 100
 ESC_STATUS_OK = 2
 ESC_STATUS_TEMPFAIL = 4
 ESC_STATUS_PERMFAIL = 5
+ESC_ROUTING_LOOP_DETECTED = 46  # smtpd-api.h enum enhanced_status_code (X.4.6)
 
 # ---- durations ----------------------------------------------------------------------------
 SMTPD_QUEUE_EXPIRY = 4 * 24 * 60 * 60  # smtpd.h, default `expire` (5.4.2) / sc_ttl (6.8): 4 days

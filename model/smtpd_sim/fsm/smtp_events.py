@@ -80,10 +80,12 @@ class OpenMessage:
 class CommitMessage:
     """``IMSG_QUEUE_COMMIT_MESSAGE`` / ``IMSG_SMTP_MESSAGE_COMMIT`` → :class:`MessageCommitted`.
     ``size``: bytes written to the message file (Received: header included); ``body``:
-    those bytes when ``keep_body``."""
+    those bytes when ``keep_body``; ``delivered_to``: the file's header lines that
+    ``mda.c:mda_check_loop()`` compares with each recipient (``Delivered-To: ...``)."""
     msgid: int
     size: int
     body: bytes | None
+    delivered_to: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

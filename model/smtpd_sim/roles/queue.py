@@ -16,7 +16,9 @@ from smtpd_sim.fsm.envelope import (
     B_WARNING,
     D_BOUNCE,
     DSN_SUCCESS,
+    ESC_ROUTING_LOOP_DETECTED,
     ESC_STATUS_OK,
+    ESC_STATUS_TEMPFAIL,
     NO_BOUNCE_DOUBLE,
     Envelope,
 )
@@ -141,6 +143,7 @@ class QueueRole(Role):
             self.disk.op(self.proc, "unlink", "unlink")
             del self.messages[msg.msgid]
             self.disk.bodies.pop(msg.msgid, None)
+            self.disk.delivered_to.pop(msg.msgid, None)
 
     # ---- restart -------------------------------------------------------------------------
 
@@ -251,6 +254,7 @@ class QueueRole(Role):
         msgid = m.payload["msgid"]
         msg = self.messages.pop(msgid, None)
         self.disk.bodies.pop(msgid, None)
+        self.disk.delivered_to.pop(msgid, None)
         if msg is not None:
             for evpid in msg.envelopes:
                 if evpid in self.evpcache:
@@ -334,6 +338,8 @@ class QueueRole(Role):
             return
         loop = m.kind.endswith("LOOP")
         evp.errorline = "Loop detected" if loop else m.payload.get("reason", "")
+        if loop:  # envelope_set_esc_class(ESC_STATUS_TEMPFAIL), _code(ESC_ROUTING_LOOP_DETECTED)
+            evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, ESC_ROUTING_LOOP_DETECTED
         self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
         self.ledger.failed(evpid, self.now)

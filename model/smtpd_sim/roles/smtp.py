@@ -458,6 +458,8 @@ class SmtpRole(Role):
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
         if a.body is not None:
             self.disk.bodies[a.msgid] = a.body  # what smtp wrote through the queue's fd
+        if a.delivered_to:
+            self.disk.delivered_to[a.msgid] = a.delivered_to
         if not s.bounce:  # a client's message: its session and size, for the per-message table
             self.ledger.message_sent(a.msgid, s.id, a.size)
         self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid, "size": a.size})
