@@ -73,3 +73,4 @@ def test_mda_check_loop_compares_the_whole_dest_ignoring_case() -> None:
     assert mda_check_loop((b"Delivered-To: Bob@Local.Test",), "bob@local.test")
     assert not mda_check_loop((b"Delivered-To: bob@local.test.org",), "bob@local.test")
     assert not mda_check_loop((), "bob@local.test")
+

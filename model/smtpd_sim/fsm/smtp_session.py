@@ -94,6 +94,7 @@ from smtpd_sim.fsm.smtp_events import (
     RollbackMessage,
     StartTls,
     TlsResult,
+    time_to_text,
 )
 from smtpd_sim.fsm.smtp_session_5 import SmtpSession5, SmtpSession542, SmtpSession573
 from smtpd_sim.fsm.smtp_session_68 import SmtpSession68
@@ -112,7 +113,7 @@ __all__ = [
     "OpenMessage", "CommitMessage", "RollbackMessage", "StartTls", "Authenticate",
     "FilterResult", "MessageCreated", "EnvelopeSubmitted", "RcptResult", "MessageOpened",
     "MessageCommitted", "TlsResult", "AuthResult",
-    "REQUESTS", "STATE_NAMES", "PHASE_NAMES", "SF_SECURE", "DEFAULT_DATE",
+    "REQUESTS", "STATE_NAMES", "PHASE_NAMES", "SF_SECURE", "DEFAULT_DATE", "time_to_text",
 ]
 
 # SessionConfig.variant -> the class of that release's smtp_session.c

@@ -74,6 +74,7 @@ class SmtpRole(Role):
         self.ledger = ports.ledger
         self.recorder = ports.recorder
         self.disk = ports.disk
+        self.hooks = ports.hooks  # a live server's wall-clock date (hooks.date)
         self.socketpair_latency = ports.socketpair_latency_s
         common: dict[str, Any] = {
             "variant": b.smtp_variant,
@@ -328,8 +329,8 @@ class SmtpRole(Role):
         s = self._session_of(m)
         if s is None or s.pending_open is None:
             return
-        ev, s.pending_open = s.pending_open, None
-        self._handle(s, ev)
+        s.pending_open = None
+        self._handle(s, fsm.MessageOpened(True, self.date_text()))
 
     def _a_reply(self, s: _Session, a: Any) -> None:
         """``smtp_session.c:smtp_reply()``: queue the reply on the client socket."""
@@ -449,10 +450,18 @@ class SmtpRole(Role):
             return
         if self.filtered and m.payload["ok"]:
             # smtp_filter_data_begin(): the 354 waits for lka's data socketpair
-            s.pending_open = fsm.MessageOpened(True)
+            s.pending_open = True
             self.send("lka", "FILTER_SMTP_DATA_BEGIN", {"session": s.id}, length=8)
             return
-        self._handle(s, fsm.MessageOpened(m.payload["ok"]))
+        self._handle(s, fsm.MessageOpened(m.payload["ok"], self.date_text()))
+
+    def date_text(self) -> str:
+        """``time_to_text(time(NULL))`` for the Received: header ``smtp_message_begin()``
+        writes: the wall clock of a live server (``hooks.date``), else the simulated
+        clock with time 0 at the Unix epoch, UTC (deterministic; the same text length as
+        today's dates while a run is under 10 days, so message sizes do not move)."""
+        date = self.hooks.date
+        return date() if date is not None else fsm.time_to_text(self.now)
 
     def _a_commit(self, s: _Session, a: Any) -> None:
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
