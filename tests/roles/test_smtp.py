@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from testkit import ScriptedClient
 
 from smtpd_sim.sim.simulation import Simulation
@@ -28,3 +29,19 @@ def test_received_date_follows_the_simulated_clock() -> None:
     sim.run(3726.0)
     (body,) = got
     assert b";\n\tThu, 1 Jan 1970 01:02:05 +0000 (UTC)\n" in body
+
+
+@pytest.mark.parametrize("era", ["with-mfa", "pony"])
+def test_5x_kick_counts_smtp_kick(era: str) -> None:
+    """5.4.2 / 5.7.3 ``smtp_command()``: the SMTP_KICK_CMD-th command without progress sets
+    SF_KICK and ``stat_increment("smtp.kick", 1)`` (issue 17 item 7: the model dropped
+    the session without the stat)."""
+    wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
+                      mix=Mix(local_share=1.0, local_users=["bob"], sender="alice@local.test"))
+    sim = Simulation(scenario_of(era, workload=wl, site="research", calibration="traced-6.8"))
+    sim.startup()
+    client = ScriptedClient(sim, ["EHLO client.local.test\r\n"] + ["NOOP\r\n"] * 6)
+    sim.listener().connect(client)
+    sim.run_until_quiet(max_time=sim.env.now + 60.0)
+    assert client.script == []  # dropped without a reply to the kicking command
+    assert sim.roles["control"].stats.get("smtp.kick", 0) == 1

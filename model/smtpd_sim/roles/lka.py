@@ -153,7 +153,9 @@ class LkaRole(Role):
 
     @handles("LKA_PROCESSOR_ERRFD")
     def on_processor_errfd(self, m: Imsg) -> None:
-        """The processor's stderr fd: it is now fully set up."""
+        """``lka.c:lka_imsg()`` IMSG_LKA_PROCESSOR_ERRFD [fd] → ``lka_proc_errfd()`` (the
+        processor's stderr read and logged), then ``shutdown(fd, SHUT_WR)``: nothing is
+        sent; the processor is now fully set up."""
 
     @handles("FILTER_SMTP_BEGIN", "FILTER_SMTP_END", "FILTER_SMTP_DATA_END")
     def on_filter_session(self, m: Imsg) -> None:

@@ -343,7 +343,11 @@ class SmtpRole(Role):
         self.proc.emit(s.conn.server_reply, a.text)
 
     def _a_disconnect(self, s: _Session, a: Any) -> None:
-        """STATE_QUIT / errors: close after the output drains, then ``smtp_free()``."""
+        """STATE_QUIT / errors: close after the output drains, then ``smtp_free()``. A 5.x
+        kick (SF_KICK, ``SMTP_KICK_CMD`` commands without progress) counts
+        ``stat_increment("smtp.kick")`` as ``smtp_command()`` sets the flag."""
+        if a.reason == "kick":
+            self.stat_increment("smtp.kick")
         s.closed = True
         self.proc.emit(s.conn.server_close, a.reason)
         self._free(s)
