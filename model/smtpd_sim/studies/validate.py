@@ -132,16 +132,17 @@ class SimEnv(ScenarioEnv):
     def wait_maildir(self, user: str, above: int, timeout: float) -> float | None:
         return self._wait(lambda: self.maildir_count(user) > above, timeout)
 
-    def sink_count(self) -> int:
+    # the simulation has one remote MX: every named sink of the real harness is it
+    def sink_count(self, which: str = "relay") -> int:
         return int(self.st.call(lambda: self.st.server.sim.remote_mx.accepted_count))
 
-    def wait_sink(self, above: int, timeout: float) -> float | None:
-        return self._wait(lambda: self.sink_count() > above, timeout)
+    def wait_sink(self, above: int, timeout: float, which: str = "relay") -> float | None:
+        return self._wait(lambda: self.sink_count(which) > above, timeout)
 
-    def sink_start(self) -> None:
+    def sink_start(self, which: str = "relay") -> None:
         self.st.call(lambda: setattr(self.st.server.sim.remote_mx, "down", False))
 
-    def sink_stop(self) -> None:
+    def sink_stop(self, which: str = "relay") -> None:
         self.st.call(lambda: setattr(self.st.server.sim.remote_mx, "down", True))
 
     def schedule_all(self) -> None:
