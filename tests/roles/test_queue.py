@@ -125,3 +125,26 @@ def test_relayed_success_notice_only_when_the_remote_lacks_dsn(remote_dsn: bool,
     sim = _deliver_with_notify("carol@relay.test", "SUCCESS", site="common-case", remote_dsn=remote_dsn)
     assert sim.ledger.bounces_created == notices
     assert sim.roles["control"].stats.get("queue.bounce", 0) == notices
+
+
+def test_dsn_parameters_reach_a_remote_that_announces_dsn() -> None:
+    """RET=/ENVID= of the MAIL FROM and NOTIFY=/ORCPT= of the RCPT travel in the envelope
+    (smtp_tx_mail_from(), smtp_tx_rcpt_to()) and the mta passes them on to a remote that
+    announced DSN (mta_session.c MTA_MAIL / MTA_RCPT). The real 6.8.0p2 daemon's sink got
+    exactly these (tests/data/real-traces/traces/dsn-success-relay-dsn.dialog.json notes)."""
+    from smtpd_sim.spec.workload import Remote
+
+    wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
+                      mix=Mix(local_share=1.0, local_users=["bob"], sender="bob@local.test"),
+                      remote=Remote(dsn=True))
+    sim = Simulation(scenario_of("pony-6.8", workload=wl, site="common-case", calibration="traced-6.8"))
+    sim.startup()
+    client = ScriptedClient(sim, [
+        "EHLO client.local.test\r\n", "MAIL FROM:<bob@local.test> RET=HDRS ENVID=dsn-success-relay-dsn\r\n",
+        "RCPT TO:<user@relay.test> NOTIFY=SUCCESS ORCPT=rfc822;user@relay.test\r\n", "DATA\r\n",
+        "Subject: x\r\n\r\nhello\r\n.\r\n", "QUIT\r\n"])
+    sim.listener().connect(client)
+    sim.run_until_quiet(max_time=sim.env.now + 60.0)
+    assert sim.remote_mx.accepted_params == [["RET=HDRS", "ENVID=dsn-success-relay-dsn", "NOTIFY=SUCCESS",
+                                              "ORCPT=rfc822;user@relay.test"]]
+    assert sim.ledger.bounces_created == 0  # the remote notifies, not us

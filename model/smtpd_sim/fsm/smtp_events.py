@@ -79,11 +79,15 @@ class CreateMessage:
 @dataclass(frozen=True, slots=True)
 class ExpandRcpt:
     """``IMSG_LKA_EXPAND_RCPT`` / ``IMSG_SMTP_EXPAND_RCPT`` → zero or more
-    :class:`EnvelopeSubmitted`, then :class:`RcptResult`."""
+    :class:`EnvelopeSubmitted`, then :class:`RcptResult`. The DSN fields are the
+    transaction's envelope (``tx->evp``): NOTIFY= and ORCPT= of this RCPT, RET= and
+    ENVID= of the MAIL FROM."""
     rcpt: str
     sender: str
     dsn_notify: int
     dsn_orcpt: str | None
+    dsn_ret: int = 0
+    dsn_envid: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -476,7 +476,7 @@ class SmtpSession5(SmtpSession):
                 self._rcpt_failed()
                 return
             self._request(ExpandRcpt(self._rcpt_text(), self._sender, self._dsn_notify,
-                                     self._dsn_orcpt), W_RCPT)
+                                     self._dsn_orcpt, self._dsn_ret, self._dsn_envid), W_RCPT)
         elif query == "data":
             if not ok:
                 self._reply(f"{code or 530} {text if text is not None else 'Message rejected'}")

@@ -504,7 +504,7 @@ class SmtpSession68(SmtpSession):
                 self._reply(f"503 Unsupported option {opt}")
                 return
         self._request(ExpandRcpt(f"{user}@{domain}", self._sender, self._dsn_notify,
-                                 self._dsn_orcpt), W_RCPT)
+                                 self._dsn_orcpt, self._dsn_ret, self._dsn_envid), W_RCPT)
 
     def _message_begin(self) -> None:
         """``smtp_session.c:smtp_message_begin()``: 354, the Received: header, STATE_BODY."""

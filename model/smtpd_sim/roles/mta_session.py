@@ -129,13 +129,14 @@ class SessionEngine:
         s.io += 1
         token = s.io
         addr = s.route.dst.addr
+        port = s.relay.port or 25  # mta_connect(): the relay's port, else 25 (smtp)
         proc = self.mta.proc
 
         def connected(_arg: object) -> None:
             if s.id not in self.sessions or s.io != token or s.fsm is None:
                 return
             conn = self.mta.remote_mx.connect(
-                proc, lambda line: self._io_datain(s, token, line), addr=addr)
+                proc, lambda line: self._io_datain(s, token, line), addr=addr, port=port)
             if conn is None:
                 self._run(s, s.fsm.error("Connection refused"))  # IO_ERROR ECONNREFUSED
                 return
@@ -243,7 +244,7 @@ class SessionEngine:
         if s.fsm is None or s.id not in self.sessions:
             return
         self.mta.proc.charge(self.mta.world.tls_handshake_cpu_s)
-        c = self.mta.remote_mx.cert_chain
+        c = s.conn.offers.cert_chain if s.conn is not None else self.mta.remote_mx.cert_chain
         ref = {"session": s.id, "io": s.io}
         if self.mta.era == "6.8":
             for _ in range(1 + c):  # cert.c:cert_verify(): cert_count = 1 + sk_X509_num(xchain)

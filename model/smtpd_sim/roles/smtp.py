@@ -414,7 +414,10 @@ class SmtpRole(Role):
         evp.smtpname = self.hostname  # smtp_tx(): s->smtpname, the listener's hostname
         evp.helo = s.helo
         evp.hostname = s.rdns
-        evp.dsn_notify = a.dsn_notify
+        evp.dsn_notify = a.dsn_notify  # smtp_tx_rcpt_to(): NOTIFY=, ORCPT= of this RCPT
+        evp.dsn_orcpt = a.dsn_orcpt or ""
+        evp.dsn_ret = a.dsn_ret  # smtp_tx_mail_from(): RET=, ENVID= of the transaction
+        evp.dsn_envid = a.dsn_envid
         self.send("lka", "SMTP_EXPAND_RCPT", {"session": s.id, "envelope": evp},
                   length=8 + evp.approx_size())
 
