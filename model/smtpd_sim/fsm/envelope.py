@@ -69,6 +69,7 @@ ESC_STATUS_OK = 2
 ESC_STATUS_TEMPFAIL = 4
 ESC_STATUS_PERMFAIL = 5
 ESC_ROUTING_LOOP_DETECTED = 46  # smtpd-api.h enum enhanced_status_code (X.4.6)
+ESC_DELIVERY_TIME_EXPIRED = 47  # smtpd-api.h enum enhanced_status_code (X.4.7)
 
 # ---- durations ----------------------------------------------------------------------------
 SMTPD_QUEUE_EXPIRY = 4 * 24 * 60 * 60  # smtpd.h, default `expire` (5.4.2) / sc_ttl (6.8): 4 days
@@ -458,7 +459,7 @@ class Envelope:
         self._to(EXPIRED)
         self.errorline = "Envelope expired"
         self.esc_class = ESC_STATUS_TEMPFAIL
-        self.esc_code = 47  # smtpd-api.h ESC_DELIVERY_TIME_EXPIRED (4.4.7)
+        self.esc_code = ESC_DELIVERY_TIME_EXPIRED
 
     def remove(self) -> None:
         """Batch SCHED_REMOVE → IMSG_QUEUE_REMOVE → ``queue_envelope_delete()``."""

@@ -16,8 +16,10 @@ from smtpd_sim.fsm.envelope import (
     B_WARNING,
     D_BOUNCE,
     DSN_SUCCESS,
+    ESC_DELIVERY_TIME_EXPIRED,
     ESC_ROUTING_LOOP_DETECTED,
     ESC_STATUS_OK,
+    ESC_STATUS_PERMFAIL,
     ESC_STATUS_TEMPFAIL,
     NO_BOUNCE_DOUBLE,
     Envelope,
@@ -59,6 +61,7 @@ class QueueRole(Role):
         self.hostname = ports.site.hostname  # bounce.c: the default smtpname
         self.messages: dict[int, _Message] = {}
         self.evpcache: set[int] = set()  # queue_backend.c envelope cache (QUEUE_EVPCACHE 1024)
+        self.bounce_rng = ports.rng("bounce-ids")  # bounce.c: each session's MIME boundary
         self.bounces = BounceEngine(self)
         self.double_bounces = 0
 
@@ -322,6 +325,7 @@ class QueueRole(Role):
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
             return
         evp.errorline = m.payload.get("reason", "")
+        evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, m.payload.get("code", 0)
         evp.retry += 1
         self._envelope_update(evp)
         self.ledger.tempfailed(evpid, self.now)
@@ -340,6 +344,8 @@ class QueueRole(Role):
         evp.errorline = "Loop detected" if loop else m.payload.get("reason", "")
         if loop:  # envelope_set_esc_class(ESC_STATUS_TEMPFAIL), _code(ESC_ROUTING_LOOP_DETECTED)
             evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, ESC_ROUTING_LOOP_DETECTED
+        else:
+            evp.esc_class, evp.esc_code = ESC_STATUS_PERMFAIL, m.payload.get("code", 0)
         self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
         self.ledger.failed(evpid, self.now)
@@ -380,6 +386,7 @@ class QueueRole(Role):
         if evp is None:
             return
         evp.errorline = "Envelope expired"
+        evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, ESC_DELIVERY_TIME_EXPIRED
         self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
         if evp.type == D_BOUNCE:
