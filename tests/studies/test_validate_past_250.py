@@ -92,38 +92,15 @@ from smtpd_sim.studies.validate import run_sim_scenario
 
 DATA = Path(__file__).parents[1] / "data" / "real-traces"
 
-# What the model lacked when these traces were recorded (real-past-250, issue 17); the
-# differences named are those of the first comparison. strict: an xfail that starts
-# passing fails, so the mark goes when the model is fixed.
-_NOT_YET = {
-    "relay-mx-1rcpt": "the simulated site has no route for mx.test (RCPT 550 Invalid recipient) "
-                      "and no MX-lookup relay (IMSG_MTA_DNS_MX)",
-    "dsn-success-local": "no DSN success notice on IMSG_MDA_DELIVERY_OK with NOTIFY=SUCCESS (queue.c "
-                         "queue_bounce(B_DELIVERED)): the 32 notice hops are missing",
-    "dsn-success-relay": "no 'relayed' DSN on IMSG_MTA_DELIVERY_OK with NOTIFY=SUCCESS from an MX "
-                         "without DSN (mta_without_dsn): the 32 notice hops are missing",
-    "dsn-success-relay-dsn": "the simulated site has no route for dsn.test (a smarthost advertising DSN)",
-    "mail-loop-delivered-to": "no mda_check_loop(): the model delivers (MDA_FORK...) where the real "
-                              "daemon sends IMSG_MDA_DELIVERY_LOOP and bounces",
-    "forward-loop": "the simulated site has no erin/frank .forward loop: RCPT gets 550 Invalid recipient "
-                    "instead of 524 5.2.4 after five IMSG_LKA_OPEN_FORWARD round trips",
-    "relay-starttls-chain1": "the simulated site has no route for tls1.test (STARTTLS smarthost, chain of 1: "
-                             "CERT_INIT x2, CERT_CERTIFICATE x2, CERT_VERIFY x2)",
-    "relay-starttls-chain2": "the simulated site has no route for tls2.test (STARTTLS smarthost, chain of 2: "
-                             "CERT_INIT x2, CERT_CERTIFICATE x3, CERT_VERIFY x2)",
-}
-
+# When these traces were recorded the model lacked the routes of mx.test, dsn.test,
+# tls1.test and tls2.test, the erin/frank .forward loop, DSN success notices and the
+# Delivered-To loop check; fid-model added them (issue 17) and every scenario matches.
 SCENARIOS = ["relay-mx-1rcpt", "rcpt-reject-after-250", "dsn-success-local", "dsn-success-relay",
              "dsn-success-relay-dsn", "dsn-never-permfail", "dsn-failure-permfail", "dsn-success-permfail",
              "mail-loop-delivered-to", "forward-loop", "relay-starttls-chain1", "relay-starttls-chain2"]
 
 
-def _param(name: str) -> object:
-    why = _NOT_YET.get(name)
-    return pytest.param(name, marks=pytest.mark.xfail(reason=why, strict=True)) if why else name
-
-
-@pytest.mark.parametrize("name", [_param(n) for n in SCENARIOS])
+@pytest.mark.parametrize("name", SCENARIOS)
 def test_model_matches_the_real_daemon_past_the_250(name: str) -> None:
     real = read_hops_csv(DATA / "csv" / f"{name}.imsg.csv")
     sim, dialog, _secs = run_sim_scenario(name)
