@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import ssl
+import stat
 import subprocess
 import threading
 import time
@@ -245,6 +246,13 @@ class RealDaemon:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(chain, key)
             self.sinks[name].tls = ctx
+        # 6.8 cert.c cert_do_verify() opens the `ca` file at each verification, in lka, as
+        # the unprivileged _smtpd: the work dir must be traversable (pytest's are 0700)
+        for d in [certs / "sinks", certs, *self.workdir.parents[::-1][1:], self.workdir]:
+            mode = d.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                d.chmod(mode | stat.S_IXOTH)
+        (certs / "sinks" / "ca.pem").chmod(0o644)
 
     def stop_sinks(self) -> None:
         """Stop every relay sink (idempotent)."""
