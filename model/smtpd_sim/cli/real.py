@@ -138,10 +138,11 @@ def traces(
         help="Reference dir with csv/<name>.imsg.csv (default: the checkout's tests/data/real-traces)")] = None,
     long: Annotated[bool, typer.Option("--long", help="Include the retry scenarios (~10 min)")] = False,
     install_only: Annotated[bool, typer.Option(
-        "--install-only", help="Install opensmtpd and the test users, then exit")] = False,
+        "--install-only", help="Install opensmtpd, dnsmasq and the test users, then exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object")] = False,
 ) -> None:
     """Record the real daemon's traces and dialogs; compare them with the reference traces."""
+    from smtpd_sim.real.dns import ensure_dnsmasq
     from smtpd_sim.real.install import check_prerequisites, ensure_installed, ensure_test_users
     from smtpd_sim.real.runs import REFERENCE_DIR, compare_with_reference, run_real_scenarios
 
@@ -151,6 +152,7 @@ def traces(
         if install_only:
             check_prerequisites()
             say(f"OpenSMTPD {ensure_installed()} installed")
+            say(f"dnsmasq at {ensure_dnsmasq()}")
             ensure_test_users()
             return
         t0 = time.monotonic()
