@@ -256,3 +256,24 @@ def tables_bench(
     if out is not None:
         out.write_text(text)
     sys.stdout.write(text + "\n")
+
+@app.command()
+@user_errors
+def memory(
+    workdir: Annotated[Path, typer.Option(help="conf/, certs/ and logs/ of the real daemon go here")] = WORKDIR,
+    concurrency: Annotated[int, typer.Option(min=1, max=MAX_CLIENTS, help="Closed-loop clients of the load")] = 4,
+    duration: Annotated[float, typer.Option(help="Seconds of load (local mail)")] = 5.0,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here too")] = None,
+) -> None:
+    """RSS, PSS and USS of each smtpd process, idle and at its peak under a small load (JSON)."""
+    from smtpd_sim.real.memory import measure_memory
+
+    check_range("--duration", duration, 0, MAX_TIME_S, lo_open=True)
+    with _sigterm_unwinds(), _one_line_errors():
+        record = measure_memory(workdir, concurrency=concurrency, duration=duration,
+                                progress=lambda text: print(text, file=sys.stderr))
+    text = json.dumps(record, indent=1) + "\n"
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    sys.stdout.write(text)
