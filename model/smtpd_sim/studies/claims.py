@@ -100,16 +100,16 @@ def busy_sweep(era: str, workload: WorkloadSpec | str, rates_per_s: Sequence[flo
     return pd.DataFrame(rows)
 
 
-def knee(sweep: pd.DataFrame, *, keep_up: float = 0.95, slow: float = 2.0) -> float:
+def knee(sweep: pd.DataFrame, *, keep_up: float = 0.95, slow: float | None = None) -> float:
     """The highest rate of a ``busy_sweep`` at which the daemon still keeps up: it accepts at
-    least ``keep_up`` of what is offered and sessions take less than ``slow`` times as long
-    as at the lowest rate."""
-    first = sweep.iloc[0]["session_mean_s"]
-    ok = sweep[(sweep["accepted_msg_s"] >= keep_up * sweep["offered_msg_s"])
-               & (sweep["session_mean_s"] < slow * first)]
-    if ok.empty:
+    least ``keep_up`` of what is offered (and, with ``slow``, sessions take less than
+    ``slow`` times as long as at the lowest rate)."""
+    ok = sweep["accepted_msg_s"] >= keep_up * sweep["offered_msg_s"]
+    if slow is not None:
+        ok &= sweep["session_mean_s"] < slow * sweep.iloc[0]["session_mean_s"]
+    if not ok.any():
         raise ValueError("the daemon keeps up at none of these rates")
-    return float(ok["rate_per_s"].max())
+    return float(sweep[ok]["rate_per_s"].max())
 
 
 # ---- history, step by step ----------------------------------------------------------------------
@@ -200,6 +200,11 @@ def without_klondike(topo: Topology) -> Topology:
     data = topo.spec.model_dump()
     data["name"] = f"{topo.name}-no-klondike"
     data["behaviour"]["key_engine"] = "none"
+    smtp = topo.host["smtp"]
+    for p in data["process"]:
+        if p["name"] == smtp:  # it signs itself: the key stays in its memory while it serves
+            p["secrets"] = [*p["secrets"], {"item": "tls-private-key",
+                                            "source": "counterfactual: the key in pony (5.4.2's smtp)"}]
     return Topology(TopologySpec.model_validate(data))
 
 
