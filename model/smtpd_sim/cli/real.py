@@ -75,6 +75,20 @@ def _ints(value: str, what: str) -> list[int]:
     return out
 
 
+def _profile(prefix: Path | None, spool: Path | None) -> Any:
+    """The daemon to run: Debian's 6.8.0p2, or the 5.4.2p1 build under ``prefix``."""
+    from smtpd_sim.real.profiles import DEBIAN_68, source_build_542
+
+    if prefix is None:
+        if spool is not None:
+            fail("--spool: only with --prefix (Debian's smtpd has its own spool)")
+        return DEBIAN_68
+    if spool is None:
+        fail("--prefix: needs --spool (the spool compiled into that build)")
+        raise AssertionError  # fail() exits
+    return source_build_542(prefix, spool)
+
+
 def _hops_text(rows: list[dict[str, Any]]) -> str:
     """``[{"hop": "smtp -> queue SMTP_MESSAGE_COMMIT", "count": 2}]`` as words, not a repr."""
     return ", ".join(f"{r['hop']} x{r['count']}" for r in rows) or "-"
@@ -140,21 +154,26 @@ def traces(
     install_only: Annotated[bool, typer.Option(
         "--install-only", help="Install opensmtpd and the test users, then exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object")] = False,
+    prefix: Annotated[Path | None, typer.Option(
+        help="Run the OpenSMTPD 5.4.2p1 installed under this prefix (sbin/smtpd, sbin/smtpctl) "
+             "instead of Debian's 6.8.0p2; needs --spool")] = None,
+    spool: Annotated[Path | None, typer.Option(help="The spool compiled into the --prefix build")] = None,
 ) -> None:
     """Record the real daemon's traces and dialogs; compare them with the reference traces."""
-    from smtpd_sim.real.install import check_prerequisites, ensure_installed, ensure_test_users
+    from smtpd_sim.real.install import check_prerequisites, ensure_test_users
     from smtpd_sim.real.runs import REFERENCE_DIR, compare_with_reference, run_real_scenarios
 
     _check_names(names, long)
     say = (lambda s: print(s, file=sys.stderr)) if as_json else print
     with _sigterm_unwinds(), _one_line_errors():
+        profile = _profile(prefix, spool)
         if install_only:
             check_prerequisites()
-            say(f"OpenSMTPD {ensure_installed()} installed")
+            say(f"OpenSMTPD {profile.ensure()} installed")
             ensure_test_users()
             return
         t0 = time.monotonic()
-        runs = run_real_scenarios(workdir, names or None, long=long, outdir=out, progress=say)
+        runs = run_real_scenarios(workdir, names or None, long=long, outdir=out, progress=say, profile=profile)
         elapsed = time.monotonic() - t0
     cmp = compare_with_reference(runs, ref or REFERENCE_DIR)
     if as_json:

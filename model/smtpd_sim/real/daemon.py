@@ -22,51 +22,30 @@ from typing import Any
 
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, command_env, run, wait_until, which
-from smtpd_sim.real.install import (
-    SMTPD_VERSION,
-    check_prerequisites,
-    ensure_installed,
-    ensure_test_users,
-    smtpd_binary,
-)
+from smtpd_sim.real.install import check_prerequisites, ensure_test_users
 from smtpd_sim.real.netns import NetNamespace, interfaces, listening
+from smtpd_sim.real.profiles import (
+    DEBIAN_68,
+    PKI_NAME,
+    SINK_PORT,
+    SMTP_PORT,
+    SPOOL_DIRS,
+    TLS_PORT,
+    DaemonProfile,
+)
 from smtpd_sim.real.sink import Sink, SinkError
 
-SMTP_PORT = 2525
-TLS_PORT = 2587
-SINK_PORT = 2626
-PKI_NAME = "mx.local.test"
 DEFAULT_TRACE_FLAGS: tuple[str, ...] = ("imsg", "mproc", "profile-imsg", "smtp")
-SPOOL = Path("/var/spool/smtpd")
-SPOOL_DIRS: tuple[str, ...] = ("queue", "incoming", "temporary", "purge", "corrupt", "offline")
+SPOOL = DEBIAN_68.spool
 LOCK_FILE = Path("/run/lock/smtpd-sim-real.lock")
+SMTPD_CONF = DEBIAN_68.conf  # the 6.8 research configuration (kept under its old name)
+__all__ = ["PKI_NAME", "SINK_PORT", "SMTP_PORT", "SPOOL_DIRS", "TLS_PORT", "RealDaemon", "running_smtpd_pids",
+           "wipe_spool"]
 
-# The research configuration (real-traces/smtpd.conf), pki paths relative to the work dir.
-SMTPD_CONF = f"""\
-# smtpd.conf for the real-daemon check (OpenSMTPD {SMTPD_VERSION}, Debian bookworm)
-# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{SINK_PORT}.
-
-pki {PKI_NAME} cert "certs/cert.pem"
-pki {PKI_NAME} key  "certs/key.pem"
-
-# plain listener (no STARTTLS) used for most scenarios
-listen on 127.0.0.1 port {SMTP_PORT} hostname {PKI_NAME}
-# STARTTLS listener
-listen on 127.0.0.1 port {TLS_PORT} hostname {PKI_NAME} tls pki {PKI_NAME}
-
-action "local" maildir
-action "relay" relay host smtp+notls://127.0.0.1:{SINK_PORT}
-
-match from any for domain "local.test" action "local"
-match from any for domain "relay.test" action "relay"
-"""
 # bind-mounted over /etc in the daemon's private mount namespace: without them the
 # reverse-DNS lookup at connect stalls on the host resolver
 RESOLV_CONF = "nameserver 127.0.0.1\nlookup file\n"
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-# the parent's configuration reached every child that needs it: the daemon is ready
-_CONF_SEEN = ("imsg: lka <- parent: IMSG_CONF_END", "imsg: pony <- parent: IMSG_CONF_END",
-              "imsg: ca <- parent: IMSG_CONF_END")
 
 
 def running_smtpd_pids() -> list[int]:
@@ -82,13 +61,13 @@ def running_smtpd_pids() -> list[int]:
     return pids
 
 
-def wipe_spool() -> None:
+def wipe_spool(spool: Path = SPOOL) -> None:
     """Empty the spool's queue directories so no envelope of an earlier run is retried.
 
     Only called while no smtpd runs; the directories themselves (and their owners) stay.
     """
     for d in SPOOL_DIRS:
-        base = SPOOL / d
+        base = spool / d
         if not base.is_dir():
             continue
         for entry in base.iterdir():
@@ -116,7 +95,9 @@ class RealDaemon:
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         settle_s: float = 1.5,
+        profile: DaemonProfile = DEBIAN_68,
     ) -> None:
+        self.profile = profile
         self.workdir = Path(workdir).resolve()
         self.install = install
         self.trace_flags = tuple(trace_flags)
@@ -137,7 +118,7 @@ class RealDaemon:
         check_prerequisites()
         self._take_lock()
         try:
-            ensure_installed(install=self.install)
+            self.profile.ensure(install=self.install)
             others = running_smtpd_pids()
             if others:
                 raise RealDaemonError(f"another smtpd is running (pids {others}); stop it first")
@@ -187,7 +168,7 @@ class RealDaemon:
         conf, certs = self.workdir / "conf", self.workdir / "certs"
         conf.mkdir(parents=True, exist_ok=True)
         certs.mkdir(parents=True, exist_ok=True)
-        (conf / "smtpd.conf").write_text(SMTPD_CONF)
+        (conf / "smtpd.conf").write_text(self.profile.conf)
         (conf / "resolv.conf").write_text(RESOLV_CONF)
         (conf / "hosts").write_text(HOSTS)
         if not (certs / "cert.pem").exists() or not (certs / "key.pem").exists():
@@ -195,6 +176,11 @@ class RealDaemon:
                  "-out", str(certs / "cert.pem"), "-days", "3650", "-subj", f"/CN={PKI_NAME}"],
                 timeout=60, what="generating the test certificate")
         os.chmod(certs / "key.pem", 0o600)
+        if self.profile.dhparams and not (certs / "dh.pem").exists():
+            run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe2048",
+                 "-out", str(certs / "dh.pem")], timeout=60, what="writing the DH parameters")
+        if self.profile.mailname is not None:
+            self.profile.mailname.write_text(PKI_NAME + "\n")
 
     # ------------------------------------------------------------------ trace capture
     @property
@@ -230,10 +216,10 @@ class RealDaemon:
             raise RealDaemonError("smtpd is already running")
         if running_smtpd_pids():
             raise RealDaemonError(f"another smtpd is running (pids {running_smtpd_pids()})")
-        exe = smtpd_binary()
+        exe = self.profile.smtpd()
         if exe is None:
             raise RealDaemonError("smtpd binary not found")
-        wipe_spool()
+        wipe_spool(self.profile.spool)
         return exe
 
     def smtpd_command(self, exe: str, flags: Sequence[str]) -> list[str]:
@@ -274,7 +260,7 @@ class RealDaemon:
             if "imsg" not in self.trace_flags:
                 return True
             text = "\n".join(self.log_lines)
-            return all(s in text for s in _CONF_SEEN)
+            return all(s in text for s in self.profile.ready_lines)
 
         ok = wait_until(ready, self.startup_timeout, 0.05)
         if self._proc.poll() is not None:
@@ -336,4 +322,7 @@ class RealDaemon:
 
     def smtpctl(self, *args: str, timeout: float = 15.0) -> str:
         """Run ``smtpctl`` against the running daemon (control socket); returns stdout."""
-        return run(["smtpctl", *args], timeout=timeout, what="smtpctl").stdout
+        exe = self.profile.smtpctl()
+        if exe is None:
+            raise RealDaemonError("smtpctl not found")
+        return run([exe, *args], timeout=timeout, what="smtpctl").stdout

@@ -2,7 +2,7 @@
 
 Why: the simulator's CPU costs are calibrated against the real daemon (real-daemon.md
 §9: utime+stime per process, plus cutime+cstime of the parent for its MDA children).
-Each smtpd child sets its title (``smtpd: pony express`` ...); the parent keeps its
+Each smtpd child sets its title (``smtpd: pony express``, 5.4.2 ``smtpd: filter`` ...); the parent keeps its
 argv under ``-d``. Titles map to the names the traces use (era-pony.md §1.2).
 """
 
@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# ps title suffix after "smtpd: " -> process name in traces
+# ps title suffix after "smtpd: " -> process name in traces: 6.8 (era-pony.md §1.2) and
+# 5.4.2 (smtpd.c:proc_title() -> proc_name() of opensmtpd-5.4.2p1); the shared titles agree
 TITLE_TO_PROC: dict[str, str] = {
     "klondike": "ca",
     "control": "control",
@@ -20,6 +21,11 @@ TITLE_TO_PROC: dict[str, str] = {
     "pony express": "pony",
     "queue": "queue",
     "scheduler": "scheduler",
+    "smtp": "smtp",
+    "filter": "mfa",
+    "delivery": "mda",
+    "transfer": "mta",
+    "[priv]": "parent",  # 5.4.2: smtpd.c:main() -> config_process(PROC_PARENT) retitles the parent too
 }
 
 _PROC = Path("/proc")
