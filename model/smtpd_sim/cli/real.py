@@ -196,6 +196,9 @@ def load(
     concurrency: Annotated[str, typer.Option(help="Closed-loop clients per run, comma-separated")] = "1,4,16",
     duration: Annotated[float, typer.Option(help="Seconds of load per run")] = 10.0,
     repeats: Annotated[int, typer.Option(help="Runs of each (mode, concurrency)")] = 1,
+    prefix: Annotated[Path | None, typer.Option(
+        help="Load the OpenSMTPD 5.4.2p1 installed under this prefix instead of Debian's 6.8.0p2; needs --spool")] = None,
+    spool: Annotated[Path | None, typer.Option(help="The spool compiled into the --prefix build")] = None,
 ) -> None:
     """Load fresh untraced daemons: JSON lines for calibrate --from (how, then one per run)."""
     from smtpd_sim.real.load import MODES, LoadError, how_measured, run_loads
@@ -213,9 +216,10 @@ def load(
         sys.stdout.flush()
 
     with _sigterm_unwinds(), _one_line_errors():
+        profile = _profile(prefix, spool)
         try:
-            emit({"how": how_measured(duration, repeats)})
-            run_loads(workdir, runs, duration, progress=lambda res: emit(res.to_dict()))
+            emit({"how": how_measured(duration, repeats, profile)})
+            run_loads(workdir, runs, duration, progress=lambda res: emit(res.to_dict()), profile=profile)
         except LoadError as e:
             fail(str(e))
 

@@ -70,7 +70,7 @@ _TX = re.compile(r"^mproc: (\S+) -> (\S+) : (\d+) " + _NAME + r"(?: \((forward|f
 _PR = re.compile(r"^profile-imsg: (\S+) (\S+) " + _NAME + r" (\d+) (\d+)\.(\d+)$")
 _MARK_BEGIN = re.compile(r"^### SCENARIO (.*) BEGIN$")
 _MARK_END = re.compile(r"^### SCENARIO (.*) END$")
-_MSGID_REPLY = re.compile(r"^(250 2\.0\.0 )[0-9a-f]{8}( Message accepted for delivery)$", re.M)
+_MSGID_REPLY = re.compile(r"^(250 2\.0\.0:? )[0-9a-f]{8}( Message accepted for delivery)$", re.M)
 
 
 class TraceError(ValueError):

@@ -158,3 +158,43 @@ def snapshot(parent_pid: int | None = None) -> dict[str, CpuTimes]:
 def delta(after: dict[str, CpuTimes], before: dict[str, CpuTimes]) -> dict[str, CpuTimes]:
     """Per-process CPU used between two snapshots (processes present in both)."""
     return {k: after[k] - before[k] for k in after if k in before}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory of one process in KiB, from ``/proc/<pid>/smaps_rollup``: RSS, PSS
+    (shared pages divided among their sharers) and USS (pages only this process maps:
+    Private_Clean + Private_Dirty + Private_Hugetlb, as psutil's ``memory_full_info()``)."""
+
+    rss_kib: int
+    pss_kib: int
+    uss_kib: int
+
+
+def read_memory(pid: int) -> Memory:
+    """RSS, PSS and USS of ``pid`` (kernel >= 4.14 for smaps_rollup)."""
+    try:
+        text = (_PROC / str(pid) / "smaps_rollup").read_text()
+    except OSError as e:
+        raise ProcStatError(f"cannot read /proc/{pid}/smaps_rollup: {e.strerror or e}") from e
+    kib: dict[str, int] = {}
+    for ln in text.splitlines():
+        key, _, rest = ln.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            kib[key.strip()] = int(parts[0])
+    if "Rss" not in kib or "Pss" not in kib:
+        raise ProcStatError(f"/proc/{pid}/smaps_rollup has no Rss/Pss lines")
+    uss = kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0) + kib.get("Private_Hugetlb", 0)
+    return Memory(rss_kib=kib["Rss"], pss_kib=kib["Pss"], uss_kib=uss)
+
+
+def memory_snapshot(parent_pid: int | None = None) -> dict[str, Memory]:
+    """Memory of every smtpd process (by trace name) at this instant."""
+    out: dict[str, Memory] = {}
+    for name, pid in smtpd_processes(parent_pid).items():
+        try:
+            out[name] = read_memory(pid)
+        except ProcStatError:
+            continue
+    return out
