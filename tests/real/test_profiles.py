@@ -7,12 +7,20 @@ from pathlib import Path
 import pytest
 
 from smtpd_sim.real.commands import RealDaemonError
-from smtpd_sim.real.daemon import SMTPD_CONF
-from smtpd_sim.real.profiles import DEBIAN_68, SINK_PORT, SMTP_PORT, TLS_PORT, source_build_542
+from smtpd_sim.real.daemon import (
+    DEBIAN_68,
+    PKI_NAME,
+    SINK_PORT,
+    SMTP_PORT,
+    SMTPD_CONF,
+    SPOOL,
+    TLS_PORT,
+)
+from smtpd_sim.real.profiles import source_build_542
 
 
 def test_debian_profile_is_the_6_8_research_setup() -> None:
-    assert DEBIAN_68.conf == SMTPD_CONF
+    assert DEBIAN_68.conf == SMTPD_CONF and DEBIAN_68.spool == SPOOL
     assert DEBIAN_68.version == "6.8.0p2" and DEBIAN_68.processes == 7
     assert DEBIAN_68.parse_options() == {"parent_traced": False, "profile_ms": False}
     assert "action \"relay\" relay host smtp+notls://127.0.0.1:2626" in DEBIAN_68.conf
@@ -40,6 +48,11 @@ def test_source_build_profile_speaks_5_4(tmp_path: Path) -> None:
     assert f'relay via "smtp://127.0.0.1:{SINK_PORT}"' in conf
     assert "dhparams" in conf and p.dhparams
     assert p.mailname == (tmp_path / "etc" / "mailname").resolve()
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "dh.pem").write_text("kept\n")  # an existing group is not rewritten
+    p.prepare(tmp_path / "certs")
+    assert p.mailname.read_text() == PKI_NAME + "\n"
+    assert (tmp_path / "certs" / "dh.pem").read_text() == "kept\n"
     assert [ln.split(":")[1].strip() for ln in p.ready_lines] == ["lka <- parent", "mfa <- parent", "smtp <- parent"]
 
 

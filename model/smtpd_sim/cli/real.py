@@ -77,7 +77,8 @@ def _ints(value: str, what: str) -> list[int]:
 
 def _profile(prefix: Path | None, spool: Path | None) -> Any:
     """The daemon to run: Debian's 6.8.0p2, or the 5.4.2p1 build under ``prefix``."""
-    from smtpd_sim.real.profiles import DEBIAN_68, source_build_542
+    from smtpd_sim.real.daemon import DEBIAN_68
+    from smtpd_sim.real.profiles import source_build_542
 
     if prefix is None:
         if spool is not None:

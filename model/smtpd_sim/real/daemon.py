@@ -22,30 +22,69 @@ from typing import Any
 
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, command_env, run, wait_until, which
-from smtpd_sim.real.install import check_prerequisites, ensure_test_users
-from smtpd_sim.real.netns import NetNamespace, interfaces, listening
-from smtpd_sim.real.profiles import (
-    DEBIAN_68,
-    PKI_NAME,
-    SINK_PORT,
-    SMTP_PORT,
-    SPOOL_DIRS,
-    TLS_PORT,
-    DaemonProfile,
+from smtpd_sim.real.install import (
+    SMTPD_VERSION,
+    check_prerequisites,
+    ensure_installed,
+    ensure_test_users,
+    smtpd_binary,
 )
+from smtpd_sim.real.netns import NetNamespace, interfaces, listening
+from smtpd_sim.real.profiles import DaemonProfile
 from smtpd_sim.real.sink import Sink, SinkError
 
+SMTP_PORT = 2525
+TLS_PORT = 2587
+SINK_PORT = 2626
+PKI_NAME = "mx.local.test"
 DEFAULT_TRACE_FLAGS: tuple[str, ...] = ("imsg", "mproc", "profile-imsg", "smtp")
-SPOOL = DEBIAN_68.spool
+SPOOL = Path("/var/spool/smtpd")
+SPOOL_DIRS: tuple[str, ...] = ("queue", "incoming", "temporary", "purge", "corrupt", "offline")
 LOCK_FILE = Path("/run/lock/smtpd-sim-real.lock")
-SMTPD_CONF = DEBIAN_68.conf  # the 6.8 research configuration (kept under its old name)
-__all__ = ["PKI_NAME", "SINK_PORT", "SMTP_PORT", "SPOOL_DIRS", "TLS_PORT", "RealDaemon", "running_smtpd_pids",
-           "wipe_spool"]
 
+# The research configuration (real-traces/smtpd.conf), pki paths relative to the work dir.
+SMTPD_CONF = f"""\
+# smtpd.conf for the real-daemon check (OpenSMTPD {SMTPD_VERSION}, Debian bookworm)
+# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{SINK_PORT}.
+
+pki {PKI_NAME} cert "certs/cert.pem"
+pki {PKI_NAME} key  "certs/key.pem"
+
+# plain listener (no STARTTLS) used for most scenarios
+listen on 127.0.0.1 port {SMTP_PORT} hostname {PKI_NAME}
+# STARTTLS listener
+listen on 127.0.0.1 port {TLS_PORT} hostname {PKI_NAME} tls pki {PKI_NAME}
+
+action "local" maildir
+action "relay" relay host smtp+notls://127.0.0.1:{SINK_PORT}
+
+match from any for domain "local.test" action "local"
+match from any for domain "relay.test" action "relay"
+"""
 # bind-mounted over /etc in the daemon's private mount namespace: without them the
 # reverse-DNS lookup at connect stalls on the host resolver
 RESOLV_CONF = "nameserver 127.0.0.1\nlookup file\n"
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+# the parent's configuration reached every child that needs it: the daemon is ready
+_CONF_SEEN = ("imsg: lka <- parent: IMSG_CONF_END", "imsg: pony <- parent: IMSG_CONF_END",
+              "imsg: ca <- parent: IMSG_CONF_END")
+
+
+def _debian_install(install: bool) -> str:
+    return ensure_installed(install=install)
+
+
+def _debian_smtpctl() -> str | None:
+    return which("smtpctl")
+
+
+# The default daemon: Debian's package with the research configuration above.
+DEBIAN_68 = DaemonProfile(
+    name="debian-6.8.0p2", version=SMTPD_VERSION, smtpd=smtpd_binary, smtpctl=_debian_smtpctl,
+    conf=SMTPD_CONF, spool=SPOOL, ready_lines=_CONF_SEEN,
+    processes=7,  # parent, control, lka, queue, scheduler, pony, ca
+    installer=_debian_install,
+)
 
 
 def running_smtpd_pids() -> list[int]:
@@ -95,9 +134,9 @@ class RealDaemon:
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         settle_s: float = 1.5,
-        profile: DaemonProfile = DEBIAN_68,
+        profile: DaemonProfile | None = None,
     ) -> None:
-        self.profile = profile
+        self.profile = DEBIAN_68 if profile is None else profile  # which smtpd (default Debian's 6.8)
         self.workdir = Path(workdir).resolve()
         self.install = install
         self.trace_flags = tuple(trace_flags)
@@ -171,16 +210,12 @@ class RealDaemon:
         (conf / "smtpd.conf").write_text(self.profile.conf)
         (conf / "resolv.conf").write_text(RESOLV_CONF)
         (conf / "hosts").write_text(HOSTS)
+        self.profile.prepare(certs)
         if not (certs / "cert.pem").exists() or not (certs / "key.pem").exists():
             run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(certs / "key.pem"),
                  "-out", str(certs / "cert.pem"), "-days", "3650", "-subj", f"/CN={PKI_NAME}"],
                 timeout=60, what="generating the test certificate")
         os.chmod(certs / "key.pem", 0o600)
-        if self.profile.dhparams and not (certs / "dh.pem").exists():
-            run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe2048",
-                 "-out", str(certs / "dh.pem")], timeout=60, what="writing the DH parameters")
-        if self.profile.mailname is not None:
-            self.profile.mailname.write_text(PKI_NAME + "\n")
 
     # ------------------------------------------------------------------ trace capture
     @property

@@ -32,10 +32,10 @@ from typing import Any
 
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, command_env, run, wait_until
-from smtpd_sim.real.daemon import SMTP_PORT, TLS_PORT, RealDaemon
+from smtpd_sim.real.daemon import DEBIAN_68, SMTP_PORT, TLS_PORT, RealDaemon
 from smtpd_sim.real.install import clear_maildir, maildir_count, set_maildir_broken, smtpd_version
 from smtpd_sim.real.netns import listening
-from smtpd_sim.real.profiles import DEBIAN_68, DaemonProfile
+from smtpd_sim.real.profiles import DaemonProfile
 
 MODES = ("local", "relay")
 RCPT = {"local": "alice@local.test", "relay": "user@relay.test"}  # research bench.py

@@ -1,7 +1,8 @@
 """Which real smtpd the harness runs: its binaries, its smtpd.conf syntax, its spool, what
 its trace looks like when it is ready, and how its trace lines are read.
 
-Why: the harness drives Debian's OpenSMTPD 6.8.0p2 (:data:`DEBIAN_68`, the default) and,
+Why: the harness drives Debian's OpenSMTPD 6.8.0p2
+(:data:`smtpd_sim.real.daemon.DEBIAN_68`, the default) and,
 for the MFA era, an OpenSMTPD 5.4.2p1 built from source outside this repository and
 installed under a private prefix (:func:`source_build_542`). Both run the same scenarios
 on loopback; only what this module holds differs. This module runs daemons, it does not
@@ -16,54 +17,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smtpd_sim.real.commands import RealDaemonError, run, which
-
-SMTP_PORT = 2525
-TLS_PORT = 2587
-SINK_PORT = 2626
-PKI_NAME = "mx.local.test"
-
-SPOOL_DIRS: tuple[str, ...] = ("queue", "incoming", "temporary", "purge", "corrupt", "offline")
-
-# The research configuration (real-traces/smtpd.conf), pki paths relative to the work dir.
-SMTPD_CONF_68 = f"""\
-# smtpd.conf for the real-daemon check (OpenSMTPD 6.8.0p2, Debian bookworm)
-# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{SINK_PORT}.
-
-pki {PKI_NAME} cert "certs/cert.pem"
-pki {PKI_NAME} key  "certs/key.pem"
-
-# plain listener (no STARTTLS) used for most scenarios
-listen on 127.0.0.1 port {SMTP_PORT} hostname {PKI_NAME}
-# STARTTLS listener
-listen on 127.0.0.1 port {TLS_PORT} hostname {PKI_NAME} tls pki {PKI_NAME}
-
-action "local" maildir
-action "relay" relay host smtp+notls://127.0.0.1:{SINK_PORT}
-
-match from any for domain "local.test" action "local"
-match from any for domain "relay.test" action "relay"
-"""
+from smtpd_sim.real.commands import RealDaemonError, run
 
 # The same policy in 5.4 syntax (smtpd/parse.y of opensmtpd-5.4.2p1: `pki NAME certificate|
 # key|dhparams`, `accept ... deliver to maildir`, `accept ... relay via URL`). "smtp://" is
 # plain SMTP in 5.4.2 (to.c:text_to_relayhost(): flags 0, no STARTTLS attempt). The
 # dhparams line: 5.4.2's built-in 1024-bit DH group (ssl.c:get_dh1024()) is refused by
 # OpenSSL 3 ("dh key too small"), so the STARTTLS listener is given a 2048-bit group.
-SMTPD_CONF_542 = f"""\
+SMTPD_CONF_542 = """\
 # smtpd.conf for the real-daemon check (OpenSMTPD 5.4.2p1 built from source), 5.4 syntax
-# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{SINK_PORT}.
+# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{sink_port}.
 
-pki {PKI_NAME} certificate "certs/cert.pem"
-pki {PKI_NAME} key "certs/key.pem"
-pki {PKI_NAME} dhparams "certs/dh.pem"
+pki {pki} certificate "certs/cert.pem"
+pki {pki} key "certs/key.pem"
+pki {pki} dhparams "certs/dh.pem"
 
-listen on 127.0.0.1 port {SMTP_PORT} hostname {PKI_NAME}
-listen on 127.0.0.1 port {TLS_PORT} hostname {PKI_NAME} tls pki {PKI_NAME}
+listen on 127.0.0.1 port {smtp_port} hostname {pki}
+listen on 127.0.0.1 port {tls_port} hostname {pki} tls pki {pki}
 
 accept from any for domain "local.test" deliver to maildir
-accept from any for domain "relay.test" relay via "smtp://127.0.0.1:{SINK_PORT}"
+accept from any for domain "relay.test" relay via "smtp://127.0.0.1:{sink_port}"
 """
+
+
+def conf_542() -> str:
+    """:data:`SMTPD_CONF_542` with the harness's ports and pki name (smtpd_sim.real.daemon)."""
+    from smtpd_sim.real import daemon  # daemon imports this module: resolved at call time
+
+    return SMTPD_CONF_542.format(pki=daemon.PKI_NAME, smtp_port=daemon.SMTP_PORT, tls_port=daemon.TLS_PORT,
+                                 sink_port=daemon.SINK_PORT)
 
 
 def _conf_end(*procs: str) -> tuple[str, ...]:
@@ -98,6 +80,17 @@ class DaemonProfile:
     installer: Callable[[bool], str] | None = None  # install=True -> version; None: must exist
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def prepare(self, certs: Path) -> None:
+        """What the configuration needs besides the certificate: the DH group file and the
+        mail name, when this daemon needs them (called with the work dir's ``certs/``)."""
+        if self.dhparams and not (certs / "dh.pem").exists():
+            run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe2048",
+                 "-out", str(certs / "dh.pem")], timeout=60, what="writing the DH parameters")
+        if self.mailname is not None:
+            from smtpd_sim.real.daemon import PKI_NAME  # the listeners' hostname
+
+            self.mailname.write_text(PKI_NAME + "\n")
+
     def parse_options(self) -> dict[str, bool]:
         """Keyword arguments of :func:`smtpd_sim.observe.traces.parse_log` for this daemon's trace."""
         return {"parent_traced": self.parent_traced, "profile_ms": self.profile_ms}
@@ -125,33 +118,6 @@ class DaemonProfile:
         return version
 
 
-def _debian_installer(install: bool) -> str:
-    from smtpd_sim.real.install import ensure_installed
-
-    return ensure_installed(install=install)
-
-
-def _debian_smtpd() -> str | None:
-    return which("smtpd")
-
-
-def _debian_smtpctl() -> str | None:
-    return which("smtpctl")
-
-
-DEBIAN_68 = DaemonProfile(
-    name="debian-6.8.0p2",
-    version="6.8.0p2",
-    smtpd=_debian_smtpd,
-    smtpctl=_debian_smtpctl,
-    conf=SMTPD_CONF_68,
-    spool=Path("/var/spool/smtpd"),
-    ready_lines=_conf_end("lka", "pony", "ca"),
-    processes=7,  # parent, control, lka, queue, scheduler, pony, ca
-    installer=_debian_installer,
-)
-
-
 def _file_or_none(path: Path) -> Callable[[], str | None]:
     def get() -> str | None:
         return str(path) if path.is_file() else None
@@ -169,7 +135,7 @@ def source_build_542(prefix: str | Path, spool: str | Path) -> DaemonProfile:
         version="5.4.2p1",
         smtpd=_file_or_none(pre / "sbin" / "smtpd"),
         smtpctl=_file_or_none(pre / "sbin" / "smtpctl"),
-        conf=SMTPD_CONF_542,
+        conf=conf_542(),
         spool=sp,
         # smtpd.c:parent_send_config(): ruleset to lka, mfa config to mfa, listeners to smtp
         ready_lines=_conf_end("lka", "mfa", "smtp"),

@@ -27,9 +27,9 @@ import pandas as pd
 from smtpd_sim.observe.traces import compare_hops, hops_to_csv, parse_log, read_hops_csv
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, wait_until
-from smtpd_sim.real.daemon import SMTP_PORT, TLS_PORT, RealDaemon
+from smtpd_sim.real.daemon import DEBIAN_68, SMTP_PORT, TLS_PORT, RealDaemon
 from smtpd_sim.real.install import BROKEN_MAILDIR_USER, maildir_count, set_maildir_broken
-from smtpd_sim.real.profiles import DEBIAN_68, DaemonProfile
+from smtpd_sim.real.profiles import DaemonProfile
 from smtpd_sim.real.scenarios import (
     DialogError,
     ScenarioEnv,
