@@ -112,7 +112,8 @@ def _reference_lines(cmp: dict[str, dict[str, Any]]) -> list[str]:
 app = typer.Typer(
     no_args_is_help=True,
     help="The real OpenSMTPD 6.8.0p2 (Debian package; root), run on loopback inside a network "
-         "namespace: validate the simulator against it, record its traces, load it.",
+         "namespace: validate the simulator against it, record its traces, load it. traces and load "
+         "also run a 5.4.2p1 built from source (--prefix, --spool).",
 )
 
 @app.command("validate")
