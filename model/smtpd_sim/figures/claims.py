@@ -5,7 +5,6 @@ price with intervals; and the provenance line every notebook figure carries."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -85,31 +84,29 @@ def history_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def memory_figure(record: dict[str, Any]) -> Figure:
-    """RSS, PSS and USS of each process of the real daemon, idle and at its peak under load
-    (``smtpd-sim real memory``), in MB."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+def memory_figure(panels: Sequence[tuple[str, dict[str, dict[str, float]]]], title: str) -> Figure:
+    """One panel per (title, {process: {"rss", "pss", "uss"} in bytes}): the three bars of
+    each process, and the sums in the panel's title (PSS sums to what the daemon occupies)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), sharey=True, squeeze=False)
     kinds = [("rss", "RSS (resident, shared pages counted in full)", "#cccccc"),
              ("pss", "PSS (shared pages split between their users)", "#4f81bd"),
              ("uss", "USS (pages only this process has)", "#2c4d75")]
-    for ax, (phase, label) in zip(axes, (("idle", "idle"), ("load_peak", "peak under load")), strict=True):
-        procs = list(record[phase])
+    top = max(v["rss"] for _t, tab in panels for v in tab.values()) / 1e6
+    for ax, (label, tab) in zip(axes[0], panels, strict=True):
+        procs = list(tab)
         w = 0.27
         for k, (key, name, col) in enumerate(kinds):
-            vals = [record[phase][p][key] / 1e6 for p in procs]
-            ax.bar([i + (k - 1) * w for i in range(len(procs))], vals, w, color=col, label=name)
-        tot = {key: sum(record[phase][p][key] for p in procs) / 1e6 for key, _n, _c in kinds}
-        ax.set_xticks(range(len(procs)), procs, rotation=20)
-        ax.set_title(f"{label}: Σ RSS {tot['rss']:.1f} MB, Σ PSS {tot['pss']:.1f} MB, "
-                     f"Σ USS {tot['uss']:.1f} MB", fontsize=9)
+            ax.bar([i + (k - 1) * w for i in range(len(procs))], [tab[p][key] / 1e6 for p in procs], w,
+                   color=col, label=name)
+        tot = {key: sum(tab[p][key] for p in procs) / 1e6 for key, _n, _c in kinds}
+        ax.set_xticks(range(len(procs)), procs, rotation=25, fontsize=8)
+        ax.set_title(f"{label}\nΣ RSS {tot['rss']:.1f} MB, Σ PSS {tot['pss']:.1f} MB, Σ USS {tot['uss']:.1f} MB",
+                     fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("MB")
-    top = max(v["rss"] for ph in ("idle", "load_peak") for v in record[ph].values()) / 1e6
-    axes[0].set_ylim(0, top * 1.45)
-    axes[0].legend(fontsize=7, loc="upper left", ncol=2)
-    how = record["how"]
-    fig.suptitle(f"Memory of each process of the real OpenSMTPD {how['smtpd']} "
-                 f"({how['date'][:10]}, {how['load']})", fontsize=11)
+        ax.set_ylim(0, top * 1.45)
+    axes[0][0].set_ylabel("MB")
+    axes[0][0].legend(fontsize=7, loc="upper left", ncol=2)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 

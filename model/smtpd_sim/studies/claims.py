@@ -78,6 +78,42 @@ def mfa_cost_sweep(costs_s: Sequence[float], workload: WorkloadSpec | str, seeds
     return pd.DataFrame(rows)
 
 
+def measured_mfa_cost(bench: dict[str, Any], trace: pd.DataFrame, *,
+                      calibration: Calibration | str = DEFAULT_CALIBRATION,
+                      mode: str = "local", concurrency: int = 1) -> dict[str, float]:
+    """The MFA's cost per imsg on the real 5.4.2p1, three ways, from recorded data:
+
+    * ``handler_s``: the mean handler run time of the imsgs it received in a traced run
+      (``profile-imsg``, the ``handler_us`` column of ``trace``): the handler alone;
+    * ``raw_s``: its CPU per message (utime+stime, ``bench["summary"]``, the median of the
+      runs of ``mode``/``concurrency``) over the imsgs it received per message in ``trace``
+      (its scenario phase, one message): handler, wake-up, read and write;
+    * ``per_imsg_s``: ``raw_s`` divided by how much the busy host inflated CPU in the same
+      runs (``host_factor``: the 6.8.0p2 daemon measured beside it, against the CPU per
+      message the calibration was fitted on, over the processes both count)."""
+    def row(daemon: str) -> dict[str, Any]:
+        for r in bench["summary"]:
+            if (r["daemon"], r["mode"], r["concurrency"]) == (daemon, mode, concurrency):
+                return r
+        raise ValueError(f"bench: no {daemon} {mode} c={concurrency} summary")
+
+    sc = trace[trace["phase"] == "scenario"]
+    to_mfa = sc[sc["to_proc"] == "mfa"]
+    per_msg = len(to_mfa)
+    if per_msg == 0:
+        raise ValueError("the trace has no imsg to the MFA")
+    cpu = float(row("5.4.2p1")["cpu_ms_per_msg"]["mfa"]) * 1e-3
+    ref = load_calibration(calibration).measured.get(f"{mode}_c{concurrency}_cpu_ms_per_msg", {})
+    seen = row("6.8.0p2")["cpu_ms_per_msg"]
+    both = [p for p in ("control", "lka", "pony", "scheduler") if p in ref and p in seen]  # type: ignore[operator]
+    if not both:
+        raise ValueError(f"calibration has no measured {mode} c={concurrency} CPU to compare with")
+    factor = sum(float(seen[p]) for p in both) / sum(float(ref[p]) for p in both)  # type: ignore[index]
+    raw = cpu / per_msg
+    return {"imsgs_per_msg": per_msg, "cpu_s_per_msg": cpu, "handler_s": float(to_mfa["handler_us"].mean()) * 1e-6,
+            "raw_s": raw, "host_factor": factor, "per_imsg_s": raw / factor}
+
+
 # ---- near saturation ----------------------------------------------------------------------------
 
 
