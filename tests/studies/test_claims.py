@@ -100,3 +100,23 @@ def test_klondike_cost_short_run() -> None:
     cost = claims.klondike_cost([1.0], seeds=[1, 2], concurrency=4, duration_s=0.3)
     assert set(cost["era"]) == {"klondike", "key in pony"} and len(cost) == 4
     assert (cost["throughput_msg_s"] > 0).all()
+
+
+def test_measured_mfa_cost_from_the_recorded_real_542() -> None:
+    import json
+    from pathlib import Path
+
+    from smtpd_sim.observe.traces import read_hops_csv
+
+    data = Path(__file__).parents[1] / "data" / "real-traces-5.4.2"
+    bench = json.loads((data / "bench.json").read_text())
+    trace = read_hops_csv(data / "csv" / "local-1rcpt.imsg.csv")
+    m = claims.measured_mfa_cost(bench, trace)
+    # 6 queries and the commit event per message (era-5.4.2-mfa.md §0.3; the recorded trace)
+    assert m["imsgs_per_msg"] == 7
+    # the bench host was busy (bench.json "other_cores" 1.1-1.7): 6.8 used more CPU than calibrated
+    assert m["host_factor"] > 1
+    assert m["per_imsg_s"] == pytest.approx(m["raw_s"] / m["host_factor"])
+    assert m["handler_s"] < m["per_imsg_s"] < m["raw_s"]  # the handler alone is part of it
+    with pytest.raises(ValueError):
+        claims.measured_mfa_cost(bench, trace, concurrency=99)
