@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from smtpd_sim.figures.style import (
     MFA_COLOR,
@@ -337,7 +337,8 @@ def sweep_figure(ci: pd.DataFrame, x: str, *, ax: Axes | None = None, title: str
     if logy:
         ax.set_yscale("log")
     for axis, on in ((ax.xaxis, logx), (ax.yaxis, logy)):
-        if on:  # plain numbers (0.001, 30), not 10⁻³ or 3×10¹
+        if on:  # plain numbers at 1, 2, 5 × 10ⁿ (0.001, 20), not 10⁻³ or 3×10¹
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
             axis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
     ax.set_xlabel(xlabel or x)
