@@ -193,3 +193,27 @@ def test_era_colors_and_save(tmp_path) -> None:
     assert era_color("unknown-era") == "#777777"
     p = save_figure(draw_topology("pony"), tmp_path / "sub" / "x.png")
     assert p.exists() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sequence_labels_never_overprint() -> None:
+    # issue 22: the MFA's request and answer labels overprinted each other in mfa-sequence.png
+    fig = sequence_figure([probe_trace("with-mfa"), probe_trace("pony")])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if not isinstance(t, Annotation)]
+        assert len(boxes) > 20
+        overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                    if a.overlaps(b) and a.intersection(a, b).width > 1 and a.intersection(a, b).height > 1]
+        assert overlaps == []
+
+
+def test_sweep_figure_log_ticks_are_plain_numbers() -> None:
+    ci = pd.DataFrame({"era": ["a", "a"], "x": [1e-6, 1e-3], "mean": [20e-3, 40e-3],
+                       "low": [19e-3, 39e-3], "high": [21e-3, 41e-3]})
+    fig = sweep_figure(ci, "x", logx=True, logy=True)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+    assert labels and not any("times" in t or "^" in t or "$" in t for t in labels)
+    assert "0.001" in labels

@@ -73,3 +73,12 @@ def test_without_root_every_daemon_command_is_one_line(monkeypatch: pytest.Monke
     for args in (["real", "validate", "local-1rcpt"], ["real", "traces", "--install-only"],
                  ["real", "load", "--duration", "1"], ["real", "tables-bench"]):
         assert "root" in _one_line_exit_2(args), args
+
+
+def test_prefix_and_spool_go_together_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--prefix selects a 5.4.2p1 install and needs its compiled-in --spool; a prefix without
+    sbin/smtpd is refused before anything runs."""
+    assert "--spool: only with --prefix" in _one_line_exit_2(["real", "traces", "--spool", str(tmp_path)])
+    assert "needs --spool" in _one_line_exit_2(["real", "load", "--prefix", str(tmp_path)])
+    msg = _one_line_exit_2(["real", "traces", "--prefix", str(tmp_path), "--spool", str(tmp_path)])
+    assert "no smtpd there" in msg

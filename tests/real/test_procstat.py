@@ -31,3 +31,27 @@ def test_procstat_errors() -> None:
         procstat.read_cpu(2**22 + 12345)
     with pytest.raises(procstat.ProcStatError, match="not an smtpd parent"):
         procstat.smtpd_processes(os.getpid())
+
+
+def test_procstat_names_542_titles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5.4.2 retitles the parent too (config_process(PROC_PARENT): "[priv]") and its children
+    by smtpd.c:proc_title(); they map to proc_name()'s trace names."""
+    titles = ["[priv]", "smtp", "filter", "lookup", "queue", "delivery", "transfer", "control", "scheduler"]
+    argv = {i: [f"smtpd: {t}"] for i, t in enumerate(titles)}
+    monkeypatch.setattr(procstat, "cmdline", lambda pid: argv[pid])
+    assert [procstat.process_name(p) for p in argv] == [
+        "parent", "smtp", "mfa", "lka", "queue", "mda", "mta", "control", "scheduler"]
+
+
+def test_procstat_memory_of_own_process() -> None:
+    """RSS >= PSS >= USS > 0 (smaps_rollup); a buffer this process alone touches grows its USS."""
+    a = procstat.read_memory(os.getpid())
+    assert a.rss_kib >= a.pss_kib >= a.uss_kib > 0
+    buf = bytearray(16 * 1024 * 1024)
+    for i in range(0, len(buf), 4096):
+        buf[i] = 1
+    b = procstat.read_memory(os.getpid())
+    assert b.uss_kib - a.uss_kib >= 12 * 1024
+    del buf
+    with pytest.raises(procstat.ProcStatError):
+        procstat.read_memory(2**22 + 12345)

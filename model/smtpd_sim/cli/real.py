@@ -75,6 +75,21 @@ def _ints(value: str, what: str) -> list[int]:
     return out
 
 
+def _profile(prefix: Path | None, spool: Path | None) -> Any:
+    """The daemon to run: Debian's 6.8.0p2, or the 5.4.2p1 build under ``prefix``."""
+    from smtpd_sim.real.daemon import DEBIAN_68
+    from smtpd_sim.real.profiles import source_build_542
+
+    if prefix is None:
+        if spool is not None:
+            fail("--spool: only with --prefix (Debian's smtpd has its own spool)")
+        return DEBIAN_68
+    if spool is None:
+        fail("--prefix: needs --spool (the spool compiled into that build)")
+        raise AssertionError  # fail() exits
+    return source_build_542(prefix, spool)
+
+
 def _hops_text(rows: list[dict[str, Any]]) -> str:
     """``[{"hop": "smtp -> queue SMTP_MESSAGE_COMMIT", "count": 2}]`` as words, not a repr."""
     return ", ".join(f"{r['hop']} x{r['count']}" for r in rows) or "-"
@@ -97,7 +112,8 @@ def _reference_lines(cmp: dict[str, dict[str, Any]]) -> list[str]:
 app = typer.Typer(
     no_args_is_help=True,
     help="The real OpenSMTPD 6.8.0p2 (Debian package; root), run on loopback inside a network "
-         "namespace: validate the simulator against it, record its traces, load it.",
+         "namespace: validate the simulator against it, record its traces, load it. traces and load "
+         "also run a 5.4.2p1 built from source (--prefix, --spool).",
 )
 
 @app.command("validate")
@@ -140,23 +156,28 @@ def traces(
     install_only: Annotated[bool, typer.Option(
         "--install-only", help="Install opensmtpd, dnsmasq and the test users, then exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object")] = False,
+    prefix: Annotated[Path | None, typer.Option(
+        help="Run the OpenSMTPD 5.4.2p1 installed under this prefix (sbin/smtpd, sbin/smtpctl) "
+             "instead of Debian's 6.8.0p2; needs --spool")] = None,
+    spool: Annotated[Path | None, typer.Option(help="The spool compiled into the --prefix build")] = None,
 ) -> None:
     """Record the real daemon's traces and dialogs; compare them with the reference traces."""
     from smtpd_sim.real.dns import ensure_dnsmasq
-    from smtpd_sim.real.install import check_prerequisites, ensure_installed, ensure_test_users
+    from smtpd_sim.real.install import check_prerequisites, ensure_test_users
     from smtpd_sim.real.runs import REFERENCE_DIR, compare_with_reference, run_real_scenarios
 
     _check_names(names, long)
     say = (lambda s: print(s, file=sys.stderr)) if as_json else print
     with _sigterm_unwinds(), _one_line_errors():
+        profile = _profile(prefix, spool)
         if install_only:
             check_prerequisites()
-            say(f"OpenSMTPD {ensure_installed()} installed")
+            say(f"OpenSMTPD {profile.ensure()} installed")
             say(f"dnsmasq at {ensure_dnsmasq()}")
             ensure_test_users()
             return
         t0 = time.monotonic()
-        runs = run_real_scenarios(workdir, names or None, long=long, outdir=out, progress=say)
+        runs = run_real_scenarios(workdir, names or None, long=long, outdir=out, progress=say, profile=profile)
         elapsed = time.monotonic() - t0
     cmp = compare_with_reference(runs, ref or REFERENCE_DIR)
     if as_json:
@@ -179,6 +200,9 @@ def load(
     concurrency: Annotated[str, typer.Option(help="Closed-loop clients per run, comma-separated")] = "1,4,16",
     duration: Annotated[float, typer.Option(help="Seconds of load per run")] = 10.0,
     repeats: Annotated[int, typer.Option(help="Runs of each (mode, concurrency)")] = 1,
+    prefix: Annotated[Path | None, typer.Option(
+        help="Load the OpenSMTPD 5.4.2p1 installed under this prefix instead of Debian's 6.8.0p2; needs --spool")] = None,
+    spool: Annotated[Path | None, typer.Option(help="The spool compiled into the --prefix build")] = None,
 ) -> None:
     """Load fresh untraced daemons: JSON lines for calibrate --from (how, then one per run)."""
     from smtpd_sim.real.load import MODES, LoadError, how_measured, run_loads
@@ -196,9 +220,10 @@ def load(
         sys.stdout.flush()
 
     with _sigterm_unwinds(), _one_line_errors():
+        profile = _profile(prefix, spool)
         try:
-            emit({"how": how_measured(duration, repeats)})
-            run_loads(workdir, runs, duration, progress=lambda res: emit(res.to_dict()))
+            emit({"how": how_measured(duration, repeats, profile)})
+            run_loads(workdir, runs, duration, progress=lambda res: emit(res.to_dict()), profile=profile)
         except LoadError as e:
             fail(str(e))
 
@@ -258,3 +283,24 @@ def tables_bench(
     if out is not None:
         out.write_text(text)
     sys.stdout.write(text + "\n")
+
+@app.command()
+@user_errors
+def memory(
+    workdir: Annotated[Path, typer.Option(help="conf/, certs/ and logs/ of the real daemon go here")] = WORKDIR,
+    concurrency: Annotated[int, typer.Option(min=1, max=MAX_CLIENTS, help="Closed-loop clients of the load")] = 4,
+    duration: Annotated[float, typer.Option(help="Seconds of load (local mail)")] = 5.0,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here too")] = None,
+) -> None:
+    """RSS, PSS and USS of each smtpd process, idle and at its peak under a small load (JSON)."""
+    from smtpd_sim.real.memory import measure_memory
+
+    check_range("--duration", duration, 0, MAX_TIME_S, lo_open=True)
+    with _sigterm_unwinds(), _one_line_errors():
+        record = measure_memory(workdir, concurrency=concurrency, duration=duration,
+                                progress=lambda text: print(text, file=sys.stderr))
+    text = json.dumps(record, indent=1) + "\n"
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    sys.stdout.write(text)

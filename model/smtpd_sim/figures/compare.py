@@ -87,7 +87,10 @@ def compare_figure(result: dict[str, Any]) -> Figure:
         ax.bar([i + k * pw for i in range(len(allp))], ys, pw, color=era_color(e["era"]), label=e["era"])
     ax.set_xticks([i + 0.4 - pw / 2 for i in range(len(allp))], allp, rotation=30, ha="right")
     ax.set_ylabel("busy fraction (1 - idle)")
-    ax.set_title("How busy each process is under load")
+    rate = max(e["throughput_msg_s"] for e in eras)
+    ax.set_title(f"How busy each process is at {rate:.0f} accepted msg/s (a light load)" if
+                 max(1 - v for e in eras for v in e["idle_fraction"].values()) < 0.2 else
+                 f"How busy each process is at {rate:.0f} accepted msg/s")
     ax.legend(fontsize=8)
 
     ax = axes[1][2]

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from smtpd_sim.figures.style import (
     MFA_COLOR,
@@ -120,6 +121,7 @@ def draw_sequence(trace: ProbeTrace, ax: Axes | None = None, *, show_stat: bool 
     for p in lanes:
         ax.axvline(x[p], color="#bbbbbb", lw=0.8, zorder=0)
     mfa_n = 0
+    labels = _Labels(ax, len(lanes), t_end)
     for h in hops.itertuples(index=False):
         is_mfa = trace.mfa is not None and trace.mfa in (h.from_proc, h.to_proc)
         mfa_n += int(is_mfa and not h.stat)
@@ -129,13 +131,17 @@ def draw_sequence(trace: ProbeTrace, ax: Axes | None = None, *, show_stat: bool 
                                 "shrinkA": 0, "shrinkB": 0})
         if not h.stat:
             name = str(h.imsg_name).removeprefix("IMSG_")
-            ax.text((x[h.from_proc] + x[h.to_proc]) / 2, (h.sent_time + h.time) / 2 * 1e3, name,
-                    fontsize=5.5, ha="center", va="bottom", color=color)
+            mid = (x[h.from_proc] + x[h.to_proc]) / 2
+            y = labels.place(mid, (h.sent_time + h.time) / 2 * 1e3, len(name))
+            if y is not None:
+                ax.text(mid, y, name, fontsize=5.5, ha="center", va="bottom", color=color)
     for r in trace.replies.itertuples(index=False):
         ax.annotate("", xy=(x["client"], r.time * 1e3), xytext=(x[trace.smtp], r.time * 1e3),
                     arrowprops={"arrowstyle": "->", "color": "#2c7bb6", "ls": "--", "lw": 1.0})
-        ax.text(x["client"] + 0.05, r.time * 1e3, f"{r.code} ({r.step})", fontsize=6.5,
-                va="bottom", color="#2c7bb6")
+        text = f"{r.code} ({r.step})"
+        y = labels.place(x["client"] + 0.05 + len(text) * labels.char / 2, r.time * 1e3, len(text))
+        if y is not None:
+            ax.text(x["client"] + 0.05, y, text, fontsize=5.5, va="bottom", color="#2c7bb6")
     ax.set_xticks(range(len(lanes)), lanes, rotation=30, ha="right")
     ax.set_xlim(-0.5, len(lanes) - 0.5)
     ax.set_ylim(t_end * 1.02 + 0.01, -0.02 * t_end - 0.01)
@@ -143,8 +149,37 @@ def draw_sequence(trace: ProbeTrace, ax: Axes | None = None, *, show_stat: bool 
     title = f"{trace.era}: {len(trace.hops[~trace.hops['stat'].astype(bool)])} imsgs"
     if trace.mfa is not None:
         title += f", {mfa_n} of them smtp<->mfa (red)"
+    if labels.omitted:
+        title += f"\n({labels.omitted} labels of arrows drawn too close together left out)"
     ax.set_title(title, fontsize=10)
     return fig
+
+
+class _Labels:
+    """Where imsg names go on a sequence diagram so that none overprints another: a label
+    that would overlap one already placed moves down a line or two, else is left out."""
+
+    def __init__(self, ax: Axes, n_lanes: int, t_end_ms: float) -> None:
+        fig = ax.get_figure()
+        assert isinstance(fig, Figure)
+        w_in, h_in = fig.get_size_inches()
+        box = ax.get_position()
+        lane_in = max(box.width * w_in / max(n_lanes, 1), 1e-3)
+        self.char = 5.5 * 0.62 / 72 / lane_in  # one character at 5.5 pt, in lanes
+        self.line = (t_end_ms * 1.04 + 0.02) * (5.5 * 1.3 / 72) / max(box.height * h_in, 1e-3)
+        self.placed: list[tuple[float, float, float]] = []  # (left, right, y)
+        self.omitted = 0
+
+    def place(self, mid: float, y: float, chars: int) -> float | None:
+        half = chars * self.char / 2
+        for k in range(3):
+            yy = y + k * self.line
+            if all(right <= mid - half or left >= mid + half or abs(py - yy) >= self.line
+                   for left, right, py in self.placed):
+                self.placed.append((mid - half, mid + half, yy))
+                return yy
+        self.omitted += 1
+        return None
 
 
 def sequence_figure(traces: Sequence[ProbeTrace], *, show_stat: bool = False) -> Figure:
@@ -301,6 +336,11 @@ def sweep_figure(ci: pd.DataFrame, x: str, *, ax: Axes | None = None, title: str
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    for axis, on in ((ax.xaxis, logx), (ax.yaxis, logy)):
+        if on:  # plain numbers at 1, 2, 5 × 10ⁿ (0.001, 20), not 10⁻³ or 3×10¹
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            axis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)

@@ -70,7 +70,7 @@ _TX = re.compile(r"^mproc: (\S+) -> (\S+) : (\d+) " + _NAME + r"(?: \((forward|f
 _PR = re.compile(r"^profile-imsg: (\S+) (\S+) " + _NAME + r" (\d+) (\d+)\.(\d+)$")
 _MARK_BEGIN = re.compile(r"^### SCENARIO (.*) BEGIN$")
 _MARK_END = re.compile(r"^### SCENARIO (.*) END$")
-_MSGID_REPLY = re.compile(r"^(250 2\.0\.0 )[0-9a-f]{8}( Message accepted for delivery)$", re.M)
+_MSGID_REPLY = re.compile(r"^(250 2\.0\.0:? )[0-9a-f]{8}( Message accepted for delivery)$", re.M)
 
 
 class TraceError(ValueError):
@@ -92,7 +92,7 @@ def _split_ts(raw: str) -> tuple[float, str] | None:
         return None
 
 
-def parse_log(lines: Iterable[str]) -> pd.DataFrame:
+def parse_log(lines: Iterable[str], *, parent_traced: bool = False, profile_ms: bool = False) -> pd.DataFrame:
     """Hop table (columns :data:`HOP_COLUMNS`) of one timestamped smtpd trace.
 
     Rows are receive events in log order; imsgs to the parent appear at their ``mproc:``
@@ -101,6 +101,12 @@ def parse_log(lines: Iterable[str]) -> pd.DataFrame:
     (from, to, name), FIFO per triple (socketpairs are ordered); ``handler_us`` comes
     from the matching ``profile-imsg:`` line. Times are seconds from the last BEGIN
     marker (or from the first row when there is none), rounded to the µs like the CSVs.
+
+    5.4.2 traces differ in two ways (smtpd.c of opensmtpd-5.4.2p1): the parent dispatches
+    through ``imsg_dispatch()`` like every process, which logs its receives
+    (``parent_traced=True``: they are ordinary rows), and ``profile-imsg`` prints
+    ``"%lld.%06ld"`` of (s*10^6 + ns/10^6, ns % 10^6), i.e. milliseconds then the ns
+    within the millisecond for handlers under a second (``profile_ms=True``).
     """
     rows: list[dict[str, Any]] = []
     sends: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
@@ -121,7 +127,7 @@ def parse_log(lines: Iterable[str]) -> pd.DataFrame:
         m = _TX.match(line)
         if m:
             fr, to, ln, name, _kind = m.groups()
-            if to == "parent":
+            if to == "parent" and not parent_traced:
                 rows.append(
                     {"t": t, "t_sent": t, "from_proc": fr, "to_proc": to, "imsg_name": name,
                      "len": int(ln), "fd": None, "handler_s": None, "recv_traced": 0}
@@ -145,7 +151,8 @@ def parse_log(lines: Iterable[str]) -> pd.DataFrame:
             to, fr, name, _ln, sec, nsec = m.groups()
             pq = pending_prof.get((to, fr, name))
             if pq:
-                rows[pq.popleft()]["handler_s"] = int(sec) + int(nsec) / 1e9
+                rows[pq.popleft()]["handler_s"] = ((int(sec) + int(nsec) / 1e6) / 1e3 if profile_ms
+                                                   else int(sec) + int(nsec) / 1e9)
     t0 = begin if begin is not None else (rows[0]["t"] if rows else 0.0)
     out: dict[str, list[Any]] = {c: [] for c in HOP_COLUMNS}
     for i, r in enumerate(rows):
@@ -178,10 +185,11 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def parse_log_file(path: str | Path) -> pd.DataFrame:
-    """:func:`parse_log` of a log file (invalid UTF-8 replaced, as the research parser did)."""
+def parse_log_file(path: str | Path, **options: bool) -> pd.DataFrame:
+    """:func:`parse_log` of a log file (invalid UTF-8 replaced, as the research parser did);
+    ``options`` are :func:`parse_log`'s keyword arguments."""
     with open(path, encoding="utf-8", errors="replace") as f:
-        return parse_log(f)
+        return parse_log(f, **options)
 
 
 def hops_to_csv(df: pd.DataFrame) -> str:

@@ -6,6 +6,8 @@ Why: the simulator is checked against the real daemon on every CI run
 * :mod:`~smtpd_sim.real.commands`: system commands with timeouts, the one error type;
 * :mod:`~smtpd_sim.real.install`: prerequisites, the Debian package, test users, maildirs;
 * :mod:`~smtpd_sim.real.netns`: the loopback-only network namespace;
+* :mod:`~smtpd_sim.real.profiles`: which smtpd runs (Debian's 6.8.0p2, or a 5.4.2p1
+  built from source under a prefix): binaries, configuration syntax, spool, trace dialect;
 * :mod:`~smtpd_sim.real.daemon`: the daemon's life cycle and ``-T imsg`` trace capture;
 * :mod:`~smtpd_sim.real.runs`: scenario runs recorded (trace, dialog, CPU), compared with
   the reference traces;

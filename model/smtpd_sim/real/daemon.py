@@ -33,6 +33,7 @@ from smtpd_sim.real.install import (
     smtpd_binary,
 )
 from smtpd_sim.real.netns import NetNamespace, interfaces, listening
+from smtpd_sim.real.profiles import DaemonProfile
 from smtpd_sim.real.sink import Sink, SinkError
 from smtpd_sim.real.testpki import write_sink_pki
 
@@ -105,6 +106,23 @@ _CONF_SEEN = ("imsg: lka <- parent: IMSG_CONF_END", "imsg: pony <- parent: IMSG_
               "imsg: ca <- parent: IMSG_CONF_END")
 
 
+def _debian_install(install: bool) -> str:
+    return ensure_installed(install=install)
+
+
+def _debian_smtpctl() -> str | None:
+    return which("smtpctl")
+
+
+# The default daemon: Debian's package with the research configuration above.
+DEBIAN_68 = DaemonProfile(
+    name="debian-6.8.0p2", version=SMTPD_VERSION, smtpd=smtpd_binary, smtpctl=_debian_smtpctl,
+    conf=SMTPD_CONF, spool=SPOOL, ready_lines=_CONF_SEEN,
+    processes=7,  # parent, control, lka, queue, scheduler, pony, ca
+    installer=_debian_install,
+)
+
+
 def running_smtpd_pids() -> list[int]:
     """PIDs of every process whose command name is ``smtpd``."""
     pids = []
@@ -118,13 +136,13 @@ def running_smtpd_pids() -> list[int]:
     return pids
 
 
-def wipe_spool() -> None:
+def wipe_spool(spool: Path = SPOOL) -> None:
     """Empty the spool's queue directories so no envelope of an earlier run is retried.
 
     Only called while no smtpd runs; the directories themselves (and their owners) stay.
     """
     for d in SPOOL_DIRS:
-        base = SPOOL / d
+        base = spool / d
         if not base.is_dir():
             continue
         for entry in base.iterdir():
@@ -152,7 +170,9 @@ class RealDaemon:
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         settle_s: float = 1.5,
+        profile: DaemonProfile | None = None,
     ) -> None:
+        self.profile = DEBIAN_68 if profile is None else profile  # which smtpd (default Debian's 6.8)
         self.workdir = Path(workdir).resolve()
         self.install = install
         self.trace_flags = tuple(trace_flags)
@@ -180,7 +200,7 @@ class RealDaemon:
         check_prerequisites()
         self._take_lock()
         try:
-            ensure_installed(install=self.install)
+            self.profile.ensure(install=self.install)
             others = running_smtpd_pids()
             if others:
                 raise RealDaemonError(f"another smtpd is running (pids {others}); stop it first")
@@ -232,9 +252,10 @@ class RealDaemon:
         conf, certs = self.workdir / "conf", self.workdir / "certs"
         conf.mkdir(parents=True, exist_ok=True)
         certs.mkdir(parents=True, exist_ok=True)
-        (conf / "smtpd.conf").write_text(SMTPD_CONF)
+        (conf / "smtpd.conf").write_text(self.profile.conf)
         (conf / "resolv.conf").write_text(RESOLV_CONF)
         (conf / "hosts").write_text(HOSTS)
+        self.profile.prepare(certs)
         if not (certs / "cert.pem").exists() or not (certs / "key.pem").exists():
             run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(certs / "key.pem"),
                  "-out", str(certs / "cert.pem"), "-days", "3650", "-subj", f"/CN={PKI_NAME}"],
@@ -293,10 +314,10 @@ class RealDaemon:
             raise RealDaemonError("smtpd is already running")
         if running_smtpd_pids():
             raise RealDaemonError(f"another smtpd is running (pids {running_smtpd_pids()})")
-        exe = smtpd_binary()
+        exe = self.profile.smtpd()
         if exe is None:
             raise RealDaemonError("smtpd binary not found")
-        wipe_spool()
+        wipe_spool(self.profile.spool)
         return exe
 
     def smtpd_command(self, exe: str, flags: Sequence[str]) -> list[str]:
@@ -337,7 +358,7 @@ class RealDaemon:
             if "imsg" not in self.trace_flags:
                 return True
             text = "\n".join(self.log_lines)
-            return all(s in text for s in _CONF_SEEN)
+            return all(s in text for s in self.profile.ready_lines)
 
         ok = wait_until(ready, self.startup_timeout, 0.05)
         if self._proc.poll() is not None:
@@ -399,4 +420,7 @@ class RealDaemon:
 
     def smtpctl(self, *args: str, timeout: float = 15.0) -> str:
         """Run ``smtpctl`` against the running daemon (control socket); returns stdout."""
-        return run(["smtpctl", *args], timeout=timeout, what="smtpctl").stdout
+        exe = self.profile.smtpctl()
+        if exe is None:
+            raise RealDaemonError("smtpctl not found")
+        return run([exe, *args], timeout=timeout, what="smtpctl").stdout

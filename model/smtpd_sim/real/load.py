@@ -32,9 +32,10 @@ from typing import Any
 
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, command_env, run, wait_until
-from smtpd_sim.real.daemon import SMTP_PORT, TLS_PORT, RealDaemon
+from smtpd_sim.real.daemon import DEBIAN_68, SMTP_PORT, TLS_PORT, RealDaemon
 from smtpd_sim.real.install import clear_maildir, maildir_count, set_maildir_broken, smtpd_version
 from smtpd_sim.real.netns import listening
+from smtpd_sim.real.profiles import DaemonProfile
 
 MODES = ("local", "relay")
 RCPT = {"local": "alice@local.test", "relay": "user@relay.test"}  # research bench.py
@@ -71,6 +72,8 @@ class LoadResult:
     other_cores: float = 0.0  # CPU of everything else on the host while sending (cores): contention
     connect_ms: dict[str, float] = field(default_factory=dict)  # p50/p99/max of connect()
     slow_connects: int = 0  # connects over SLOW_CONNECT_S: a SYN dropped (listen backlog of 5) and resent
+    # per smtpd process, KiB (rss/pss/uss, procstat.read_memory): "idle" after start, "after" the run
+    memory_kib: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -270,16 +273,17 @@ class UntracedDaemon(RealDaemon):
         if not ok:
             self.stop()
             raise RealDaemonError(f"smtpd not ready within {self.startup_timeout:.0f} s")
-        # the children retitle themselves after the listeners are up: wait for all six
-        wait_until(lambda: len(procstat.smtpd_processes(pid)) >= 7, 10.0, 0.05)
+        # the children retitle themselves after the listeners are up: wait for all of them
+        wait_until(lambda: len(procstat.smtpd_processes(pid)) >= self.profile.processes, 10.0, 0.05)
         if procstat.process_name(pid) != "parent":
             self.stop()
             raise RealDaemonError(f"pid {pid} is not the smtpd parent")
         return pid
 
 
-def environment() -> dict[str, Any]:
-    """How the measurement was taken: date, kernel, cores, CPU model, Python."""
+def environment(profile: DaemonProfile | None = None) -> dict[str, Any]:
+    """How the measurement was taken: date, kernel, cores, CPU model, Python, smtpd version
+    (of ``profile``, default the installed Debian one)."""
     model_name = ""
     try:
         for ln in Path("/proc/cpuinfo").read_text().splitlines():
@@ -294,13 +298,13 @@ def environment() -> dict[str, Any]:
         "cores": os.cpu_count() or 0,
         "cpu_model": model_name,
         "python": platform.python_version(),
-        "smtpd": smtpd_version() or "",
+        "smtpd": (smtpd_version() if profile is None else profile.installed_version()) or "",
     }
 
 
-def how_measured(duration: float, repeats: int) -> dict[str, Any]:
+def how_measured(duration: float, repeats: int, profile: DaemonProfile | None = None) -> dict[str, Any]:
     """:func:`environment` plus the commands and settings of a calibration measurement."""
-    return {**environment(), "duration_s": duration, "repeats": repeats,
+    return {**environment(profile), "duration_s": duration, "repeats": repeats,
             "loadavg_before": round(os.getloadavg()[0], 2),
             "commands": [
                 "smtpd -d -f conf/smtpd.conf (local; relay accept-only adds -P mta), untraced, log to a file",
@@ -311,13 +315,21 @@ def how_measured(duration: float, repeats: int) -> dict[str, Any]:
             ]}
 
 
+def _memory(pid: int) -> dict[str, dict[str, int]]:
+    """{process: {rss, pss, uss}} in KiB of the running smtpd ``pid``."""
+    return {name: {"rss": m.rss_kib, "pss": m.pss_kib, "uss": m.uss_kib}
+            for name, m in sorted(procstat.memory_snapshot(pid).items())}
+
+
 def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: float, *,
-              install: bool = False, progress: Any = None, timeout_slack: float = 120.0) -> list[LoadResult]:
-    """For each (mode, concurrency): a fresh untraced daemon (``-P mta`` for relay
-    accept-only), the clients in a child process inside the namespace, the result.
+              install: bool = False, progress: Any = None, timeout_slack: float = 120.0,
+              profile: DaemonProfile = DEBIAN_68) -> list[LoadResult]:
+    """For each (mode, concurrency): a fresh untraced daemon of ``profile`` (``-P mta`` for
+    relay accept-only), the clients in a child process inside the namespace, the result
+    with every smtpd process's memory when idle and after the run.
     Needs root; raises :class:`smtpd_sim.real.commands.RealDaemonError` when it cannot."""
     out: list[LoadResult] = []
-    with UntracedDaemon(workdir, install=install, trace_flags=()) as d:
+    with UntracedDaemon(workdir, install=install, trace_flags=(), profile=profile) as d:
         set_maildir_broken(LOCAL_USER, False)
         for mode, conc in runs:
             if mode not in MODES:
@@ -326,6 +338,7 @@ def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: fl
             pid = d.start(["-P", "mta"] if mode == "relay" else [])
             try:
                 time.sleep(0.5)
+                idle = _memory(pid)
                 cmd = [*d.netns.exec_prefix(), sys.executable, "-m", "smtpd_sim", "real", "load-worker",
                        "--pid", str(pid), "--mode", mode, "--concurrency", str(conc), "--duration", str(duration)]
                 cp = run(cmd, timeout=duration + timeout_slack, what=f"load {mode} c={conc}", check=False)
@@ -334,6 +347,7 @@ def run_loads(workdir: str | Path, runs: Sequence[tuple[str, int]], duration: fl
                     raise RealDaemonError(f"load {mode} c={conc}: worker exited {cp.returncode}: "
                                           f"{tail[-1] if tail else ''}")
                 res = LoadResult(**json.loads(cp.stdout.strip().splitlines()[-1]))
+                res.memory_kib = {"idle": idle, "after": _memory(pid)}
             finally:
                 d.stop()
             out.append(res)

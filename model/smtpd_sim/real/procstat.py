@@ -2,7 +2,7 @@
 
 Why: the simulator's CPU costs are calibrated against the real daemon (real-daemon.md
 §9: utime+stime per process, plus cutime+cstime of the parent for its MDA children).
-Each smtpd child sets its title (``smtpd: pony express`` ...); the parent keeps its
+Each smtpd child sets its title (``smtpd: pony express``, 5.4.2 ``smtpd: filter`` ...); the parent keeps its
 argv under ``-d``. Titles map to the names the traces use (era-pony.md §1.2).
 """
 
@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# ps title suffix after "smtpd: " -> process name in traces
+# ps title suffix after "smtpd: " -> process name in traces: 6.8 (era-pony.md §1.2) and
+# 5.4.2 (smtpd.c:proc_title() -> proc_name() of opensmtpd-5.4.2p1); the shared titles agree
 TITLE_TO_PROC: dict[str, str] = {
     "klondike": "ca",
     "control": "control",
@@ -20,6 +21,11 @@ TITLE_TO_PROC: dict[str, str] = {
     "pony express": "pony",
     "queue": "queue",
     "scheduler": "scheduler",
+    "smtp": "smtp",
+    "filter": "mfa",
+    "delivery": "mda",
+    "transfer": "mta",
+    "[priv]": "parent",  # 5.4.2: smtpd.c:main() -> config_process(PROC_PARENT) retitles the parent too
 }
 
 _PROC = Path("/proc")
@@ -152,3 +158,43 @@ def snapshot(parent_pid: int | None = None) -> dict[str, CpuTimes]:
 def delta(after: dict[str, CpuTimes], before: dict[str, CpuTimes]) -> dict[str, CpuTimes]:
     """Per-process CPU used between two snapshots (processes present in both)."""
     return {k: after[k] - before[k] for k in after if k in before}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory of one process in KiB, from ``/proc/<pid>/smaps_rollup``: RSS, PSS
+    (shared pages divided among their sharers) and USS (pages only this process maps:
+    Private_Clean + Private_Dirty + Private_Hugetlb, as psutil's ``memory_full_info()``)."""
+
+    rss_kib: int
+    pss_kib: int
+    uss_kib: int
+
+
+def read_memory(pid: int) -> Memory:
+    """RSS, PSS and USS of ``pid`` (kernel >= 4.14 for smaps_rollup)."""
+    try:
+        text = (_PROC / str(pid) / "smaps_rollup").read_text()
+    except OSError as e:
+        raise ProcStatError(f"cannot read /proc/{pid}/smaps_rollup: {e.strerror or e}") from e
+    kib: dict[str, int] = {}
+    for ln in text.splitlines():
+        key, _, rest = ln.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            kib[key.strip()] = int(parts[0])
+    if "Rss" not in kib or "Pss" not in kib:
+        raise ProcStatError(f"/proc/{pid}/smaps_rollup has no Rss/Pss lines")
+    uss = kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0) + kib.get("Private_Hugetlb", 0)
+    return Memory(rss_kib=kib["Rss"], pss_kib=kib["Pss"], uss_kib=uss)
+
+
+def memory_snapshot(parent_pid: int | None = None) -> dict[str, Memory]:
+    """Memory of every smtpd process (by trace name) at this instant."""
+    out: dict[str, Memory] = {}
+    for name, pid in smtpd_processes(parent_pid).items():
+        try:
+            out[name] = read_memory(pid)
+        except ProcStatError:
+            continue
+    return out

@@ -27,8 +27,9 @@ import pandas as pd
 from smtpd_sim.observe.traces import compare_hops, hops_to_csv, parse_log, read_hops_csv
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, wait_until
-from smtpd_sim.real.daemon import SMTP_PORT, TLS_PORT, RealDaemon
+from smtpd_sim.real.daemon import DEBIAN_68, SMTP_PORT, TLS_PORT, RealDaemon
 from smtpd_sim.real.install import BROKEN_MAILDIR_USER, maildir_count, set_maildir_broken
+from smtpd_sim.real.profiles import DaemonProfile
 from smtpd_sim.real.scenarios import (
     DialogError,
     ScenarioEnv,
@@ -158,7 +159,7 @@ def run_scenario(daemon: RealDaemon, name: str, *, long: bool = False, retry_wai
         set_maildir_broken(BROKEN_MAILDIR_USER, True)
     daemon.mark("SMTPD STOPPED")
     lines = daemon.log_lines
-    return RealRun(name=name, log_lines=lines, hops_df=parse_log(lines), dialogs=dialog,
+    return RealRun(name=name, log_lines=lines, hops_df=parse_log(lines, **daemon.profile.parse_options()), dialogs=dialog,
                    notes=dict(dialog.get("notes", {})), cpu=cpu, elapsed_s=time.monotonic() - t_start)
 
 
@@ -169,10 +170,12 @@ def run_real_scenarios(
     long: bool = False,
     outdir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    profile: DaemonProfile = DEBIAN_68,
 ) -> dict[str, RealRun]:
-    """Run scenarios (default: every non-long one) against fresh daemons; optionally save them."""
+    """Run scenarios (default: every non-long one) against fresh daemons of ``profile``;
+    optionally save them."""
     runs: dict[str, RealRun] = {}
-    with RealDaemon(workdir) as d:
+    with RealDaemon(workdir, profile=profile) as d:
         for name in names or scenario_names(long=long):
             run = run_scenario(d, name, long=long)
             runs[name] = run

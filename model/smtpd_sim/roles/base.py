@@ -97,15 +97,17 @@ class Role:
             name = self._name_of(kind)
         return self.proc.send(m.src, m.src_role, self.name, kind, name, payload, length, fd)
 
-    def stat_increment(self, key: str, value: int = 1) -> None:
+    def stat_increment(self, key: str, value: int = 1, *, zero: bool = False) -> None:
         """``stat_backend.c:stat_increment()``: an IMSG_STAT_INCREMENT to control (nothing
-        is sent for a count of 0)."""
-        if value:
+        is sent for a count of 0, except with ``zero`` at a call site the C reaches with a
+        count of 0 in an era whose stat_backend.c sends it: ``behaviour.stat_zero_counts``)."""
+        if value or (zero and self.behaviour.stat_zero_counts):
             self.send("control", "STAT_INCREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
 
-    def stat_decrement(self, key: str, value: int = 1) -> None:
-        """``stat_backend.c:stat_decrement()`` (nothing is sent for a count of 0)."""
-        if value:
+    def stat_decrement(self, key: str, value: int = 1, *, zero: bool = False) -> None:
+        """``stat_backend.c:stat_decrement()`` (nothing is sent for a count of 0, except
+        as :meth:`stat_increment` says)."""
+        if value or (zero and self.behaviour.stat_zero_counts):
             self.send("control", "STAT_DECREMENT", (key, value), length=STAT_FIXED_LEN + len(key))
 
     # ---- helpers -----------------------------------------------------------------------

@@ -322,7 +322,10 @@ class SessionEngine:
                 if domain is not None:
                     self.mta.hoststat_update(domain, r0.text)
             if not t.envelopes and not results:
-                # mta_flush_task(s, IMSG_MTA_DELIVERY_OK, "No envelope", 0, 0)
+                # mta_flush_task(s, IMSG_MTA_DELIVERY_OK, "No envelope", 0, 0): its loop finds
+                # no envelope and stat_decrement("mta.envelope", 0) runs (5.4.2 sends it: real
+                # relay-permfail-bounce trace, tests/data/real-traces-5.4.2)
+                self.mta.stat_decrement("mta.envelope", 0, zero=True)
                 self._task_done(s)
                 return
         if not results:

@@ -143,7 +143,9 @@ class SchedulerRole(Role):
         before = self.backend.stats()
         n = self.backend.rollback(m.payload["msgid"], self.now)
         self._rq_stats(before, ("message", "envelope", "update", "hold", "holdq"))
-        self.stat_decrement("scheduler.envelope.incoming", n)
+        # scheduler.c IMSG_QUEUE_REMOVE_MESSAGE: stat_decrement(..., n) even when no envelope
+        # was held (5.4.2 sends the 0: real reject-rcpt trace, tests/data/real-traces-5.4.2)
+        self.stat_decrement("scheduler.envelope.incoming", n, zero=True)
         self._reset_events()
 
     @handles("QUEUE_DELIVERY_OK", "QUEUE_DELIVERY_PERMFAIL", "QUEUE_DELIVERY_LOOP")

@@ -91,6 +91,8 @@ class SmtpRole(Role):
         self.rng = ports.rng("smtp-ids")
         self.sessions: dict[int, _Session] = {}
         self.accepted = 0
+        self.mfa_answers = 0  # 5.4.2: IMSG_MFA_SMTP_RESPONSE received
+        self.mfa_refusals = 0  # ... of them not MFA_OK (a refusal or a close)
         self._act = {
             fsm.Reply: self._a_reply,
             fsm.Disconnect: self._a_disconnect,
@@ -105,8 +107,10 @@ class SmtpRole(Role):
         }
 
     def counters(self) -> dict[str, float]:
-        """Messages accepted (``250 ... Message accepted``) and sessions open now."""
-        return {"accepted": self.accepted, "sessions": len(self.sessions)}
+        """Messages accepted (``250 ... Message accepted``), sessions open now, and the MFA's
+        answers (5.4.2) received and how many of them were not MFA_OK."""
+        return {"accepted": self.accepted, "sessions": len(self.sessions),
+                "mfa_answers": self.mfa_answers, "mfa_refusals": self.mfa_refusals}
 
     def reset_all(self, reason: str) -> None:
         """The daemon died (``fatalx()``): every client connection is reset."""
@@ -382,10 +386,12 @@ class SmtpRole(Role):
     @handles("MFA_SMTP_RESPONSE")
     def on_mfa_response(self, m: Imsg) -> None:
         """5.4.2 ``smtp_session.c:smtp_mfa_response()``."""
+        ok = m.payload["status"] == 0  # MFA_OK
+        self.mfa_answers += 1
+        self.mfa_refusals += not ok
         s = self.sessions.get(m.payload["session"])
         if s is None or s.fsm is None:
             return
-        ok = m.payload["status"] == 0
         self._handle(s, fsm.FilterResult("proceed" if ok else "reject"))
 
     def _a_create(self, s: _Session, a: Any) -> None:

@@ -199,6 +199,9 @@ class Behaviour(Strict):
     stat_buffers: bool = Field(default=False, description="a 1-s IMSG_STAT_SET to each peer "
                                "(5.4.2 config.c:process_stat_event())")
     stat_set_peers: list[str] = Field(default_factory=list, description="the processes IMSG_STAT_SET goes to")
+    stat_zero_counts: bool = Field(default=False, description="a stat update of 0 is still sent where the "
+                                   "C passes a count (5.4.2 stat_backend.c: no early return; 5.7.3 and 6.8 "
+                                   "return on count == 0)")
     key_engine: Literal["none", "ca"] = Field(default="none", description="ca: private-key operations go to "
                                               "the ca process (klondike)")
     smarthost_lookup: bool = Field(default=False, description="mta asks lka for the smarthost "

@@ -55,8 +55,8 @@ def research_sink(rcpt: str) -> str | None:
 class SimServerThread:
     """A LiveServer on free loopback ports, its asyncio loop in a background thread."""
 
-    def __init__(self, *, calibration: str = "traced-6.8", site: str = RESEARCH_SITE) -> None:
-        self.server = LiveServer(DEFAULT_ERA, site=site, calibration=calibration, rows=True)
+    def __init__(self, *, calibration: str = "traced-6.8", site: str = RESEARCH_SITE, era: str = DEFAULT_ERA) -> None:
+        self.server = LiveServer(era, site=site, calibration=calibration, rows=True)
         sim = self.server.sim
         sim.remote_mx.rcpt_policy = research_sink
         sim.remote_mx.down = True  # the harness starts the sink only when a scenario wants it
@@ -185,10 +185,11 @@ class ScenarioCheck:
         return bool(self.hops["multiset_equal"] and self.replies["equal"])
 
 
-def run_sim_scenario(name: str, *, long: bool = False) -> tuple[pd.DataFrame, dict[str, Any], float]:
-    """The scenario against a fresh simulated server: (observed hop table, dialog, seconds)."""
+def run_sim_scenario(name: str, *, long: bool = False, era: str = DEFAULT_ERA) -> tuple[pd.DataFrame, dict[str, Any], float]:
+    """The scenario against a fresh simulated server of ``era`` (default the 6.8 one the
+    real harness runs): (observed hop table, dialog, seconds)."""
     t0 = time.monotonic()
-    with SimServerThread() as st:
+    with SimServerThread(era=era) as st:
         env = SimEnv(st)
         time.sleep(0.2)
         env.mark("BEGIN")

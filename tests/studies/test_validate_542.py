@@ -1,0 +1,67 @@
+"""The with-mfa era against the recorded real OpenSMTPD 5.4.2p1 (tests/data/real-traces-5.4.2,
+built from tag opensmtpd-5.4.2p1 and run by ``smtpd-sim real traces --prefix``): the same
+client per scenario, and the same checks as the 6.8 comparison (test_validate.py): the
+non-stat (from, to, imsg) multiset and the per-channel order equal, every reply equal
+but the message id, and the stat-hop count."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from smtpd_sim.observe.traces import compare_hops, compare_replies, read_hops_csv
+from smtpd_sim.studies.validate import run_sim_scenario
+
+DATA = Path(__file__).parents[1] / "data" / "real-traces-5.4.2"
+
+SCENARIOS = ["local-1rcpt", "local-3rcpt", "relay-1rcpt", "reject-rcpt", "protocol-errors",
+             "relay-permfail-bounce", "starttls-local-1rcpt"]
+
+# Stat hops the model may still lack: the session kick's stat_increment("smtp.kick", 1)
+# (5.4.2 smtp_session.c:smtp_command(); the real traces have it, smtp -> control), which
+# the fid-model branch adds to roles/smtp.py for issue 17 item 7. Until that is merged the
+# model sends one IMSG_STAT_INCREMENT fewer in the two scenarios whose session is kicked;
+# any other stat difference fails.
+KICK_STAT = Counter({"smtp->control IMSG_STAT_INCREMENT": 1})
+KICKED = {"reject-rcpt", "protocol-errors"}
+
+
+def _stat_hops(df) -> Counter[str]:  # type: ignore[no-untyped-def]
+    d = df[(df["phase"] == "scenario") & df["imsg_name"].str.startswith("IMSG_STAT_")]
+    return Counter(f"{a}->{b} {n}" for a, b, n in zip(d["from_proc"], d["to_proc"], d["imsg_name"], strict=True))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_with_mfa_hops_equal_the_recorded_real_542_trace(name: str) -> None:
+    real = read_hops_csv(DATA / "csv" / f"{name}.imsg.csv")
+    sim, dialog, _secs = run_sim_scenario(name, era="with-mfa")
+    c = compare_hops(real, sim)
+    assert c["multiset_equal"], (c["only_in_real"], c["only_in_sim"])
+    assert c["channel_order_equal"], c["channel_divergences"]
+    r = compare_replies(json.loads((DATA / "traces" / f"{name}.dialog.json").read_text()), dialog)
+    assert r["equal"], r["differences"]
+    missing, extra = _stat_hops(real) - _stat_hops(sim), _stat_hops(sim) - _stat_hops(real)
+    assert not extra, extra
+    assert missing in ((Counter(), KICK_STAT) if name in KICKED else (Counter(),)), missing
+
+
+def test_the_recorded_542_traces_hold_what_the_5_4_2_c_says() -> None:
+    """The recordings themselves: nine processes with 5.4.2's names, the MFA asked at every
+    SMTP phase of a local delivery (smtp_session.c: CONNECT, HELO, MAIL, RCPT, DATA, EOM,
+    then the commit event), and the parent's receives traced (5.4.2 imsg_dispatch())."""
+    procs: set[str] = set()
+    for name in SCENARIOS:
+        t = read_hops_csv(DATA / "csv" / f"{name}.imsg.csv")
+        procs |= set(t["from_proc"]) | set(t["to_proc"])
+    df = read_hops_csv(DATA / "csv" / "local-1rcpt.imsg.csv")
+    assert procs == {"parent", "smtp", "mfa", "lka", "queue", "mda", "mta", "control", "scheduler"}
+    sc = df[df["phase"] == "scenario"]
+    to_mfa = [n for f, t, n in zip(sc["from_proc"], sc["to_proc"], sc["imsg_name"], strict=True)
+              if (f, t) == ("smtp", "mfa")]
+    assert to_mfa == ["IMSG_MFA_REQ_CONNECT", "IMSG_MFA_REQ_HELO", "IMSG_MFA_REQ_MAIL", "IMSG_MFA_REQ_RCPT",
+                      "IMSG_MFA_REQ_DATA", "IMSG_MFA_REQ_EOM", "IMSG_MFA_EVENT_COMMIT"]
+    to_parent = sc[sc["to_proc"] == "parent"]
+    assert len(to_parent) > 0 and set(to_parent["recv_traced"]) == {1}
