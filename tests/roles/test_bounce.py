@@ -12,11 +12,11 @@ from smtpd_sim.spec.scenario import scenario_of
 from smtpd_sim.spec.workload import Arrival, Mix, WorkloadSpec
 
 
-def _notice(mail_from: str, rcpt: str, *, broken: str | None = None) -> dict[str, bytes]:
+def _notice(mail_from: str, rcpt: str, *, broken: str | None = None, era: str = "pony-6.8") -> dict[str, bytes]:
     """alice sends to bob; what each user's mailbox got (the notice goes to alice)."""
     wl = WorkloadSpec(sessions=1, arrival=Arrival(process="fixed", rate_per_s=10),
                       mix=Mix(local_share=1.0, local_users=["bob"], sender="alice@local.test"))
-    sim = Simulation(scenario_of("pony-6.8", workload=wl, site="research", calibration="traced-6.8"),
+    sim = Simulation(scenario_of(era, workload=wl, site="research", calibration="traced-6.8"),
                      keep_body=True)
     got: dict[str, bytes] = {}
     sim.hooks.delivered = lambda _evpid, user, data: got.setdefault(user, data) is not None
@@ -63,3 +63,18 @@ def test_success_notice_with_ret_hdrs_carries_only_the_headers() -> None:
 def test_bounce_duration_units() -> None:
     assert [bounce_duration(d) for d in (1, 59, 60, 7200, 4 * 86400)] == \
         ["1 second", "59 seconds", "1 minute", "2 hours", "4 days"]
+
+
+def test_573_failure_notice_is_its_mime_form() -> None:
+    """5.7.3 bounce.c: no MIME-Version header, the subject says ``bounce_strtype()``
+    (the mda's "exited abnormally"-style errorline starts with no 4/5, so 5.7.3's
+    ``bounce_add()`` files it as a DSN), an Arrival-Date, a Diagnostic-Code from
+    ``esc_description()``, the original as message/rfc822."""
+    text = _notice("MAIL FROM:<alice@local.test>", "RCPT TO:<bob@local.test>", broken="permfail",
+                   era="pony")["alice"].decode()
+    assert "MIME-Version" not in text and "This is a MIME-encapsulated message." in text
+    assert "please DO NOT REPLY to this e-mail.\n" in text
+    assert "Reporting-MTA: dns; mx.local.test\nArrival-Date: " in text
+    assert "\nDiagnostic-Code: smtp; " in text
+    assert "Content-Type: message/rfc822\n" in text and "the body line\n" in text
+

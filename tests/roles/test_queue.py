@@ -118,11 +118,13 @@ def test_local_delivery_with_notify_success_sends_a_success_notice(era: str, not
     assert [r for r, _t in sim.ledger.bounce_results.values()] == ["ok"] * notices
 
 
+@pytest.mark.parametrize("era", ["with-mfa", "pony", "pony-6.8"])
 @pytest.mark.parametrize(("remote_dsn", "notices"), [(False, 1), (True, 0)])
-def test_relayed_success_notice_only_when_the_remote_lacks_dsn(remote_dsn: bool, notices: int) -> None:
+def test_relayed_success_notice_only_when_the_remote_lacks_dsn(era: str, remote_dsn: bool, notices: int) -> None:
     """MX relay (common-case site) with NOTIFY=SUCCESS: the queue makes the notice itself
     only if the remote's EHLO did not announce DSN."""
-    sim = _deliver_with_notify("carol@relay.test", "SUCCESS", site="common-case", remote_dsn=remote_dsn)
+    sim = _deliver_with_notify("carol@relay.test", "SUCCESS", era=era, site="common-case",
+                               remote_dsn=remote_dsn)
     assert sim.ledger.bounces_created == notices
     assert sim.roles["control"].stats.get("queue.bounce", 0) == notices
 

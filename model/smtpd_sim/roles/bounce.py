@@ -23,6 +23,7 @@ from smtpd_sim.fsm.envelope import (
     ESC_STATUS_OK,
     ESC_STATUS_TEMPFAIL,
 )
+from smtpd_sim.fsm.esc import esc_code, esc_description
 from smtpd_sim.fsm.smtp_events import time_to_text
 from smtpd_sim.kernel.sched import call_later
 
@@ -72,6 +73,64 @@ def report_line(evp: Envelope) -> str:
     return f"{evp.dest or evp.rcpt}: {line}"
 
 
+# 5.7.3 bounce.c: the same notices with LF line ends ("e-mail" in the intro)
+NOTICE_INTRO_573 = "    Hi!\n\n    This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.\n"
+_STRTYPE_573 = {B_FAILED: "error", B_DELAYED: "warning", B_DELIVERED: "dsn"}  # bounce_strtype()
+
+
+def dsn_body_573(msg: BounceMessage, boundary: int, date: str, original: bytes) -> bytes:
+    """The DATA of a 5.7.3 notice (5.7.3 ``bounce.c:bounce_next()``): the MIME parts of
+    6.8 without MIME-Version/Content-Type headers, LF line ends, the subject's word from
+    ``bounce_strtype()``, an ``Arrival-Date`` and a ``Diagnostic-Code`` per envelope, and
+    the original as message/rfc822 (its headers only for a DSN with RET=HDRS)."""
+    b = f"--{boundary:16d}/{msg.smtpname}"
+    action = action_str(msg.bounce_type, msg.mta_without_dsn)
+    out = [f"Subject: Delivery status notification: {_STRTYPE_573.get(msg.bounce_type, '')}\n"
+           f"From: Mailer Daemon <MAILER-DAEMON@{msg.smtpname}>\n"
+           f"To: {msg.to}\n"
+           f"Date: {date}\n"
+           "\n"
+           "This is a MIME-encapsulated message.\n"
+           "\n",
+           f"{b}\nContent-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n"
+           + NOTICE_INTRO_573 + "\n"]
+    if msg.bounce_type == B_FAILED:
+        out.append(NOTICE_ERROR.replace("\r\n", "\n"))
+    elif msg.bounce_type == B_DELAYED:
+        out.append(NOTICE_WARNING.replace("\r\n", "\n").format(bounce_duration(msg.delay)))
+    else:
+        out.append((NOTICE_RELAY if msg.mta_without_dsn else NOTICE_SUCCESS).replace("\r\n", "\n"))
+    out += [report_line(e) + "\n" for e in msg.envelopes]
+    out.append("\n")
+    if msg.bounce_type == B_DELAYED:
+        out.append(NOTICE_WARNING2.replace("\r\n", "\n").format(bounce_duration(msg.ttl)))
+    out.append("    Below is a copy of the original message:\n\n")
+    out.append(f"{b}\nContent-Description: Delivery Report\nContent-Type: message/delivery-status\n\n"
+               f"Reporting-MTA: dns; {msg.smtpname}\nArrival-Date: {date}\n\n")
+    for e in msg.envelopes:
+        out.append(f"Final-Recipient: rfc822; {e.dest or e.rcpt}\nAction: {action}\n"
+                   f"Status: {esc_code(e.esc_class, e.esc_code)}\n"
+                   f"Diagnostic-Code: smtp; {esc_description(e.esc_code)}\n\n")
+    out.append(f"{b}\nContent-Type: message/rfc822\n\n")
+    return _with_original("".join(out).encode(), msg, original, b"\n", f"\n{b}--\n.\r\n".encode())
+
+
+def _with_original(head: bytes, msg: BounceMessage, original: bytes, eol: bytes, tail: bytes) -> bytes:
+    """``BOUNCE_DATA_MESSAGE``: the message file line by line (a line that is exactly
+    ``.`` doubled, no other stuffed), cut at the end of its headers for a success notice
+    with RET=HDRS, then the closing boundary and ``.``."""
+    hdrs_only = msg.bounce_type == B_DELIVERED and msg.dsn_ret == DSN_RETHDRS
+    lines = original.replace(b"\r\n", b"\n").split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # getline() sees no line after the last newline
+    body = []
+    for ln in lines:
+        if hdrs_only and ln == b"":
+            break
+        body.append((b"." if ln == b"." else b"") + ln + eol)
+    return head + b"".join(body) + tail
+
+
 def dsn_body_68(msg: BounceMessage, boundary: int, date: str, original: bytes) -> bytes:
     """The DATA of a 6.8 notice (``bounce.c:bounce_next()`` BOUNCE_DATA_NOTICE and
     BOUNCE_DATA_MESSAGE): a MIME multipart/mixed DSN — the notice in words, a
@@ -108,20 +167,10 @@ def dsn_body_68(msg: BounceMessage, boundary: int, date: str, original: bytes) -
                f"Reporting-MTA: dns; {msg.smtpname}\r\n\r\n")
     for e in msg.envelopes:
         out.append(f"Final-Recipient: rfc822; {e.dest or e.rcpt}\r\nAction: {action}\r\n"
-                   f"Status: {e.esc_class}.{e.esc_code // 10}.{e.esc_code % 10}\r\n\r\n")
+                   f"Status: {esc_code(e.esc_class, e.esc_code)}\r\n\r\n")
     out.append(f"{b}\r\nContent-Description: Message headers\r\n"
                "Content-Type: text/rfc822-headers\r\n\r\n")
-    head = "".join(out).encode()
-    hdrs_only = msg.bounce_type == B_DELIVERED and msg.dsn_ret == DSN_RETHDRS
-    lines = original.replace(b"\r\n", b"\n").split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # getline() sees no line after the last newline
-    body = []
-    for ln in lines:
-        if hdrs_only and ln == b"":
-            break
-        body.append((b"." if ln == b"." else b"") + ln + b"\r\n")
-    return head + b"".join(body) + f"\r\n{b}--\r\n.\r\n".encode()
+    return _with_original("".join(out).encode(), msg, original, b"\r\n", f"\r\n{b}--\r\n.\r\n".encode())
 
 
 class BounceMessage:
@@ -302,6 +351,9 @@ class BounceEngine:
         if q.behaviour.smtp_variant == "6.8":  # 6.8 bounce_add(): the type follows esc_class
             btype = (B_DELIVERED if evp.esc_class == ESC_STATUS_OK else
                      B_DELAYED if evp.esc_class == ESC_STATUS_TEMPFAIL else B_FAILED)
+        elif q.behaviour.smtp_variant == "5.7.3":  # 5.7.3 bounce_add(): the errorline's first digit
+            e0 = evp.errorline[:1]
+            btype = B_DELAYED if e0 == "4" else B_FAILED if e0 == "5" else B_DELIVERED
         key = (msgid, btype, evp.smtpname or q.hostname, evp.bounce_delay, evp.mta_without_dsn)
         msg = self.messages.get(key)
         if msg is None:
@@ -361,14 +413,16 @@ class BounceEngine:
         return None
 
     def body(self, msg: BounceMessage | None, boundary: int = 0) -> bytes:
-        """The DATA of a bounce: 6.8's MIME DSN (:func:`dsn_body_68`); 5.x: headers, the
-        notice per envelope, the original message (plain text: 5.4.2's form)."""
+        """The DATA of a bounce: the MIME DSN of 6.8 (:func:`dsn_body_68`) and 5.7.3
+        (:func:`dsn_body_573`); 5.4.2: headers, the notice per envelope, the original
+        message in plain text."""
         assert msg is not None
         q = self.queue
-        if q.behaviour.smtp_variant == "6.8":
+        variant = q.behaviour.smtp_variant
+        if variant in ("6.8", "5.7.3"):
             date = q.hooks.date() if q.hooks.date is not None else time_to_text(q.now)
-            return dsn_body_68(msg, boundary, date,
-                               q.disk.bodies.get(msg.msgid, b"(original message not kept)\n"))
+            make = dsn_body_68 if variant == "6.8" else dsn_body_573
+            return make(msg, boundary, date, q.disk.bodies.get(msg.msgid, b"(original message not kept)\n"))
         reports = "".join(f"   {e.dest or e.rcpt}: {e.errorline}\r\n" for e in msg.envelopes)
         original = q.disk.bodies.get(msg.msgid, b"")
         head = (f"Subject: Delivery status notification: error\r\nFrom: Mailer Daemon <MAILER-DAEMON@{msg.smtpname}>\r\n"
