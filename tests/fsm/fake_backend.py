@@ -9,8 +9,8 @@ the way the real 6.8.0p2 daemon did with the research site configuration
 * lka (``lka_session.c:lka_expand()``): ``match for domain "local.test" action "local"``
   with the system users alice, bob, carol and dave (the user part is lowercased and the
   ``+tag`` sub-address stripped before ``getpwnam()``), ``match for domain "relay.test"
-  action "relay"`` (and the relays added for issue 17: dsn.test, mx.test, tls1.test,
-  tls2.test), anything else matches no rule → LKA_PERMFAIL with lka's default line
+  action "relay"`` (and the relays added for issue 17: dsn.test, mx.test, tls1.test to
+  tls3.test), anything else matches no rule → LKA_PERMFAIL with lka's default line
   ``"550 Invalid recipient"`` (the session appends ``": <user@domain>"``); erin and frank
   forward to each other, an expansion that ends at EXPAND_DEPTH with
   ``"524 5.2.4 Mailing list expansion problem"`` (the forward-loop scenario);
@@ -55,7 +55,7 @@ from smtpd_sim.fsm.smtp_session import (
 
 LOCAL_DOMAIN = "local.test"
 RELAY_DOMAIN = "relay.test"
-RELAY_DOMAINS = frozenset({RELAY_DOMAIN, "dsn.test", "mx.test", "tls1.test", "tls2.test"})
+RELAY_DOMAINS = frozenset({RELAY_DOMAIN, "dsn.test", "mx.test", "tls1.test", "tls2.test", "tls3.test"})
 LOCAL_USERS = frozenset({"alice", "bob", "carol", "dave"})
 FORWARD_LOOP_USERS = frozenset({"erin", "frank"})  # each one's ~/.forward names the other
 

@@ -33,7 +33,7 @@ def test_workdir_lets_the_unprivileged_lka_read_the_sinks_ca(tmp_path: Path) -> 
 
     from cryptography import x509
 
-    from smtpd_sim.real.daemon import TLS_SINK_HOSTS
+    from smtpd_sim.real.daemon import TLS_SINK_HOSTS, UNTRUSTED_TLS_SINKS
 
     work = tmp_path / "w"
     d = RealDaemon(work)
@@ -43,8 +43,13 @@ def test_workdir_lets_the_unprivileged_lka_read_the_sinks_ca(tmp_path: Path) -> 
         assert p.stat().st_mode & stat.S_IXOTH, p
     assert ca.stat().st_mode & stat.S_IROTH
     assert not (work / "certs" / "key.pem").stat().st_mode & 0o077
+    (root,) = x509.load_pem_x509_certificates(ca.read_bytes())
     for name, host in TLS_SINK_HOSTS.items():
-        chain = x509.load_pem_x509_certificates((work / "certs" / "sinks" / f"{host}.chain.pem").read_bytes())
-        assert len(chain) == {"tls1": 1, "tls2": 2}[name]
+        sub = "untrusted" if name in UNTRUSTED_TLS_SINKS else "sinks"
+        chain = x509.load_pem_x509_certificates((work / "certs" / sub / f"{host}.chain.pem").read_bytes())
+        assert len(chain) == {"tls1": 1, "tls2": 2, "tls3": 1}[name]
+        assert (chain[-1].issuer == root.subject) == (name not in UNTRUSTED_TLS_SINKS)  # tls3: no-verify
+        if name not in UNTRUSTED_TLS_SINKS:
+            chain[-1].verify_directly_issued_by(root)
         assert d.sinks[name].tls is not None
     assert 'ca sinkca cert "certs/sinks/ca.pem"' in SMTPD_CONF

@@ -72,7 +72,8 @@ def test_real_outcomes_past_the_250(real_requested: None, real_runs: dict[str, R
     STARTTLS relays delivered, DSN notices where 6.8 queue.c sends them and not elsewhere,
     the DSN sink got the parameters, the loop bounced."""
     n = {name: real_runs[name].notes for name in real_runs}
-    for name in ("relay-mx-1rcpt", "relay-starttls-chain1", "relay-starttls-chain2", "rcpt-reject-after-250"):
+    for name in ("relay-mx-1rcpt", "relay-starttls-chain1", "relay-starttls-chain2", "relay-starttls-noverify",
+                 "rcpt-reject-after-250"):
         assert n[name]["delivered_after_s"] is not None, name
     for name in ("dsn-success-local", "dsn-success-relay", "dsn-success-relay-dsn", "dsn-never-permfail",
                  "dsn-failure-permfail", "dsn-success-permfail", "mail-loop-delivered-to"):

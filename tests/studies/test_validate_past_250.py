@@ -75,6 +75,12 @@ relay-starttls-chain1 / -chain2 (``relay host smtp+tls://tlsN.sink.test:PORT tls
     the peer's leaf, so a chain of 1 sends 2 certificates and a chain of 2 sends 3:
     37 and 38 non-stat hops (relay-1rcpt: 31), i.e. +6 and +7 = +5+c with c the chain
     length, as issue 17 read from the C.
+relay-starttls-noverify (``relay host smtp+tls://tls3.sink.test:2630 tls no-verify``, a
+    chain of 1 below a root that nothing trusts): the very hops of relay-starttls-chain1
+    (37): ``no-verify`` does not skip the verification, mta_session.c mta_cert_verify()
+    still sends the chain and IMSG_CERT_VERIFY (no ``ca``: fallback to the default CA
+    file, result "failure" in the log), and mta_cert_verify_cb() goes on because the
+    relay lacks RELAY_TLS_VERIFY; the message is relayed.
 
 Each scenario runs the simulator in real time (the same client as the real run); one
 that waits for a delivery the simulator never makes costs its DELIVERY_TIMEOUT.
@@ -97,7 +103,8 @@ DATA = Path(__file__).parents[1] / "data" / "real-traces"
 # Delivered-To loop check; fid-model added them (issue 17) and every scenario matches.
 SCENARIOS = ["relay-mx-1rcpt", "rcpt-reject-after-250", "dsn-success-local", "dsn-success-relay",
              "dsn-success-relay-dsn", "dsn-never-permfail", "dsn-failure-permfail", "dsn-success-permfail",
-             "mail-loop-delivered-to", "forward-loop", "relay-starttls-chain1", "relay-starttls-chain2"]
+             "mail-loop-delivered-to", "forward-loop", "relay-starttls-chain1", "relay-starttls-chain2",
+             "relay-starttls-noverify"]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -117,7 +124,7 @@ def test_model_matches_the_real_daemon_past_the_250(name: str) -> None:
 _NON_STAT = {"relay-mx-1rcpt": 29, "rcpt-reject-after-250": 33, "dsn-success-local": 63, "dsn-success-relay": 63,
              "dsn-success-relay-dsn": 31, "dsn-never-permfail": 31, "dsn-failure-permfail": 63,
              "dsn-success-permfail": 63, "mail-loop-delivered-to": 60, "forward-loop": 21,
-             "relay-starttls-chain1": 37, "relay-starttls-chain2": 38}
+             "relay-starttls-chain1": 37, "relay-starttls-chain2": 38, "relay-starttls-noverify": 37}
 
 
 def _hops(name: str) -> list[str]:
@@ -132,7 +139,7 @@ def test_recorded_non_stat_hop_counts(name: str) -> None:
 
 
 def test_recorded_tls_certificate_imsgs_are_five_plus_the_chain() -> None:
-    for name, chain in (("relay-starttls-chain1", 1), ("relay-starttls-chain2", 2)):
+    for name, chain in (("relay-starttls-chain1", 1), ("relay-starttls-chain2", 2), ("relay-starttls-noverify", 1)):
         h = _hops(name)
         cert = [x for x in h if " IMSG_CERT_" in x]
         assert cert.count("pony->lka IMSG_CERT_CERTIFICATE") == 1 + chain  # cert.c cert_verify: 1 + chain

@@ -49,17 +49,21 @@ LOCK_FILE = Path("/run/lock/smtpd-sim-real.lock")
 # Relay sinks: name -> (port, DSN advertised, TLS chain length or 0). "relay" is the
 # research's smarthost sink; "mx" answers on port 25 for the MX-lookup relay (mta always
 # connects to port 25 of an MX); "dsn" advertises DSN; "tls1"/"tls2" offer STARTTLS with
-# a certificate chain of 1 and 2 below the test root named by the `ca` directive.
+# a certificate chain of 1 and 2 below the test root named by the `ca` directive; "tls3"
+# offers STARTTLS with a chain of 1 below another root, which nothing trusts (`tls no-verify`).
 SINKS: dict[str, tuple[int, bool, int]] = {
     "relay": (SINK_PORT, False, 0),
     "mx": (25, False, 0),
     "dsn": (2627, True, 0),
     "tls1": (2628, False, 1),
     "tls2": (2629, False, 2),
+    "tls3": (2630, False, 1),
 }
 MX_DOMAIN = "mx.test"  # relayed by MX lookup: the namespace's DNS server answers MX and A
 MX_HOST = "smtp.mx.test"
-TLS_SINK_HOSTS = {"tls1": "tls1.sink.test", "tls2": "tls2.sink.test"}  # names in the certificates
+TLS_SINK_HOSTS = {"tls1": "tls1.sink.test", "tls2": "tls2.sink.test",  # names in the certificates
+                  "tls3": "tls3.sink.test"}
+UNTRUSTED_TLS_SINKS = ("tls3",)  # their root is not the `ca` of smtpd.conf
 DNS_TTL = 300
 
 # The research configuration (real-traces/smtpd.conf) plus the relays past the 250 (issue
@@ -68,7 +72,7 @@ DNS_TTL = 300
 SMTPD_CONF = f"""\
 # smtpd.conf for the real-daemon check (OpenSMTPD {SMTPD_VERSION}, Debian bookworm)
 # All traffic is loopback-only; the relay targets are sinks on 127.0.0.1 (ports
-# {SINK_PORT} to {SINKS["tls2"][0]}, and 25 for the MX of {MX_DOMAIN} found by the namespace's DNS server).
+# {SINK_PORT} to {SINKS["tls3"][0]}, and 25 for the MX of {MX_DOMAIN} found by the namespace's DNS server).
 
 pki {PKI_NAME} cert "certs/cert.pem"
 pki {PKI_NAME} key  "certs/key.pem"
@@ -86,6 +90,7 @@ action "relay-dsn" relay host smtp+notls://127.0.0.1:{SINKS["dsn"][0]}
 action "relay-mx" relay
 action "relay-tls1" relay host smtp+tls://{TLS_SINK_HOSTS["tls1"]}:{SINKS["tls1"][0]} tls ca sinkca
 action "relay-tls2" relay host smtp+tls://{TLS_SINK_HOSTS["tls2"]}:{SINKS["tls2"][0]} tls ca sinkca
+action "relay-tls3" relay host smtp+tls://{TLS_SINK_HOSTS["tls3"]}:{SINKS["tls3"][0]} tls no-verify
 
 match from any for domain "local.test" action "local"
 match from any for domain "relay.test" action "relay"
@@ -93,6 +98,7 @@ match from any for domain "dsn.test" action "relay-dsn"
 match from any for domain "{MX_DOMAIN}" action "relay-mx"
 match from any for domain "tls1.test" action "relay-tls1"
 match from any for domain "tls2.test" action "relay-tls2"
+match from any for domain "tls3.test" action "relay-tls3"
 """
 # bind-mounted over /etc in the daemon's private mount namespace: without them the
 # reverse-DNS lookup at connect stalls on the host resolver. libasr reads `lookup`:
@@ -261,7 +267,10 @@ class RealDaemon:
                  "-out", str(certs / "cert.pem"), "-days", "3650", "-subj", f"/CN={PKI_NAME}"],
                 timeout=60, what="generating the test certificate")
         os.chmod(certs / "key.pem", 0o600)
-        issued = write_sink_pki(certs / "sinks", {TLS_SINK_HOSTS[n]: SINKS[n][2] for n in TLS_SINK_HOSTS})
+        issued = write_sink_pki(certs / "sinks", {TLS_SINK_HOSTS[n]: SINKS[n][2] for n in TLS_SINK_HOSTS
+                                                  if n not in UNTRUSTED_TLS_SINKS})
+        issued |= write_sink_pki(certs / "untrusted", {TLS_SINK_HOSTS[n]: SINKS[n][2] for n in UNTRUSTED_TLS_SINKS},
+                                 root_cn="smtpd-sim untrusted test root CA")
         for name, host in TLS_SINK_HOSTS.items():
             chain, key = issued[host]
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -189,7 +189,7 @@ class ScenarioEnv:
 
     # ``which`` names the sink (smtpd_sim.real.daemon.SINKS): "relay" (the smarthost on
     # :2626), "mx" (the MX of mx.test on :25), "dsn" (advertises DSN), "tls1"/"tls2"
-    # (STARTTLS with a certificate chain of 1/2)
+    # (STARTTLS with a certificate chain of 1/2), "tls3" (STARTTLS, a chain nothing trusts)
 
     def sink_count(self, which: str = "relay") -> int:
         """Messages accepted by the sink ``which``."""
@@ -511,6 +511,8 @@ SCENARIOS: dict[str, Scenario] = {
                  "relayed with STARTTLS to a sink whose certificate chain has 1 link (verified with the test CA)"),
         Scenario("relay-starttls-chain2", _relay_starttls("tls2", "user@tls2.test"),
                  "relayed with STARTTLS to a sink whose certificate chain has 2 links (verified with the test CA)"),
+        Scenario("relay-starttls-noverify", _relay_starttls("tls3", "user@tls3.test"),
+                 "relayed with STARTTLS and `tls no-verify` to a sink whose certificate no CA vouches for"),
         Scenario("local-tempfail-retry", _local_tempfail_retry, "dave's Maildir broken for 100 s, MDA retries, then fixed", long=True),
         Scenario("relay-unreachable-retry", _relay_unreachable_retry, "sink down for 430 s, MTA retry at +400 s, then up", long=True),
     )

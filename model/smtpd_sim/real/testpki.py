@@ -61,7 +61,8 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def write_sink_pki(certdir: str | Path, hosts: dict[str, int]) -> dict[str, tuple[Path, Path]]:
+def write_sink_pki(certdir: str | Path, hosts: dict[str, int], *,
+                   root_cn: str = "smtpd-sim test root CA") -> dict[str, tuple[Path, Path]]:
     """A root CA (``ca.pem``) and, per host, a chain of ``hosts[host]`` (1 or 2) certificates.
 
     Returns ``{host: (chain.pem, key.pem)}``; ``chain.pem`` holds the leaf then, for a
@@ -69,7 +70,7 @@ def write_sink_pki(certdir: str | Path, hosts: dict[str, int]) -> dict[str, tupl
     """
     d = Path(certdir)
     d.mkdir(parents=True, exist_ok=True)
-    root = _issue("smtpd-sim test root CA", issuer=None, is_ca=True)
+    root = _issue(root_cn, issuer=None, is_ca=True)
     (d / "ca.pem").write_bytes(_pem(root.cert))
     out: dict[str, tuple[Path, Path]] = {}
     for host, length in hosts.items():
