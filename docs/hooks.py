@@ -3,7 +3,10 @@
 * ``reference/scenario.md`` is written from ``smtpd_sim.spec.reference.reference_markdown()``
   (every scenario key: type, unit, default, range, description), not kept by hand;
 * the notebooks under ``notebooks/`` (outside ``docs/``) are added to the site as they are
-  committed, outputs included; mkdocs-jupyter renders them without running them.
+  committed, outputs included; mkdocs-jupyter renders them without running them;
+* ``explorer.html``, the teaching page, is built by running the model
+  (``smtpd_sim.studies.explore`` and ``smtpd_sim.figures.explorer``, what ``smtpd-sim
+  explore`` writes) and embedded by ``explorer.md``.
 """
 
 from __future__ import annotations
@@ -31,12 +34,32 @@ the key, the allowed range and the nearest valid key (exit status 2).
 """
 
 
-def _scenario_reference() -> str:
-    """The scenario page's Markdown, from this checkout's package (``model/``), whatever
-    else is installed: the page describes the code being documented."""
+EXPLORER_PAGE = "explorer.html"
+
+
+def _this_checkout() -> None:
+    """Import ``smtpd_sim`` from this checkout (``model/``), whatever else is installed."""
     model = str(ROOT / "model")
     if model not in sys.path:
         sys.path.insert(0, model)
+    from smtpd_sim.native import prepare
+
+    prepare()  # as the command does: a compiled module older than its source is never used
+
+
+def _explorer_html() -> str:
+    """The teaching page, built from simulation runs of this checkout's model (four eras)."""
+    _this_checkout()
+    from smtpd_sim.figures.explorer import render_explorer
+    from smtpd_sim.studies.explore import explore_data
+
+    return render_explorer(explore_data())
+
+
+def _scenario_reference() -> str:
+    """The scenario page's Markdown, from this checkout's package (``model/``), whatever
+    else is installed: the page describes the code being documented."""
+    _this_checkout()
     from smtpd_sim.spec.reference import reference_markdown
 
     body = reference_markdown().strip() + "\n"
@@ -50,6 +73,7 @@ def _scenario_reference() -> str:
 def on_files(files: Files, config: Any) -> Files:
     """Add the generated scenario reference and the committed notebooks to the site."""
     files.append(File.generated(config, SCENARIO_PAGE, content=_scenario_reference()))
+    files.append(File.generated(config, EXPLORER_PAGE, content=_explorer_html()))
     for name in NOTEBOOKS:
         src = ROOT / "notebooks" / name
         if not src.is_file():

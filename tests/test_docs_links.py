@@ -16,9 +16,11 @@ DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob
 
 def _site_pages() -> dict[Path, Path | None]:
     """The pages docs/hooks.py adds to the site at build time: a docs/ path -> the file it is
-    built from (the notebooks) or None (the scenario reference, generated from the code)."""
+    built from (the notebooks) or None (the scenario reference and the explorer, generated
+    from the code)."""
     hooks = load("smtpd_sim_docs_hooks", ROOT / "docs" / "hooks.py")
-    pages: dict[Path, Path | None] = {(ROOT / "docs" / hooks.SCENARIO_PAGE).resolve(): None}
+    pages: dict[Path, Path | None] = {(ROOT / "docs" / hooks.SCENARIO_PAGE).resolve(): None,
+                                      (ROOT / "docs" / hooks.EXPLORER_PAGE).resolve(): None}
     for name in hooks.NOTEBOOKS:
         pages[(ROOT / "docs" / "notebooks" / name).resolve()] = ROOT / "notebooks" / name
     return pages

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def load(name: str, path: Path) -> ModuleType:
@@ -47,3 +48,32 @@ def tiny_scenario(tmp_path: Path) -> Path:
     sc = tmp_path / "tiny.toml"
     sc.write_text(TINY_SCENARIO)
     return sc
+
+
+class ScriptedClient:
+    """A client connection to a simulation's smtp role that sends the next line of its
+    script on every final reply (``sim.listener().connect(client)``)."""
+
+    def __init__(self, sim: Any, script: list[str]) -> None:
+        self.env = sim.env
+        self.addr = "127.0.0.1"
+        self.script = list(script)
+        self.replies: list[str] = []
+        self.smtp: Any = None
+        self.sid = 0
+
+    def attach(self, smtp: Any, sid: int) -> None:
+        self.smtp = smtp
+        self.sid = sid
+
+    def server_reply(self, text: str) -> None:
+        from smtpd_sim.kernel.sched import call_later
+
+        self.replies.append(text)
+        if self.script and text.split("\n")[-1][3:4] != "-":
+            line = self.script.pop(0)
+            smtp, sid = self.smtp, self.sid
+            call_later(self.env, 0.001, lambda _t: smtp.client_data(sid, line.encode()))
+
+    def server_close(self, _reason: str) -> None:
+        self.script = []

@@ -269,6 +269,12 @@ CASES: list[tuple[str, list[str], dict[str, str | bytes | None], str]] = [
     ("sweep-seed-negative", ["sweep", "default", "--vary", "cores=2", "--seed", "-1"], {}, "--seed"),
     ("sweep-missing-scenario", ["sweep", "{d}/nope.toml", "--vary", "cores=2"], {}, "no such scenario file"),
     # --- trace
+    ("explore-era", ["explore", "--eras", "qmail"], {}, "unknown era"),
+    ("explore-era-twice", ["explore", "--eras", "pony,pony"], {}, "given twice"),
+    ("explore-out-directory", ["explore", "--out", "{d}"], {}, "--out"),
+    ("explore-out-under-a-file", ["explore", "--out", "{d}/f/x.html"], {"f": "a file"}, "--out"),
+    ("explore-scenario", ["explore", "--scenario", "{d}/nosuch.toml"], {}, "nosuch.toml"),
+    ("explore-seed", ["explore", "--seed", "-1"], {}, "--seed"),
     ("trace-kind", ["trace", "--kind", "both"], {}, "--kind"),
     ("trace-era", ["trace", "qmail"], {}, "unknown era"),
     ("trace-recipients-zero", ["trace", "--recipients", "0"], {}, "--recipients"),
@@ -362,7 +368,7 @@ def test_the_table_covers_every_command() -> None:
     assert len({c[0] for c in CASES}) == len(CASES)
     commands = {c[1][0] for c in CASES if c[1]}
     assert commands >= {"compare", "run", "sweep", "trace", "topology", "privsep", "calibrate", "bench",
-                        "serve", "plugins", "native", "real"}
+                        "serve", "plugins", "native", "real", "explore"}
 
 
 @pytest.mark.parametrize("args", [

@@ -9,8 +9,11 @@ the way the real 6.8.0p2 daemon did with the research site configuration
 * lka (``lka_session.c:lka_expand()``): ``match for domain "local.test" action "local"``
   with the system users alice, bob, carol and dave (the user part is lowercased and the
   ``+tag`` sub-address stripped before ``getpwnam()``), ``match for domain "relay.test"
-  action "relay"``, anything else matches no rule → LKA_PERMFAIL with lka's default line
-  ``"550 Invalid recipient"`` (the session appends ``": <user@domain>"``);
+  action "relay"`` (and the relays added for issue 17: dsn.test, mx.test, tls1.test,
+  tls2.test), anything else matches no rule → LKA_PERMFAIL with lka's default line
+  ``"550 Invalid recipient"`` (the session appends ``": <user@domain>"``); erin and frank
+  forward to each other, an expansion that ends at EXPAND_DEPTH with
+  ``"524 5.2.4 Mailing list expansion problem"`` (the forward-loop scenario);
 * STARTTLS: the handshake fails (OpenSSL 3 and the privsep key engine, §6) unless
   ``tls_ok``; when ``answer_tls`` is False the StartTls request is left unanswered so
   a dialog can deliver the failure when its timeline says so;
@@ -52,16 +55,21 @@ from smtpd_sim.fsm.smtp_session import (
 
 LOCAL_DOMAIN = "local.test"
 RELAY_DOMAIN = "relay.test"
+RELAY_DOMAINS = frozenset({RELAY_DOMAIN, "dsn.test", "mx.test", "tls1.test", "tls2.test"})
 LOCAL_USERS = frozenset({"alice", "bob", "carol", "dave"})
+FORWARD_LOOP_USERS = frozenset({"erin", "frank"})  # each one's ~/.forward names the other
 
 
 def site_expand(rcpt: str) -> str:
-    """The research site's ruleset + userbase: "ok" or "permfail" for an address."""
+    """The research site's ruleset + userbase: "ok", "permfail" or "loop" for an address."""
     user, _, domain = rcpt.rpartition("@")
     domain = domain.lower()
     if domain == LOCAL_DOMAIN:
-        return "ok" if user.lower().split("+", 1)[0] in LOCAL_USERS else "permfail"
-    if domain == RELAY_DOMAIN:
+        local = user.lower().split("+", 1)[0]
+        if local in FORWARD_LOOP_USERS:
+            return "loop"
+        return "ok" if local in LOCAL_USERS else "permfail"
+    if domain in RELAY_DOMAINS:
         return "ok"
     return "permfail"
 
@@ -98,8 +106,11 @@ class FakeBackend:
             return [MessageCreated(True, msgid)]
         if isinstance(action, ExpandRcpt):
             self.expanded.append(action)
-            if site_expand(action.rcpt) == "ok":
+            result = site_expand(action.rcpt)
+            if result == "ok":
                 return [EnvelopeSubmitted(True, self.rng.getrandbits(64)), RcptResult("ok")]
+            if result == "loop":
+                return [RcptResult("permfail", "524 5.2.4 Mailing list expansion problem")]
             return [RcptResult("permfail", "550 Invalid recipient")]
         if isinstance(action, OpenMessage):
             return [MessageOpened(True)]

@@ -297,7 +297,9 @@ def test_dsn_notify_accumulates_over_the_transaction() -> None:
     c2 = ehlo()
     c2.cmd("MAIL FROM:<sender@local.test> RET=HDRS ENVID=abc123")
     assert c2.cmd("RCPT TO:<alice@local.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice@local.test") == RCPT_OK
-    assert c2.be.expanded[-1] == ExpandRcpt("alice@local.test", "sender@local.test", 3, "alice@local.test")
+    # the transaction's envelope (tx->evp) carries MAIL FROM's RET=HDRS (DSN_RETHDRS 2) and ENVID=
+    assert c2.be.expanded[-1] == ExpandRcpt("alice@local.test", "sender@local.test", 3, "alice@local.test",
+                                            2, "abc123")
     assert c2.cmd("RCPT TO:<bob@local.test> NOTIFY=NEVER") == never
     assert c2.cmd("RCPT TO:<carol@local.test> NOTIFY=BOGUS") == never
     c3 = Conv()

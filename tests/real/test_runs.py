@@ -67,6 +67,22 @@ def test_real_deliveries_and_cleanup(real_requested: None, real_runs: dict[str, 
 
 
 @pytest.mark.real
+def test_real_outcomes_past_the_250(real_requested: None, real_runs: dict[str, RealRun]) -> None:
+    """What each issue-17 scenario is for happened (not only its imsgs): MX relay and both
+    STARTTLS relays delivered, DSN notices where 6.8 queue.c sends them and not elsewhere,
+    the DSN sink got the parameters, the loop bounced."""
+    n = {name: real_runs[name].notes for name in real_runs}
+    for name in ("relay-mx-1rcpt", "relay-starttls-chain1", "relay-starttls-chain2", "rcpt-reject-after-250"):
+        assert n[name]["delivered_after_s"] is not None, name
+    for name in ("dsn-success-local", "dsn-success-relay", "dsn-success-relay-dsn", "dsn-never-permfail",
+                 "dsn-failure-permfail", "dsn-success-permfail", "mail-loop-delivered-to"):
+        assert (n[name]["notice_after_s"] is not None) == n[name]["notice_expected"], (name, n[name])
+    assert n["dsn-success-relay-dsn"]["sink_params"][0][2:] == ["NOTIFY=SUCCESS", "ORCPT=rfc822;user@dsn.test"]
+    assert n["dsn-success-relay"]["sink_params"] == [[]]  # no DSN advertised: nothing passed on
+    assert real_runs["forward-loop"].dialogs["sessions"][0]["replies"][3].startswith("524 5.2.4")
+
+
+@pytest.mark.real
 @pytest.mark.parametrize("name", LONG)
 def test_real_long_scenarios(real_requested: None, tmp_path: Path, name: str) -> None:
     if os.environ.get("SMTPD_SIM_REAL_LONG") != "1":

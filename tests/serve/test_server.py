@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,25 @@ def test_load_200_concurrent_clients_lose_nothing(tmp_path: Path) -> None:
     assert sum(accepted) == n_clients * per_client
     assert delivered == files == sum(accepted)
     assert ledger["lost"] == 0
+
+
+def test_received_header_carries_the_wall_clock_date(tmp_path: Path, serve_thread: Any) -> None:
+    """``smtp_message_begin()`` dates the Received: header with ``time_to_text(time(NULL))``:
+    serve uses this machine's clock, not the epoch (issue 17 item 6: it wrote 1 Jan 1970)."""
+    import email.utils
+    import smtplib
+
+    before = time.time()
+    with serve_thread(maildir=tmp_path) as st:
+        with smtplib.SMTP("127.0.0.1", st.port, timeout=10) as c:
+            c.sendmail("a@local.test", ["alice@local.test"],
+                       b"From: <a@local.test>\r\nTo: <alice@local.test>\r\nSubject: date\r\n\r\nhi\r\n")
+        deadline = time.monotonic() + 10
+        new = tmp_path / "alice" / "new"
+        while not (new.is_dir() and any(new.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    body = next(new.iterdir()).read_bytes().decode()
+    received = body[body.index("Received: "):].split("\n\n")[0]
+    date = received.split(";\n\t")[-1].split("\n")[0]
+    when = email.utils.parsedate_to_datetime(date.rsplit(" (", 1)[0]).timestamp()
+    assert before - 2 <= when <= time.time() + 2, date

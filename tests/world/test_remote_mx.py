@@ -188,3 +188,38 @@ def test_closed_connection_stays_silent() -> None:
     assert mx.open == 0
     conn.close()
     assert mx.open == 0
+
+
+def test_each_server_offers_its_profile_by_port_or_address() -> None:
+    """The real harness's sinks differ by port (smtpd_sim.real.daemon.SINKS): DSN on one,
+    STARTTLS with a chain of 1 or 2 on others; an MX of its own address. What is not
+    listed offers the defaults."""
+    from smtpd_sim.world.remote_mx import Profile
+
+    mx, proc = _mx(), FakeProc()
+    mx.profiles[("", 2627)] = Profile(dsn=True)
+    mx.profiles[("", 2628)] = Profile(starttls=True, cert_chain=1)
+    mx.profiles[("192.0.2.25", 0)] = Profile(starttls=True, cert_chain=3)
+
+    def ehlo(addr: str, port: int) -> list[str]:
+        conn = mx.connect(proc, lambda _l: None, addr=addr, port=port)
+        proc.take()
+        conn.send("EHLO mx.local.test")
+        return [a for _d, a in proc.take()]
+
+    assert "250-DSN" in ehlo("127.0.0.1", 2627) and "250-STARTTLS" not in ehlo("127.0.0.1", 2627)
+    assert "250-STARTTLS" in ehlo("127.0.0.1", 2628) and "250-DSN" not in ehlo("127.0.0.1", 2628)
+    assert mx.profile("127.0.0.1", 2628).cert_chain == 1
+    assert mx.profile("192.0.2.25", 25).cert_chain == 3
+    assert ehlo("127.0.0.1", 2626) == ["250-mx.relay.test", "250-PIPELINING", "250 8BITMIME"]
+
+
+def test_accepted_messages_keep_their_mail_and_rcpt_parameters() -> None:
+    mx, proc = _mx(), FakeProc()
+    conn = mx.connect(proc, lambda _l: None)
+    conn.send("MAIL FROM:<bob@local.test> RET=HDRS ENVID=x")
+    conn.send("RCPT TO:<user@dsn.test> NOTIFY=SUCCESS ORCPT=rfc822;user@dsn.test")
+    conn.send("DATA")
+    conn.send_body(10, 1, [1])
+    conn.send(".")
+    assert mx.accepted_params == [["RET=HDRS", "ENVID=x", "NOTIFY=SUCCESS", "ORCPT=rfc822;user@dsn.test"]]

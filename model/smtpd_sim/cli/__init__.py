@@ -14,6 +14,7 @@ from smtpd_sim.cli import (
     bench,
     calibrate,
     compare,
+    explore,
     native,
     plugins,
     privsep,
@@ -37,7 +38,7 @@ app = typer.Typer(
 )
 for command in (compare.compare, topology.topology, privsep.privsep, serve.serve, run.run, bench.bench,
                 sweep.sweep, calibrate.calibrate, trace.trace, plugins.plugins, scenarios.scenarios,
-                schema.schema):
+                schema.schema, explore.explore):
     app.command()(command)
 app.add_typer(real.app, name="real")
 

@@ -154,7 +154,7 @@ def traces(
         help="Reference dir with csv/<name>.imsg.csv (default: the checkout's tests/data/real-traces)")] = None,
     long: Annotated[bool, typer.Option("--long", help="Include the retry scenarios (~10 min)")] = False,
     install_only: Annotated[bool, typer.Option(
-        "--install-only", help="Install opensmtpd and the test users, then exit")] = False,
+        "--install-only", help="Install opensmtpd, dnsmasq and the test users, then exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object")] = False,
     prefix: Annotated[Path | None, typer.Option(
         help="Run the OpenSMTPD 5.4.2p1 installed under this prefix (sbin/smtpd, sbin/smtpctl) "
@@ -162,6 +162,7 @@ def traces(
     spool: Annotated[Path | None, typer.Option(help="The spool compiled into the --prefix build")] = None,
 ) -> None:
     """Record the real daemon's traces and dialogs; compare them with the reference traces."""
+    from smtpd_sim.real.dns import ensure_dnsmasq
     from smtpd_sim.real.install import check_prerequisites, ensure_test_users
     from smtpd_sim.real.runs import REFERENCE_DIR, compare_with_reference, run_real_scenarios
 
@@ -172,6 +173,7 @@ def traces(
         if install_only:
             check_prerequisites()
             say(f"OpenSMTPD {profile.ensure()} installed")
+            say(f"dnsmasq at {ensure_dnsmasq()}")
             ensure_test_users()
             return
         t0 = time.monotonic()

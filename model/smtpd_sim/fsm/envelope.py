@@ -68,6 +68,8 @@ DSN_ENVID_LEN = 100
 ESC_STATUS_OK = 2
 ESC_STATUS_TEMPFAIL = 4
 ESC_STATUS_PERMFAIL = 5
+ESC_ROUTING_LOOP_DETECTED = 46  # smtpd-api.h enum enhanced_status_code (X.4.6)
+ESC_DELIVERY_TIME_EXPIRED = 47  # smtpd-api.h enum enhanced_status_code (X.4.7)
 
 # ---- durations ----------------------------------------------------------------------------
 SMTPD_QUEUE_EXPIRY = 4 * 24 * 60 * 60  # smtpd.h, default `expire` (5.4.2) / sc_ttl (6.8): 4 days
@@ -457,7 +459,7 @@ class Envelope:
         self._to(EXPIRED)
         self.errorline = "Envelope expired"
         self.esc_class = ESC_STATUS_TEMPFAIL
-        self.esc_code = 47  # smtpd-api.h ESC_DELIVERY_TIME_EXPIRED (4.4.7)
+        self.esc_code = ESC_DELIVERY_TIME_EXPIRED
 
     def remove(self) -> None:
         """Batch SCHED_REMOVE → IMSG_QUEUE_REMOVE → ``queue_envelope_delete()``."""
@@ -483,7 +485,8 @@ class Envelope:
         return ""
 
     def make_bounce(self, evpid: int, now: float, bounce_type: int = B_ERROR, *,
-                    delay: float = 0.0, expire: float | None = None) -> Envelope | None:
+                    delay: float = 0.0, expire: float | None = None,
+                    mta_without_dsn: bool = False) -> Envelope | None:
         """``queue.c:queue_bounce()``: a copy with ``type = D_BOUNCE``, the bounce
         parameters, ``retry = 0``, ``lasttry = 0``, ``creation = now`` and a hard-coded
         7-day expiry, written into the same message directory (new evpid, same msgid).
@@ -501,6 +504,7 @@ class Envelope:
         b.bounce_delay = delay
         b.bounce_expire = self.expire if expire is None else expire
         b.bounce_dsn_ret = self.dsn_ret
+        b.mta_without_dsn = mta_without_dsn  # a success notice for a relay without DSN
         b.retry = 0
         b.lasttry = 0.0
         b.nexttry = 0.0

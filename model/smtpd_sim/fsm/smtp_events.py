@@ -12,6 +12,7 @@ answers — :class:`FilterResult`, :class:`MessageCreated`, :class:`EnvelopeSubm
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,10 +20,25 @@ __all__ = [
     "Reply", "Disconnect", "FilterQuery", "FilterEvent", "CreateMessage", "ExpandRcpt",
     "OpenMessage", "CommitMessage", "RollbackMessage", "StartTls", "Authenticate", "REQUESTS",
     "FilterResult", "MessageCreated", "EnvelopeSubmitted", "RcptResult", "MessageOpened",
-    "MessageCommitted", "TlsResult", "AuthResult", "DEFAULT_DATE",
+    "MessageCommitted", "TlsResult", "AuthResult", "DEFAULT_DATE", "time_to_text",
 ]
 
 DEFAULT_DATE = "Thu, 1 Jan 1970 00:00:00 +0000 (UTC)"  # time_to_text() stand-in (no clock here)
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # datetime.weekday() order
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def time_to_text(when: float, offset: int = 0, zone: str = "UTC") -> str:
+    """``to.c:time_to_text()`` (6.8; the same format at 5.4.2/5.7.3): ``when`` (seconds
+    since the epoch, truncated to ``time_t``) in the zone ``offset`` seconds east of UTC,
+    named ``zone`` — ``"%s, %d %s %d %02d:%02d:%02d %c%02d%02d (%s)"``, no locale. Pure:
+    the caller says what time it is (the Received: date of :class:`MessageOpened`)."""
+    t = datetime.datetime.fromtimestamp(int(when) + offset, datetime.UTC)
+    sign = "+" if offset >= 0 else "-"
+    return (f"{_DAYS[t.weekday()]}, {t.day} {_MONTHS[t.month - 1]} {t.year} "
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} "
+            f"{sign}{abs(offset) // 3600:02d}{abs(offset) % 3600 // 60:02d} ({zone})")
 
 
 # ================================================================================================
@@ -63,11 +79,15 @@ class CreateMessage:
 @dataclass(frozen=True, slots=True)
 class ExpandRcpt:
     """``IMSG_LKA_EXPAND_RCPT`` / ``IMSG_SMTP_EXPAND_RCPT`` → zero or more
-    :class:`EnvelopeSubmitted`, then :class:`RcptResult`."""
+    :class:`EnvelopeSubmitted`, then :class:`RcptResult`. The DSN fields are the
+    transaction's envelope (``tx->evp``): NOTIFY= and ORCPT= of this RCPT, RET= and
+    ENVID= of the MAIL FROM."""
     rcpt: str
     sender: str
     dsn_notify: int
     dsn_orcpt: str | None
+    dsn_ret: int = 0
+    dsn_envid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +100,12 @@ class OpenMessage:
 class CommitMessage:
     """``IMSG_QUEUE_COMMIT_MESSAGE`` / ``IMSG_SMTP_MESSAGE_COMMIT`` → :class:`MessageCommitted`.
     ``size``: bytes written to the message file (Received: header included); ``body``:
-    those bytes when ``keep_body``."""
+    those bytes when ``keep_body``; ``delivered_to``: the file's header lines that
+    ``mda.c:mda_check_loop()`` compares with each recipient (``Delivered-To: ...``)."""
     msgid: int
     size: int
     body: bytes | None
+    delivered_to: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,9 +65,11 @@ Deliberate deviations from the C, all for inputs the C handles by crashing or by
 * :meth:`SmtpSession.close` during an outstanding request cleans up at once (the C does
   not read, hence does not notice the disconnect, until the answer came); a late
   :class:`MessageCreated` is then answered with :class:`RollbackMessage`.
-* 6.8 filtered listeners: only the ``smtp_filter_phase()`` round trips are modelled (no
-  report imsgs, no ``FILTER_SMTP_BEGIN/END``, no data-line filtering), decisions are
-  proceed / reject / disconnect (no junk / rewrite).
+* 6.8 filtered listeners: the FSM makes only the ``smtp_filter_phase()`` round trips
+  (:class:`FilterQuery`), decisions proceed / reject / disconnect (no junk / rewrite), and
+  no data-line filtering. The rest of what a filtered session sends is the smtp role's
+  (``roles/smtp.py``), not the FSM's: the ``IMSG_REPORT_SMTP_*`` report imsgs,
+  ``FILTER_SMTP_BEGIN/END`` and the ``FILTER_SMTP_DATA_BEGIN`` socketpair before the 354.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ from smtpd_sim.fsm.smtp_events import (
     RollbackMessage,
     StartTls,
     TlsResult,
+    time_to_text,
 )
 from smtpd_sim.fsm.smtp_session_5 import SmtpSession5, SmtpSession542, SmtpSession573
 from smtpd_sim.fsm.smtp_session_68 import SmtpSession68
@@ -112,7 +115,7 @@ __all__ = [
     "OpenMessage", "CommitMessage", "RollbackMessage", "StartTls", "Authenticate",
     "FilterResult", "MessageCreated", "EnvelopeSubmitted", "RcptResult", "MessageOpened",
     "MessageCommitted", "TlsResult", "AuthResult",
-    "REQUESTS", "STATE_NAMES", "PHASE_NAMES", "SF_SECURE", "DEFAULT_DATE",
+    "REQUESTS", "STATE_NAMES", "PHASE_NAMES", "SF_SECURE", "DEFAULT_DATE", "time_to_text",
 ]
 
 # SessionConfig.variant -> the class of that release's smtp_session.c

@@ -476,7 +476,7 @@ class SmtpSession5(SmtpSession):
                 self._rcpt_failed()
                 return
             self._request(ExpandRcpt(self._rcpt_text(), self._sender, self._dsn_notify,
-                                     self._dsn_orcpt), W_RCPT)
+                                     self._dsn_orcpt, self._dsn_ret, self._dsn_envid), W_RCPT)
         elif query == "data":
             if not ok:
                 self._reply(f"{code or 530} {text if text is not None else 'Message rejected'}")
@@ -510,7 +510,7 @@ class SmtpSession5(SmtpSession):
             self._st = ST_HELO
             return
         body = b"".join(self._body) if self._body is not None else None
-        self._request(CommitMessage(self._msgid, self._odatalen, body), W_COMMIT)
+        self._request(CommitMessage(self._msgid, self._odatalen, body, self._dlvto), W_COMMIT)
 
 
     # ------------------------------------------------------------------------------------------
@@ -679,8 +679,9 @@ class SmtpSession542(SmtpSession5):
         return True
 
     def _past_headers(self) -> bool:
-        """5.4.2 does nothing with headers: every plain body line takes the shortcut."""
-        return True
+        """5.4.2 does nothing with headers: every plain body line past what
+        ``mda_check_loop()`` reads takes the shortcut."""
+        return not self._headscan
 
     def _body_line(self, line: bytes) -> None:
         """5.4.2 ``smtp_io()`` body line + ``smtp_message_write()``: dot, 8th bit, size."""
@@ -690,6 +691,8 @@ class SmtpSession542(SmtpSession5):
             line = c_string(line.translate(_STRIP8))
         if self._txerr & MF_ERROR_542:
             return
+        if self._headscan:
+            self._loop_scan(line)
         n = len(line) + 1
         if self._datain + n > self._maxsize:
             self._txerr |= MF_ERROR_SIZE
@@ -708,6 +711,7 @@ class SmtpSession542(SmtpSession5):
         STATE_BODY, 354."""
         if self.cfg.keep_body:
             self._body = []
+        self._headscan = True  # the lines mda_check_loop() reads start with the file
         f = self.flags
         with_ = self._received_with()
         ver, cipher, bits = self._tls_desc
@@ -822,6 +826,8 @@ class SmtpSession573(SmtpSession5):
         if self._datain > self._maxsize:
             self._txerr |= MF_ERROR_SIZE
             return
+        if self._headscan:
+            self._loop_scan(line)
         if not self._hdrdone:
             if line[:10].lower() == b"received: ":
                 self._rcvcount += 1
@@ -862,6 +868,7 @@ class SmtpSession573(SmtpSession5):
         """5.7.3 ``smtp_filter_fd()``: the Received: header, STATE_BODY, 354."""
         if self.cfg.keep_body:
             self._body = []
+        self._headscan = True  # the lines mda_check_loop() reads start with the file
         f = self.flags
         with_ = self._received_with()
         ver, cipher, bits = self._tls_desc

@@ -504,7 +504,7 @@ class SmtpSession68(SmtpSession):
                 self._reply(f"503 Unsupported option {opt}")
                 return
         self._request(ExpandRcpt(f"{user}@{domain}", self._sender, self._dsn_notify,
-                                 self._dsn_orcpt), W_RCPT)
+                                 self._dsn_orcpt, self._dsn_ret, self._dsn_envid), W_RCPT)
 
     def _message_begin(self) -> None:
         """``smtp_session.c:smtp_message_begin()``: 354, the Received: header, STATE_BODY."""
@@ -569,6 +569,8 @@ class SmtpSession68(SmtpSession):
                     self._has_date = True
                 elif hl == b"message-id":
                     self._has_mid = True
+                elif hl == b"delivered-to":
+                    self._loop_scan(hdr + b":" + (parser.value or b""))
                 emit(hdr + b":" + (parser.value or b"") + b"\n")
             elif r == RFC5322_HEADER_CONT:
                 if parser.hdr.lower() not in _HDR_SKIP_CONT:
@@ -600,7 +602,7 @@ class SmtpSession68(SmtpSession):
         err = self._txerr
         if err == TX_OK:
             body = b"".join(self._body) if self._body is not None else None
-            self._request(CommitMessage(self._msgid, self._odatalen, body), W_COMMIT)
+            self._request(CommitMessage(self._msgid, self._odatalen, body, self._dlvto), W_COMMIT)
             return
         if err == TX_ERROR_SIZE:
             self._reply("554 5.3.4 Message too big for system: Transaction failed, message too big")

@@ -328,7 +328,7 @@ class SmtpSession:
         "_reading", "_buf", "_pend", "_out", "_orphan", "mailcount", "username", "_tls_desc",
         "_msgid", "_rcptcount", "_destcount", "_sender", "_ruser", "_rdomain",
         "_dsn_notify", "_dsn_orcpt", "_dsn_ret", "_dsn_envid", "_txerr", "_datain",
-        "_odatalen", "_body", "_date", "_rcvcount",
+        "_odatalen", "_body", "_date", "_rcvcount", "_headscan", "_dlvto",
     )
 
     # what the release sets in its __init__
@@ -355,6 +355,8 @@ class SmtpSession:
     _body: list[bytes] | None  # the message file's bytes (cfg.keep_body), else None
     _date: str
     _rcvcount: int
+    _headscan: bool  # the file's lines are still those mda_check_loop() reads
+    _dlvto: tuple[bytes, ...]  # its "Delivered-To: " lines, as written to the file
 
     def __init__(self, config: SessionConfig, *, client_addr: str = "127.0.0.1",
                  rdns: str = "localhost", local: bool = False) -> None:
@@ -681,6 +683,18 @@ class SmtpSession:
         self._body = None
         self._date = DEFAULT_DATE
         self._rcvcount = 0
+        self._headscan = False
+        self._dlvto = ()
+
+    def _loop_scan(self, line: bytes) -> None:
+        """What ``mda.c:mda_check_loop()`` will read of the message file, noted as the line
+        is written (the mda reads the file; the model keeps only what that loop looks at):
+        lines up to the first one with no ``:`` that does not start with a space, and of
+        those the ``Delivered-To: `` ones (``strncasecmp(..., 14)``)."""
+        if b":" not in line and not (line[:1] and line[0] in C_ISSPACE):
+            self._headscan = False
+        elif line[:14].lower() == b"delivered-to: ":
+            self._dlvto += (line,)
 
     def _emit(self, data: bytes) -> None:
         """``smtp_message_printf()`` / ``iobuf_fqueue(&s->obuf)``: bytes into the message file."""

@@ -12,7 +12,9 @@ Why: the simulator is checked against the real daemon on every CI run
 * :mod:`~smtpd_sim.real.runs`: scenario runs recorded (trace, dialog, CPU), compared with
   the reference traces;
 * :mod:`~smtpd_sim.real.scenarios`: the scripted SMTP dialogs (any server);
-* :mod:`~smtpd_sim.real.sink`: the loopback remote MX;
+* :mod:`~smtpd_sim.real.sink`: the loopback remote MXs (optionally DSN, STARTTLS);
+* :mod:`~smtpd_sim.real.dns`: dnsmasq in the namespace, the MX and A records of mx.test;
+* :mod:`~smtpd_sim.real.testpki`: the STARTTLS sinks' throwaway certificate chains;
 * :mod:`~smtpd_sim.real.procstat`: per-process CPU from ``/proc``;
 * :mod:`~smtpd_sim.real.load`: closed-loop load for ``smtpd-sim calibrate``;
 * :mod:`~smtpd_sim.real.tables_bench`: alias lookups through OpenSMTPD-extras tables.

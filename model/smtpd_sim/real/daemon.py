@@ -13,6 +13,8 @@ import fcntl
 import os
 import shutil
 import signal
+import ssl
+import stat
 import subprocess
 import threading
 import time
@@ -22,6 +24,7 @@ from typing import Any
 
 from smtpd_sim.real import procstat
 from smtpd_sim.real.commands import RealDaemonError, command_env, run, wait_until, which
+from smtpd_sim.real.dns import DnsServer, ensure_dnsmasq
 from smtpd_sim.real.install import (
     SMTPD_VERSION,
     check_prerequisites,
@@ -32,6 +35,7 @@ from smtpd_sim.real.install import (
 from smtpd_sim.real.netns import NetNamespace, interfaces, listening
 from smtpd_sim.real.profiles import DaemonProfile
 from smtpd_sim.real.sink import Sink, SinkError
+from smtpd_sim.real.testpki import write_sink_pki
 
 SMTP_PORT = 2525
 TLS_PORT = 2587
@@ -42,13 +46,34 @@ SPOOL = Path("/var/spool/smtpd")
 SPOOL_DIRS: tuple[str, ...] = ("queue", "incoming", "temporary", "purge", "corrupt", "offline")
 LOCK_FILE = Path("/run/lock/smtpd-sim-real.lock")
 
-# The research configuration (real-traces/smtpd.conf), pki paths relative to the work dir.
+# Relay sinks: name -> (port, DSN advertised, TLS chain length or 0). "relay" is the
+# research's smarthost sink; "mx" answers on port 25 for the MX-lookup relay (mta always
+# connects to port 25 of an MX); "dsn" advertises DSN; "tls1"/"tls2" offer STARTTLS with
+# a certificate chain of 1 and 2 below the test root named by the `ca` directive.
+SINKS: dict[str, tuple[int, bool, int]] = {
+    "relay": (SINK_PORT, False, 0),
+    "mx": (25, False, 0),
+    "dsn": (2627, True, 0),
+    "tls1": (2628, False, 1),
+    "tls2": (2629, False, 2),
+}
+MX_DOMAIN = "mx.test"  # relayed by MX lookup: the namespace's DNS server answers MX and A
+MX_HOST = "smtp.mx.test"
+TLS_SINK_HOSTS = {"tls1": "tls1.sink.test", "tls2": "tls2.sink.test"}  # names in the certificates
+DNS_TTL = 300
+
+# The research configuration (real-traces/smtpd.conf) plus the relays past the 250 (issue
+# 17): MX lookup, a DSN-capable sink, STARTTLS sinks verified with a CA; pki paths
+# relative to the work dir.
 SMTPD_CONF = f"""\
 # smtpd.conf for the real-daemon check (OpenSMTPD {SMTPD_VERSION}, Debian bookworm)
-# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{SINK_PORT}.
+# All traffic is loopback-only; the relay targets are sinks on 127.0.0.1 (ports
+# {SINK_PORT} to {SINKS["tls2"][0]}, and 25 for the MX of {MX_DOMAIN} found by the namespace's DNS server).
 
 pki {PKI_NAME} cert "certs/cert.pem"
 pki {PKI_NAME} key  "certs/key.pem"
+# root of the TLS sinks' certificate chains (generated at run time)
+ca sinkca cert "certs/sinks/ca.pem"
 
 # plain listener (no STARTTLS) used for most scenarios
 listen on 127.0.0.1 port {SMTP_PORT} hostname {PKI_NAME}
@@ -57,14 +82,25 @@ listen on 127.0.0.1 port {TLS_PORT} hostname {PKI_NAME} tls pki {PKI_NAME}
 
 action "local" maildir
 action "relay" relay host smtp+notls://127.0.0.1:{SINK_PORT}
+action "relay-dsn" relay host smtp+notls://127.0.0.1:{SINKS["dsn"][0]}
+action "relay-mx" relay
+action "relay-tls1" relay host smtp+tls://{TLS_SINK_HOSTS["tls1"]}:{SINKS["tls1"][0]} tls ca sinkca
+action "relay-tls2" relay host smtp+tls://{TLS_SINK_HOSTS["tls2"]}:{SINKS["tls2"][0]} tls ca sinkca
 
 match from any for domain "local.test" action "local"
 match from any for domain "relay.test" action "relay"
+match from any for domain "dsn.test" action "relay-dsn"
+match from any for domain "{MX_DOMAIN}" action "relay-mx"
+match from any for domain "tls1.test" action "relay-tls1"
+match from any for domain "tls2.test" action "relay-tls2"
 """
 # bind-mounted over /etc in the daemon's private mount namespace: without them the
-# reverse-DNS lookup at connect stalls on the host resolver
-RESOLV_CONF = "nameserver 127.0.0.1\nlookup file\n"
-HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+# reverse-DNS lookup at connect stalls on the host resolver. libasr reads `lookup`:
+# the hosts file first (127.0.0.1 and the TLS sinks' names), then the namespace's DNS
+# server on 127.0.0.1:53 (the MX and A records of mx.test).
+RESOLV_CONF = "nameserver 127.0.0.1\nlookup file bind\n"
+HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+         + "".join(f"127.0.0.1\t{h}\n" for h in TLS_SINK_HOSTS.values()))
 # the parent's configuration reached every child that needs it: the daemon is ready
 _CONF_SEEN = ("imsg: lka <- parent: IMSG_CONF_END", "imsg: pony <- parent: IMSG_CONF_END",
               "imsg: ca <- parent: IMSG_CONF_END")
@@ -144,7 +180,14 @@ class RealDaemon:
         self.stop_timeout = stop_timeout
         self.settle_s = settle_s
         self.netns = NetNamespace()
-        self.sink = Sink(SINK_PORT, "127.0.0.1", socket_factory=self.netns.socket)
+        self.sinks: dict[str, Sink] = {
+            name: Sink(port, "127.0.0.1", socket_factory=self.netns.socket, dsn=dsn)
+            for name, (port, dsn, _chain) in SINKS.items()
+        }
+        self.sink = self.sinks["relay"]
+        self.dns = DnsServer(self.netns, mx={MX_DOMAIN: [(10, MX_HOST)]}, hosts={MX_HOST: "127.0.0.1"},
+                             log_path=self.workdir / "dnsmasq.log", ttl=DNS_TTL)
+        self._dnsmasq: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._lines: list[str] = []
@@ -161,10 +204,12 @@ class RealDaemon:
             others = running_smtpd_pids()
             if others:
                 raise RealDaemonError(f"another smtpd is running (pids {others}); stop it first")
+            self._dnsmasq = ensure_dnsmasq(install=self.install)
             ensure_test_users()
             self._prepare_workdir()
             NetNamespace.remove_stale()
             self.netns.create()
+            self.dns.start(self._dnsmasq)
             self._entered = True
         except BaseException:
             self._cleanup()
@@ -180,7 +225,7 @@ class RealDaemon:
 
     def _cleanup(self) -> None:
         errors: list[str] = []
-        for step in (self.stop, self.sink.stop, self.netns.delete):
+        for step in (self.stop, self.stop_sinks, self.dns.stop, self.netns.delete):
             try:
                 step()
             except (RealDaemonError, SinkError, OSError) as e:
@@ -216,6 +261,24 @@ class RealDaemon:
                  "-out", str(certs / "cert.pem"), "-days", "3650", "-subj", f"/CN={PKI_NAME}"],
                 timeout=60, what="generating the test certificate")
         os.chmod(certs / "key.pem", 0o600)
+        issued = write_sink_pki(certs / "sinks", {TLS_SINK_HOSTS[n]: SINKS[n][2] for n in TLS_SINK_HOSTS})
+        for name, host in TLS_SINK_HOSTS.items():
+            chain, key = issued[host]
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(chain, key)
+            self.sinks[name].tls = ctx
+        # 6.8 cert.c cert_do_verify() opens the `ca` file at each verification, in lka, as
+        # the unprivileged _smtpd: the work dir must be traversable (pytest's are 0700)
+        for d in [certs / "sinks", certs, *self.workdir.parents[::-1][1:], self.workdir]:
+            mode = d.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                d.chmod(mode | stat.S_IXOTH)
+        (certs / "sinks" / "ca.pem").chmod(0o644)
+
+    def stop_sinks(self) -> None:
+        """Stop every relay sink (idempotent)."""
+        for sink in self.sinks.values():
+            sink.stop()
 
     # ------------------------------------------------------------------ trace capture
     @property

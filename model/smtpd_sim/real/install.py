@@ -19,8 +19,10 @@ from pathlib import Path
 from smtpd_sim.real.commands import RealDaemonError, command_env, run, which
 
 SMTPD_VERSION = "6.8.0p2"
-TEST_USERS: tuple[str, ...] = ("alice", "bob", "carol", "dave")
+TEST_USERS: tuple[str, ...] = ("alice", "bob", "carol", "dave", "erin", "frank")
 BROKEN_MAILDIR_USER = "dave"
+# ~/.forward files: erin and frank forward to each other (the forward-loop scenario)
+FORWARDS: dict[str, str] = {"erin": "frank@local.test", "frank": "erin@local.test"}
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 
@@ -113,13 +115,20 @@ def home_of(user: str) -> Path:
 
 
 def ensure_test_users() -> None:
-    """Create alice, bob, carol and dave (``useradd -m``) when missing; break dave's Maildir."""
+    """Create the test users (``useradd -m``) when missing; break dave's Maildir; write the
+    ``~/.forward`` files of :data:`FORWARDS` (owned by the user, mode 0644, as smtpd wants)."""
     for user in TEST_USERS:
         try:
             pwd.getpwnam(user)
         except KeyError:
             run(["useradd", "-m", "-s", "/bin/sh", user], timeout=30, what=f"creating user {user}")
     set_maildir_broken(BROKEN_MAILDIR_USER, True)
+    for user, target in FORWARDS.items():
+        fwd = home_of(user) / ".forward"
+        fwd.write_text(target + "\n")
+        pw = pwd.getpwnam(user)
+        os.chown(fwd, pw.pw_uid, pw.pw_gid)
+        fwd.chmod(0o644)
 
 
 def set_maildir_broken(user: str, broken: bool) -> None:

@@ -18,6 +18,11 @@ from smtpd_sim.real.commands import RealDaemonError, run
 
 NETNS_DIR = Path("/run/netns")
 NETNS_PREFIX = "smtpdsim-"
+# A second loopback address on lo. libasr's getaddrinfo_async() with AI_ADDRCONFIG (6.8
+# dns.c dns_lookup_host) treats a host with no IPv4 address but 127.0.0.1 as having no
+# IPv4 at all (getaddrinfo_async.c addrconfig_setup), so every name lookup of the mta
+# (an MX host, a smarthost by name) fails in a namespace with only 127.0.0.1.
+EXTRA_LOOPBACK = "127.0.0.2/32"
 _CLONE_NEWNET = 0x40000000
 
 
@@ -49,12 +54,15 @@ class NetNamespace:
                 run(["ip", "netns", "delete", p.name], timeout=10, what="removing a stale namespace", check=False)
 
     def create(self) -> None:
-        """``ip netns add``, bring ``lo`` up, verify that ``lo`` is the only interface."""
+        """``ip netns add``, bring ``lo`` up with :data:`EXTRA_LOOPBACK`, verify that ``lo``
+        is the only interface."""
         if self.path.exists():
             raise RealDaemonError(f"network namespace {self.name} already exists")
         run(["ip", "netns", "add", self.name], timeout=10, what="creating the network namespace")
         self.created = True
         run(["ip", "-n", self.name, "link", "set", "lo", "up"], timeout=10, what="bringing lo up")
+        run(["ip", "-n", self.name, "addr", "add", EXTRA_LOOPBACK, "dev", "lo"], timeout=10,
+            what="adding a second loopback address")
         cp = run(["ip", "-n", self.name, "-o", "link", "show"], timeout=10, what="listing interfaces")
         ifaces = [ln.split(":")[1].strip().split("@")[0] for ln in cp.stdout.splitlines() if ":" in ln]
         if ifaces != ["lo"]:

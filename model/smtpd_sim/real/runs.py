@@ -37,6 +37,7 @@ from smtpd_sim.real.scenarios import (
     run_scenario_client,
     scenario_names,
 )
+from smtpd_sim.real.sink import Sink
 
 # model/smtpd_sim/real/runs.py -> the checkout's tests/data/real-traces
 REFERENCE_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "real-traces"
@@ -92,17 +93,30 @@ class DaemonScenarioEnv(ScenarioEnv):
     def wait_maildir(self, user: str, above: int, timeout: float) -> float | None:
         return time.time() if wait_until(lambda: maildir_count(user) > above, timeout) else None
 
-    def sink_count(self) -> int:
-        return self.d.sink.count
+    def _sink(self, which: str) -> Sink:
+        try:
+            return self.d.sinks[which]
+        except KeyError:
+            raise DialogError(f"no sink {which!r} (known: {', '.join(self.d.sinks)})") from None
 
-    def wait_sink(self, above: int, timeout: float) -> float | None:
-        return time.time() if wait_until(lambda: self.d.sink.count > above, timeout) else None
+    def sink_count(self, which: str = "relay") -> int:
+        return self._sink(which).count
 
-    def sink_start(self) -> None:
-        self.d.sink.start()
+    def wait_sink(self, above: int, timeout: float, which: str = "relay") -> float | None:
+        sink = self._sink(which)
+        return time.time() if wait_until(lambda: sink.count > above, timeout) else None
 
-    def sink_stop(self) -> None:
-        self.d.sink.stop()
+    def sink_start(self, which: str = "relay") -> None:
+        self._sink(which).start()
+
+    def sink_stop(self, which: str = "relay") -> None:
+        self._sink(which).stop()
+
+    def sink_rejected(self, which: str = "relay") -> int:
+        return len(self._sink(which).rejected)
+
+    def sink_params(self, which: str = "relay") -> list[list[str]]:
+        return [m.params for m in self._sink(which).messages]
 
     def schedule_all(self) -> None:
         self.d.smtpctl("schedule", "all")
@@ -141,7 +155,7 @@ def run_scenario(daemon: RealDaemon, name: str, *, long: bool = False, retry_wai
                 cpu = {}
     finally:
         daemon.stop()
-        daemon.sink.stop()
+        daemon.stop_sinks()
         set_maildir_broken(BROKEN_MAILDIR_USER, True)
     daemon.mark("SMTPD STOPPED")
     lines = daemon.log_lines

@@ -32,6 +32,7 @@ DEFAULT_TIMEOUT = 10.0  # seconds per socket read/connect
 DELIVERY_TIMEOUT = 30.0  # seconds to wait for a delivery the scenario expects
 LOCAL_RETRY_WAIT = 100.0  # local-tempfail-retry: MDA retries at +10, +40, +89 s (real-daemon.md §7)
 RELAY_RETRY_WAIT = 430.0  # relay-unreachable-retry: second MTA attempt at +400 s
+NO_NOTICE_WAIT = 5.0  # seconds to watch for a DSN/bounce the scenario expects not to come
 CLIENT_HELO = "client.local.test"
 
 
@@ -143,9 +144,11 @@ class SmtpSession:
         }
 
 
-def message(subject: str) -> list[str]:
-    """The small RFC 5322 test message the research used (headers, blank line, one body line)."""
+def message(subject: str, extra_headers: Sequence[str] = ()) -> list[str]:
+    """The small RFC 5322 test message the research used (headers, blank line, one body line);
+    ``extra_headers`` go first (a ``Delivered-To:`` for the mail-loop scenario)."""
     return [
+        *extra_headers,
         "From: <sender@local.test>",
         "To: <rcpt@local.test>",
         f"Subject: {subject}",
@@ -184,19 +187,27 @@ class ScenarioEnv:
         """Wait until ``maildir_count(user) > above``."""
         return None
 
-    def sink_count(self) -> int:
-        """Messages accepted by the relay sink."""
+    # ``which`` names the sink (smtpd_sim.real.daemon.SINKS): "relay" (the smarthost on
+    # :2626), "mx" (the MX of mx.test on :25), "dsn" (advertises DSN), "tls1"/"tls2"
+    # (STARTTLS with a certificate chain of 1/2)
+
+    def sink_count(self, which: str = "relay") -> int:
+        """Messages accepted by the sink ``which``."""
         return 0
 
-    def wait_sink(self, above: int, timeout: float) -> float | None:
-        """Wait until ``sink_count() > above``."""
+    def wait_sink(self, above: int, timeout: float, which: str = "relay") -> float | None:
+        """Wait until ``sink_count(which) > above``."""
         return None
 
-    def sink_start(self) -> None:
-        """Make the relay sink answer on 127.0.0.1:2626."""
+    def sink_start(self, which: str = "relay") -> None:
+        """Make the sink ``which`` answer (the relay sink: on 127.0.0.1:2626)."""
 
-    def sink_stop(self) -> None:
-        """Make the relay sink unreachable."""
+    def sink_stop(self, which: str = "relay") -> None:
+        """Make the sink ``which`` unreachable."""
+
+    def sink_params(self, which: str = "relay") -> list[list[str]] | None:
+        """MAIL and RCPT parameters of each message the sink accepted (None: not known)."""
+        return None
 
     def schedule_all(self) -> None:
         """``smtpctl schedule all``: retry every queued envelope now."""
@@ -353,6 +364,113 @@ def _relay_unreachable_retry(c: ScenarioContext, name: str) -> dict[str, Any]:
     return {"t_msg_accepted": t0, "delivered_after_force_s": _after(t0, td)}
 
 
+# ---------------------------------------------------------------- past the 250 (issue 17)
+
+
+def _relay_mx_1rcpt(c: ScenarioContext, name: str) -> dict[str, Any]:
+    # no smarthost: mta asks lka for the MX of mx.test (namespace DNS), then its address
+    c.env.sink_start("mx")
+    n0 = c.env.sink_count("mx")
+    t0 = time.time()
+    c.simple_send("sender@local.test", ["user@mx.test"], name)
+    return {"delivered_after_s": _after(t0, c.env.wait_sink(n0, DELIVERY_TIMEOUT, "mx"))}
+
+
+def _rcpt_reject_after_250(c: ScenarioContext, name: str) -> dict[str, Any]:
+    n0 = c.env.maildir_count("alice")
+    t0 = time.time()
+    s = c.session()
+    s.cmd(f"EHLO {CLIENT_HELO}")
+    s.cmd("MAIL FROM:<sender@local.test>")
+    s.cmd("RCPT TO:<alice@local.test>")  # 250
+    s.cmd("RCPT TO:<nosuchuser@local.test>")  # 550: unknown local user, the transaction goes on
+    s.cmd("DATA")
+    s.data_body(message(name))
+    s.cmd("QUIT")
+    s.close()
+    return {"delivered_after_s": _after(t0, c.env.wait_maildir("alice", n0, DELIVERY_TIMEOUT))}
+
+
+NOTICE_TO = "bob"  # the sender of the DSN and loop scenarios: notices and bounces land in his Maildir
+
+
+def _dsn_send(c: ScenarioContext, name: str, rcpt: str, notify: str,
+              extra_headers: Sequence[str] = ()) -> SmtpSession:
+    """One message from bob with RET=HDRS ENVID=<name> and RCPT ... NOTIFY=<notify> ORCPT=."""
+    s = c.session()
+    s.cmd(f"EHLO {CLIENT_HELO}")
+    s.cmd(f"MAIL FROM:<{NOTICE_TO}@local.test> RET=HDRS ENVID={name}")
+    s.cmd(f"RCPT TO:<{rcpt}> NOTIFY={notify} ORCPT=rfc822;{rcpt}")
+    s.cmd("DATA")
+    s.data_body(message(name, extra_headers))
+    s.cmd("QUIT")
+    s.close()
+    return s
+
+
+def _notice(c: ScenarioContext, t0: float, n0: int, expected: bool) -> dict[str, Any]:
+    """Wait for the DSN or bounce in bob's Maildir (briefly when none is expected)."""
+    t = c.env.wait_maildir(NOTICE_TO, n0, DELIVERY_TIMEOUT if expected else NO_NOTICE_WAIT)
+    return {"notice_expected": expected, "notice_after_s": _after(t0, t)}
+
+
+def _dsn_local(notify: str, expected: bool) -> Callable[[ScenarioContext, str], dict[str, Any]]:
+    def body(c: ScenarioContext, name: str) -> dict[str, Any]:
+        n0, a0 = c.env.maildir_count(NOTICE_TO), c.env.maildir_count("alice")
+        t0 = time.time()
+        _dsn_send(c, name, "alice@local.test", notify)
+        out = {"delivered_after_s": _after(t0, c.env.wait_maildir("alice", a0, DELIVERY_TIMEOUT))}
+        return {**out, **_notice(c, t0, n0, expected)}
+    return body
+
+
+def _dsn_relay(notify: str, rcpt: str, sink: str, expected: bool) -> Callable[[ScenarioContext, str], dict[str, Any]]:
+    def body(c: ScenarioContext, name: str) -> dict[str, Any]:
+        c.env.sink_start(sink)
+        n0, s0 = c.env.maildir_count(NOTICE_TO), c.env.sink_count(sink)
+        t0 = time.time()
+        _dsn_send(c, name, rcpt, notify)
+        out: dict[str, Any] = {}
+        if not rcpt.startswith("reject"):
+            out["relayed_after_s"] = _after(t0, c.env.wait_sink(s0, DELIVERY_TIMEOUT, sink))
+        out.update(_notice(c, t0, n0, expected))
+        params = c.env.sink_params(sink)
+        if params is not None:
+            out["sink_params"] = params[s0:]
+        return out
+    return body
+
+
+def _mail_loop_delivered_to(c: ScenarioContext, name: str) -> dict[str, Any]:
+    # the message already carries Delivered-To: its recipient: mda_check_loop() -> loop bounce
+    n0 = c.env.maildir_count(NOTICE_TO)
+    t0 = time.time()
+    _dsn_send(c, name, "alice@local.test", "FAILURE", extra_headers=["Delivered-To: alice@local.test"])
+    return _notice(c, t0, n0, True)
+
+
+def _forward_loop(c: ScenarioContext, name: str) -> dict[str, Any]:
+    # erin's ~/.forward says frank@local.test, frank's says erin@local.test: lka expands
+    # the loop at RCPT time until EXPAND_DEPTH, so RCPT is refused and nothing is queued
+    s = c.session()
+    s.cmd(f"EHLO {CLIENT_HELO}")
+    s.cmd(f"MAIL FROM:<{NOTICE_TO}@local.test>")
+    s.cmd("RCPT TO:<erin@local.test>")
+    s.cmd("QUIT")
+    s.close()
+    return {}
+
+
+def _relay_starttls(sink: str, rcpt: str) -> Callable[[ScenarioContext, str], dict[str, Any]]:
+    def body(c: ScenarioContext, name: str) -> dict[str, Any]:
+        c.env.sink_start(sink)
+        n0 = c.env.sink_count(sink)
+        t0 = time.time()
+        c.simple_send("sender@local.test", [rcpt], name)
+        return {"delivered_after_s": _after(t0, c.env.wait_sink(n0, DELIVERY_TIMEOUT, sink))}
+    return body
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One scenario: its body, whether it is long (minutes of retry timers), what it is."""
@@ -373,6 +491,26 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("protocol-errors", _protocol_errors, "commands out of order, unknown verbs, NOOP/RSET/VRFY/EXPN/HELP"),
         Scenario("relay-permfail-bounce", _relay_permfail_bounce, "sink 550 at RCPT -> bounce delivered to alice"),
         Scenario("starttls-local-1rcpt", _starttls_local_1rcpt, "STARTTLS on :2587 (fails with 6.8.0p2 + OpenSSL 3)"),
+        Scenario("relay-mx-1rcpt", _relay_mx_1rcpt, "1 message to user@mx.test, relayed to its MX (DNS MX + A lookups)"),
+        Scenario("rcpt-reject-after-250", _rcpt_reject_after_250, "RCPT alice 250, RCPT nosuchuser 550, DATA: alice gets it"),
+        Scenario("dsn-success-local", _dsn_local("SUCCESS", True), "NOTIFY=SUCCESS to alice: delivered, success DSN to bob"),
+        Scenario("dsn-success-relay", _dsn_relay("SUCCESS", "user@relay.test", "relay", True),
+                 "NOTIFY=SUCCESS relayed to a sink without DSN: 'relayed' DSN to bob"),
+        Scenario("dsn-success-relay-dsn", _dsn_relay("SUCCESS", "user@dsn.test", "dsn", False),
+                 "NOTIFY=SUCCESS relayed to a sink advertising DSN: NOTIFY passed on, no notice"),
+        Scenario("dsn-never-permfail", _dsn_relay("NEVER", "reject-me@relay.test", "relay", False),
+                 "NOTIFY=NEVER, sink 550 at RCPT: no bounce"),
+        Scenario("dsn-failure-permfail", _dsn_relay("FAILURE", "reject-me@relay.test", "relay", True),
+                 "NOTIFY=FAILURE, sink 550 at RCPT: bounce to bob"),
+        Scenario("dsn-success-permfail", _dsn_relay("SUCCESS", "reject-me@relay.test", "relay", True),
+                 "NOTIFY=SUCCESS, sink 550 at RCPT: 6.8 queue_bounce() bounces anyway (only NEVER stops it)"),
+        Scenario("mail-loop-delivered-to", _mail_loop_delivered_to,
+                 "message carrying Delivered-To: alice@local.test to alice: loop detected, bounce to bob"),
+        Scenario("forward-loop", _forward_loop, "to erin, whose .forward points to frank, whose .forward points back"),
+        Scenario("relay-starttls-chain1", _relay_starttls("tls1", "user@tls1.test"),
+                 "relayed with STARTTLS to a sink whose certificate chain has 1 link (verified with the test CA)"),
+        Scenario("relay-starttls-chain2", _relay_starttls("tls2", "user@tls2.test"),
+                 "relayed with STARTTLS to a sink whose certificate chain has 2 links (verified with the test CA)"),
         Scenario("local-tempfail-retry", _local_tempfail_retry, "dave's Maildir broken for 100 s, MDA retries, then fixed", long=True),
         Scenario("relay-unreachable-retry", _relay_unreachable_retry, "sink down for 430 s, MTA retry at +400 s, then up", long=True),
     )

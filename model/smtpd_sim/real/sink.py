@@ -4,7 +4,10 @@ Why: the real daemon relays ``relay.test`` to ``smtp+notls://127.0.0.1:2626``; t
 answers there so that relay, permfail-bounce and retry scenarios can run with no
 network. Behaviour (as the research's aiosmtpd sink, real-daemon.md §2): RCPT whose
 local part starts with ``reject`` gets 550, ``defer`` gets 451, anything else 250;
-every accepted message is recorded in :attr:`Sink.messages`.
+every accepted message is recorded in :attr:`Sink.messages`. Options: ``dsn`` advertises
+the DSN extension in EHLO (the real mta then passes NOTIFY/ORCPT/RET/ENVID on and
+leaves success notices to the sink, 6.8 ``mta_session.c``), ``tls`` an SSL context
+with which the sink offers STARTTLS (the outbound-TLS scenarios).
 
 The sink runs its own event loop in a background thread. It listens on the loopback
 only; the listening socket can be created by a caller-provided factory (the harness
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -41,12 +45,21 @@ class SinkMessage:
     mail_from: str
     rcpt_tos: list[str]
     size: int
+    params: list[str] = field(default_factory=list)  # MAIL/RCPT parameters as received (DSN)
+    tls: bool = False  # the session had switched to TLS
 
 
 @dataclass
 class _Txn:
     mail_from: str | None = None
     rcpt_tos: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+
+
+def _params(arg: str) -> list[str]:
+    """The ESMTP parameters after ``<...>`` of a MAIL/RCPT argument (``NOTIFY=...``)."""
+    gt = arg.find(">")
+    return arg[gt + 1 :].split() if gt >= 0 else []
 
 
 def _address(arg: str) -> str:
@@ -77,11 +90,15 @@ class Sink:
         *,
         socket_factory: SocketFactory | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
+        dsn: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise SinkError(f"the sink listens on loopback addresses only, not {host}")
         self.host, self.port = host, port
         self.idle_timeout = idle_timeout
+        self.dsn = dsn
+        self.tls = tls
         self._factory: SocketFactory = socket_factory or (lambda fam, typ: socket.socket(fam, typ))
         self.messages: list[SinkMessage] = []
         self.rejected: list[tuple[str, str]] = []  # (address, reply) for non-250 RCPTs
@@ -191,6 +208,7 @@ class Sink:
         try:
             await reply(f"220 {SINK_HOSTNAME} ESMTP sink")
             txn = _Txn()
+            in_tls = False
             while True:
                 raw = await self._readline(reader)
                 if raw is None:
@@ -199,11 +217,24 @@ class Sink:
                 verb, _, arg = line.partition(" ")
                 verb = verb.upper()
                 if verb == "EHLO":
-                    await reply(f"250-{SINK_HOSTNAME}\r\n250-8BITMIME\r\n250-SIZE {MAX_MESSAGE}\r\n250 HELP")
+                    ext = ["8BITMIME", f"SIZE {MAX_MESSAGE}"]
+                    if self.dsn:
+                        ext.append("DSN")
+                    if self.tls is not None and not in_tls:
+                        ext.append("STARTTLS")
+                    await reply("\r\n".join(f"250-{x}" for x in [SINK_HOSTNAME, *ext]) + "\r\n250 HELP")
+                elif verb == "STARTTLS" and self.tls is not None and not in_tls:
+                    await reply("220 2.0.0 ready to start TLS")
+                    try:
+                        await asyncio.wait_for(writer.start_tls(self.tls), self.idle_timeout)
+                    except (ssl.SSLError, TimeoutError, ConnectionError, OSError):
+                        return
+                    in_tls = True
+                    txn = _Txn()
                 elif verb == "HELO":
                     await reply(f"250 {SINK_HOSTNAME}")
                 elif verb == "MAIL":
-                    txn = _Txn(mail_from=_address(arg))
+                    txn = _Txn(mail_from=_address(arg), params=_params(arg))
                     await reply("250 2.1.0 OK")
                 elif verb == "RCPT":
                     if txn.mail_from is None:
@@ -213,6 +244,7 @@ class Sink:
                     answer = rcpt_reply(addr)
                     if answer.startswith("250"):
                         txn.rcpt_tos.append(addr)
+                        txn.params.extend(_params(arg))
                     else:
                         with self._lock:
                             self.rejected.append((addr, answer))
@@ -227,7 +259,8 @@ class Sink:
                         return
                     if ok:
                         with self._lock:
-                            self.messages.append(SinkMessage(time.time(), txn.mail_from or "", list(txn.rcpt_tos), size))
+                            self.messages.append(SinkMessage(time.time(), txn.mail_from or "", list(txn.rcpt_tos), size,
+                                                         list(txn.params), in_tls))
                         await reply("250 2.0.0 OK sink")
                     else:
                         await reply("552 5.3.4 message too big")

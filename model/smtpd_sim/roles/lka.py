@@ -29,18 +29,21 @@ class _Session:
     """``struct lka_session``: one recipient being expanded."""
 
     __slots__ = ("id", "m", "envelope", "nodes", "deliveries", "error", "errormsg", "waiting",
-                 "seen")
+                 "seen", "nid", "fwd")
 
     def __init__(self, m: Imsg) -> None:
         self.m = m
         self.id: int = m.payload["session"]
         self.envelope: Envelope = m.payload["envelope"]
-        self.nodes: deque[tuple[str, Any, int, str | None]] = deque()
+        # (type, value, depth, forwarding user, ctx, node id, key): see LkaRole._insert()
+        self.nodes: deque[tuple[str, Any, int, str | None, int | None, int, tuple[Any, ...]]] = deque()
         self.deliveries: list[Envelope] = []
         self.error: str | None = None
         self.errormsg: str | None = None
         self.waiting = False
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: set[tuple[Any, ...]] = set()  # keys of the expand tree's realuser=0 nodes
+        self.nid = 0
+        self.fwd: tuple[int | None, tuple[Any, ...]] = (None, ())  # lks->node: ctx, key
 
 
 class LkaRole(Role):
@@ -153,7 +156,9 @@ class LkaRole(Role):
 
     @handles("LKA_PROCESSOR_ERRFD")
     def on_processor_errfd(self, m: Imsg) -> None:
-        """The processor's stderr fd: it is now fully set up."""
+        """``lka.c:lka_imsg()`` IMSG_LKA_PROCESSOR_ERRFD [fd] → ``lka_proc_errfd()`` (the
+        processor's stderr read and logged), then ``shutdown(fd, SHUT_WR)``: nothing is
+        sent; the processor is now fully set up."""
 
     @handles("FILTER_SMTP_BEGIN", "FILTER_SMTP_END", "FILTER_SMTP_DATA_END")
     def on_filter_session(self, m: Imsg) -> None:
@@ -209,8 +214,26 @@ class LkaRole(Role):
         run ``lka_resume()``."""
         s = _Session(m)
         self.sessions[s.id] = s
-        s.nodes.append(("address", s.envelope.rcpt, 0, None))
+        self._insert(s, "address", s.envelope.rcpt, 0, None, None)
         self._resume(s)
+
+    @staticmethod
+    def _insert(s: _Session, kind: str, value: str, depth: int, parent: str | None,
+                ctx: int | None) -> None:
+        """``expand.c:expand_insert()``: a node is dropped if the tree holds one equal by
+        ``expand_cmp()`` — same type, sameuser, realuser, value, and the same nearest
+        EXPAND_ADDRESS ancestor of its parent (``ctx``: the address node's id, None at the
+        root). ``sameuser``: a username forwarded by that same user. A username node that
+        ``getpwnam()`` resolved gets ``realuser = 1`` in the tree (:meth:`_expand_username`),
+        so later nodes (inserted with 0) no longer match it: that is why a .forward loop
+        (erin -> frank -> erin) runs until ``EXPAND_DEPTH``."""
+        sameuser = kind == "username" and parent is not None and parent == value
+        key = (kind, value, sameuser, ctx)
+        if key in s.seen:
+            return
+        s.seen.add(key)
+        s.nid += 1
+        s.nodes.append((kind, value, depth, parent, ctx, s.nid, key))
 
     def _resume(self, s: _Session) -> None:
         """``lka_session.c:lka_resume()``: expand nodes until one waits on the parent or
@@ -235,14 +258,12 @@ class LkaRole(Role):
                       length=9 + evp.approx_size())
         self.send("queue", "LKA_ENVELOPE_COMMIT", {"session": s.id, "reply_to": s.m.src_role})
 
-    def _expand(self, s: _Session, kind: str, value: Any, depth: int, parent: str | None) -> None:
+    def _expand(self, s: _Session, kind: str, value: Any, depth: int, parent: str | None,
+                ctx: int | None, nid: int, key: tuple[Any, ...]) -> None:
         """``lka_session.c:lka_expand()`` for EXPAND_ADDRESS and EXPAND_USERNAME nodes."""
         if depth >= EXPAND_DEPTH:
             s.error, s.errormsg = LKA_PERMFAIL, "524 5.2.4 Mailing list expansion problem"
             return
-        if (kind, str(value)) in s.seen:  # expand.c:expand_insert() drops duplicates
-            return
-        s.seen.add((kind, str(value)))
         if kind == "address":
             local, _, domain = value.rpartition("@")
             rule = self.site.match(domain)  # ruleset.c:ruleset_match()
@@ -252,7 +273,7 @@ class LkaRole(Role):
             if rule.action == "relay":
                 self._submit(s, value, rule, None)
                 return
-            s.nodes.append(("username", local.lower(), depth + 1, None))
+            self._insert(s, "username", local.lower(), depth + 1, None, nid)
             return
         # EXPAND_USERNAME: aliases, then getpwnam, then ~/.forward
         user = value
@@ -260,29 +281,32 @@ class LkaRole(Role):
         if parent is None and table is not None:
             if not table.params.blocking:  # what-if: the lookup goes out, the session waits
                 s.waiting = True
-                self._alias_lookups_async(s, user, depth)
+                self._alias_lookups_async(s, user, depth, ctx, key)
                 return
             if not self._alias_lookups(s, user):
                 return
-        self._expand_username(s, user, depth, parent)
+        self._expand_username(s, user, depth, parent, ctx, key)
 
-    def _expand_username(self, s: _Session, user: str, depth: int, parent: str | None) -> None:
+    def _expand_username(self, s: _Session, user: str, depth: int, parent: str | None,
+                         ctx: int | None, key: tuple[Any, ...]) -> None:
         """The rest of EXPAND_USERNAME once the alias table has answered."""
         if parent is None and user in self.site.aliases:  # aliases.c:aliases_get()
             for target in self.site.aliases[user]:
                 target = target if "@" in target else f"{target}@{self._local_domain()}"
-                s.nodes.append(("address", target, depth + 1, None))
+                self._insert(s, "address", target, depth + 1, None, ctx)
             return
         realuser = self.site.local_user(user)
         info = self.site.userinfo(realuser) if realuser else None
         if info is None:  # table_lookup(userbase, K_USERINFO) == 0
             s.error = LKA_PERMFAIL
             return
+        s.seen.discard(key)  # xn->realuser = 1: the tree's node no longer equals new ones
         if parent == realuser:  # sameuser and the parent was forwarded: submit
             self._submit(s, f"{realuser}@{self._local_domain()}", self.site.match(self._local_domain()), realuser)
             return
         # no aliases found, query forward file: IMSG_LKA_OPEN_FORWARD to the parent
         s.waiting = True
+        s.fwd = (ctx, key)  # lks->node = xn (its nearest address ancestor, for the .forward's nodes)
         self.forward_requests += 1
         self.send("parent", "LKA_OPEN_FORWARD",
                   {"session": s.id, "user": realuser, "uid": info.uid, "depth": depth})
@@ -305,7 +329,8 @@ class LkaRole(Role):
             table.lookup(self.proc, user.split(delim, 1)[0])
         return True
 
-    def _alias_lookups_async(self, s: _Session, user: str, depth: int) -> None:
+    def _alias_lookups_async(self, s: _Session, user: str, depth: int, ctx: int | None,
+                             key: tuple[Any, ...]) -> None:
         """Not 6.8: the same lookups as :meth:`_alias_lookups` sent without blocking (a
         table with ``blocking = false``); the session goes on when the answers are in,
         the lka serves other work meanwhile."""
@@ -325,7 +350,7 @@ class LkaRole(Role):
                 return
             else:
                 s.waiting = False
-                self._expand_username(s, user, depth, None)
+                self._expand_username(s, user, depth, None, ctx, key)
                 if s.waiting:
                     return
             s.waiting = False
@@ -355,16 +380,17 @@ class LkaRole(Role):
             self._submit(s, f"{user}@{self._local_domain()}", self.site.match(self._local_domain()), user)
         else:
             info = self.site.userinfo(user)
+            ctx = s.fwd[0]
             for target in info.forward if info else ():
                 if "@" not in target:
-                    s.nodes.append(("username", target, req["depth"] + 1, user))
+                    self._insert(s, "username", target, req["depth"] + 1, user, ctx)
                 else:
                     local, _, dom = target.rpartition("@")
                     rule = self.site.match(dom)
                     if rule is not None and rule.action == "local" and local == user:
-                        s.nodes.append(("username", local, req["depth"] + 1, user))
+                        self._insert(s, "username", local, req["depth"] + 1, user, ctx)
                     else:
-                        s.nodes.append(("address", target, req["depth"] + 1, user))
+                        self._insert(s, "address", target, req["depth"] + 1, user, ctx)
         self._resume(s)
 
     def _submit(self, s: _Session, dest: str, rule: Any, user: str | None) -> None:

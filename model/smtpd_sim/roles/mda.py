@@ -27,6 +27,15 @@ MDA_TASK_RELEASE = 10  # sc_mda_task_release
 MDA_IOBUF = 65536  # MDA_HIWAT: mda_io() writes up to 64 KiB per wake-up
 
 
+def mda_check_loop(lines: tuple[bytes, ...], dest: str) -> bool:
+    """``mda.c:mda_check_loop()`` (5.4.2, 5.7.3, 6.8): a header line ``Delivered-To: X``
+    of the message file with X equal to the envelope's dest, ignoring case
+    (``strcasecmp(buf + 14, e->dest)``). ``lines``: the file's ``Delivered-To: `` lines
+    that come before its first non-header line, as the smtp FSM noted them."""
+    d = dest.encode("latin-1", "replace").lower()
+    return any(line[14:].lower() == d for line in lines)
+
+
 class _User:
     """``struct mda_user``: envelopes of one (usertable, username)."""
 
@@ -69,6 +78,7 @@ class MdaRole(Role):
         self.users_by_id: dict[int, _User] = {}
         self.runnable: deque[_User] = deque()
         self.sessions: dict[int, _Session] = {}
+        self.disk = ports.disk  # the message file the queue's fd reads (mda_check_loop())
 
     def _uid(self) -> int:
         return self.rng.getrandbits(64)  # generate_uid()
@@ -177,13 +187,20 @@ class MdaRole(Role):
 
     @handles("MDA_OPEN_MESSAGE")
     def on_open_message(self, m: Imsg) -> None:
-        """IMSG_MDA_OPEN_MESSAGE [fd]: loop check, delivery headers, IMSG_MDA_FORK to the parent."""
+        """IMSG_MDA_OPEN_MESSAGE [fd] (5.4.2 IMSG_QUEUE_MESSAGE_FD): the loop check
+        (``mda_check_loop()``: a ``Delivered-To:`` header of the file equal to the dest →
+        IMSG_MDA_DELIVERY_LOOP, 5.4.2 IMSG_DELIVERY_LOOP), delivery headers, IMSG_MDA_FORK
+        to the parent."""
         s = self.sessions.get(m.payload["session"])
         if s is None:
             return
         if not m.payload["ok"]:
             self._queue_result(s.evp, "tempfail", "Cannot get message fd")
             self._done(s)
+            return
+        if mda_check_loop(self.disk.delivered_to.get(s.evp.msgid, ()), s.evp.dest):
+            self.send("queue", "MDA_DELIVERY_LOOP", {"evpid": s.evp.id}, length=8)  # mda_queue_loop()
+            self._done(s)  # mda_log(e, "PermFail", "Loop detected"), mda_done()
             return
         # struct deliver: sender, rcpt, dest, the user's userinfo (mda.c builds it here)
         evp = s.evp

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm import mta_session as mfsm
 from smtpd_sim.fsm.envelope import Envelope
+from smtpd_sim.fsm.mta_session import MTA_EXT_DSN
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.limit import LIMITS, MtaLimits
@@ -1022,11 +1023,14 @@ class MtaRole(Role):
 
     # ---- results to the queue --------------------------------------------------------------
 
-    def delivery(self, status: str, evp: Envelope, text: str) -> None:
+    def delivery(self, status: str, evp: Envelope, text: str, *, dsn: bool = False) -> None:
         """``mta.c:mta_delivery_log()`` + ``mta_delivery_notify()``: results leave one per
-        event-loop iteration (``mta_delivery_flush_event()`` on an evtimer 0)."""
+        event-loop iteration (``mta_delivery_flush_event()`` on an evtimer 0). ``dsn``: the
+        session's remote announced DSN (``e->ext & MTA_EXT_DSN``); IMSG_MTA_DELIVERY_OK
+        carries that ``ext`` (``m_add_int()``), the queue's cue for a success DSN."""
         self._log("mta.delivery", (evp.id, status, text))
-        self.flush_evp.append((status, {"evpid": evp.id, "reason": text}))
+        self.flush_evp.append((status, {"evpid": evp.id, "reason": text,
+                                        "mta_ext": MTA_EXT_DSN if dsn else 0}))
         if not self._flush_armed:
             self._flush_armed = True
             self.proc.timer(0.0, self._flush_event, None, key="mta.flush")

@@ -129,13 +129,14 @@ class SessionEngine:
         s.io += 1
         token = s.io
         addr = s.route.dst.addr
+        port = s.relay.port or 25  # mta_connect(): the relay's port, else 25 (smtp)
         proc = self.mta.proc
 
         def connected(_arg: object) -> None:
             if s.id not in self.sessions or s.io != token or s.fsm is None:
                 return
             conn = self.mta.remote_mx.connect(
-                proc, lambda line: self._io_datain(s, token, line), addr=addr)
+                proc, lambda line: self._io_datain(s, token, line), addr=addr, port=port)
             if conn is None:
                 self._run(s, s.fsm.error("Connection refused"))  # IO_ERROR ECONNREFUSED
                 return
@@ -234,22 +235,24 @@ class SessionEngine:
 
     def _tls_handshake(self, s: Session) -> None:
         """``mta_session.c:mta_io()`` IO_TLSREADY → ``mta_verify_certificate()`` (6.8
-        ``cert_verify()``): the peer's chain to the lka, one imsg per certificate —
-        5.4.2: VERIFY_CERT (leaf) + VERIFY_CHAIN × c (the client-side chain includes the
-        leaf); 5.7.3: VERIFY_CERT + VERIFY_CHAIN × (c-1); 6.8: CERT_CERTIFICATE × c —
-        then VERIFY (6.8 CERT_VERIFY) and wait for the answer."""
+        ``cert_verify()``): the peer's chain to the lka, one imsg per certificate. On a
+        client ``SSL_get_peer_cert_chain()`` includes the leaf, so with c certificates
+        sent by the MX: 5.4.2 and 5.7.3 VERIFY_CERT (the leaf) + VERIFY_CHAIN × c
+        (``sk_X509_num(xchain)``); 6.8 CERT_CERTIFICATE × (c+1) (``cert_count = 1`` plus
+        ``sk_X509_num(xchain)``) — then VERIFY (6.8 CERT_VERIFY) and wait for the answer.
+        +5+c hops in all three releases (era-pony.md said +4+c for 5.7.3/6.8: the C wins)."""
         if s.fsm is None or s.id not in self.sessions:
             return
         self.mta.proc.charge(self.mta.world.tls_handshake_cpu_s)
-        c = self.mta.remote_mx.cert_chain
+        c = s.conn.offers.cert_chain if s.conn is not None else self.mta.remote_mx.cert_chain
         ref = {"session": s.id, "io": s.io}
         if self.mta.era == "6.8":
-            for _ in range(c):
+            for _ in range(1 + c):  # cert.c:cert_verify(): cert_count = 1 + sk_X509_num(xchain)
                 self.mta.send("lka", "CERT_CERTIFICATE", ref)
             self.mta.send("lka", "CERT_VERIFY", ref)
             return
         self.mta.send("lka", "MTA_TLS_VERIFY_CERT", ref)
-        for _ in range(c if self.mta.era == "5.4.2" else c - 1):
+        for _ in range(c):  # one per sk_X509_value(xchain, i), i < sk_X509_num(xchain)
             self.mta.send("lka", "MTA_TLS_VERIFY_CHAIN", ref)
         self.mta.send("lka", "MTA_TLS_VERIFY", ref)
 
@@ -294,7 +297,9 @@ class SessionEngine:
         t = s.task
         t.size = m.payload.get("size", t.size)  # fstat() of the message fd
         task = mfsm.MtaTask(msgid=t.msgid, sender=t.sender,
-                            envelopes=[(e.id, e.dest) for e in t.envelopes], size=t.size)
+                            envelopes=[(e.id, e.dest, e.dsn_notify, e.dsn_orcpt) for e in t.envelopes],
+                            size=t.size, dsn_ret=t.envelopes[0].dsn_ret if t.envelopes else 0,
+                            dsn_envid=t.envelopes[0].dsn_envid if t.envelopes else "")
         self._run(s, s.fsm.task(task, nconn=s.relay.nconn, fd_ok=m.payload["ok"]))
 
     def _results(self, s: Session, results: list[Any]) -> None:
@@ -313,7 +318,7 @@ class SessionEngine:
             if evp is not None:
                 self.mta.stat_decrement("mta.envelope")
                 domain = dest_domain(evp)
-                self.mta.delivery(r0.status, evp, r0.text)
+                self.mta.delivery(r0.status, evp, r0.text, dsn=r0.dsn)
                 if domain is not None:
                     self.mta.hoststat_update(domain, r0.text)
             if not t.envelopes and not results:
@@ -331,7 +336,7 @@ class SessionEngine:
             evp = self._take(t, r.evpid)
             if evp is None:
                 continue
-            self.mta.delivery(r.status, evp, r.text)
+            self.mta.delivery(r.status, evp, r.text, dsn=r.dsn)
             domain = dest_domain(evp)
             if domain is not None:
                 self.mta.hoststat_update(domain, r.text)

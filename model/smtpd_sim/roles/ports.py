@@ -41,9 +41,11 @@ class Hooks:
     ``committed(msgid, envelopes, body)`` = ``queue_fs.c:queue_fs_message_commit()``
     (False: the commit fails, as when the rename fails), ``envelope_written(evp)`` =
     ``queue_fs_envelope_update()`` / ``queue_fs_envelope_create()`` into a committed
-    message, ``envelope_deleted(evpid)`` = ``queue_fs_envelope_delete()``."""
+    message, ``envelope_deleted(evpid)`` = ``queue_fs_envelope_delete()``. ``date()``: the
+    ``time_to_text(time(NULL))`` of a Received: header from the wall clock (None: the
+    simulated clock, see ``SmtpRole.date_text``)."""
 
-    __slots__ = ("delivered", "relayed", "committed", "envelope_written", "envelope_deleted")
+    __slots__ = ("delivered", "relayed", "committed", "envelope_written", "envelope_deleted", "date")
 
     def __init__(self) -> None:
         self.delivered: Callable[[int, str, bytes], bool] | None = None
@@ -51,6 +53,7 @@ class Hooks:
         self.committed: Callable[[int, list[Envelope], bytes], bool] | None = None
         self.envelope_written: Callable[[Envelope], None] | None = None
         self.envelope_deleted: Callable[[int], None] | None = None
+        self.date: Callable[[], str] | None = None
 
 
 class Ports:

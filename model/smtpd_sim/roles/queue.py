@@ -10,7 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from smtpd_sim.fsm.envelope import B_ERROR, B_WARNING, D_BOUNCE, NO_BOUNCE_DOUBLE, Envelope
+from smtpd_sim.fsm.envelope import (
+    B_DELIVERED,
+    B_ERROR,
+    B_WARNING,
+    D_BOUNCE,
+    DSN_SUCCESS,
+    ESC_DELIVERY_TIME_EXPIRED,
+    ESC_ROUTING_LOOP_DETECTED,
+    ESC_STATUS_OK,
+    ESC_STATUS_PERMFAIL,
+    ESC_STATUS_TEMPFAIL,
+    NO_BOUNCE_DOUBLE,
+    Envelope,
+)
+from smtpd_sim.fsm.mta_session import MTA_EXT_DSN
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.roles.base import Role, handles
 from smtpd_sim.roles.bounce import BounceEngine
@@ -47,6 +61,7 @@ class QueueRole(Role):
         self.hostname = ports.site.hostname  # bounce.c: the default smtpname
         self.messages: dict[int, _Message] = {}
         self.evpcache: set[int] = set()  # queue_backend.c envelope cache (QUEUE_EVPCACHE 1024)
+        self.bounce_rng = ports.rng("bounce-ids")  # bounce.c: each session's MIME boundary
         self.bounces = BounceEngine(self)
         self.double_bounces = 0
 
@@ -131,6 +146,7 @@ class QueueRole(Role):
             self.disk.op(self.proc, "unlink", "unlink")
             del self.messages[msg.msgid]
             self.disk.bodies.pop(msg.msgid, None)
+            self.disk.delivered_to.pop(msg.msgid, None)
 
     # ---- restart -------------------------------------------------------------------------
 
@@ -241,6 +257,7 @@ class QueueRole(Role):
         msgid = m.payload["msgid"]
         msg = self.messages.pop(msgid, None)
         self.disk.bodies.pop(msgid, None)
+        self.disk.delivered_to.pop(msgid, None)
         if msg is not None:
             for evpid in msg.envelopes:
                 if evpid in self.evpcache:
@@ -280,12 +297,20 @@ class QueueRole(Role):
 
     @handles("MDA_DELIVERY_OK", "MTA_DELIVERY_OK")
     def on_delivery_ok(self, m: Imsg) -> None:
-        """IMSG_*_DELIVERY_OK: (DSN success bounce if asked), delete the envelope, tell the
-        scheduler."""
+        """IMSG_*_DELIVERY_OK (5.4.2 IMSG_DELIVERY_OK): with ``dsn_notify & DSN_SUCCESS``,
+        ESC class 2 and a success notice, ``queue_bounce(B_DELIVERED)`` (5.x B_DSN) —
+        always for the mda; for the mta only when the remote did not announce DSN
+        (``(mta_ext & MTA_EXT_DSN) == 0``: ``mta_without_dsn = 1``; with DSN the remote
+        got NOTIFY= and notifies itself). Then delete the envelope, tell the scheduler."""
         evpid = m.payload["evpid"]
         evp = self._envelope_load(evpid)
         if evp is None:
             return
+        if evp.dsn_notify & DSN_SUCCESS:
+            mta = m.kind == "MTA_DELIVERY_OK"
+            if not mta or not m.payload.get("mta_ext", 0) & MTA_EXT_DSN:
+                evp.esc_class = ESC_STATUS_OK
+                self._bounce(evp, B_DELIVERED, mta_without_dsn=mta)
         self._envelope_delete(evpid)
         self.ledger.delivered(evpid, self.now)
         self.send("scheduler", "QUEUE_DELIVERY_OK", {"evpid": evpid})
@@ -300,6 +325,7 @@ class QueueRole(Role):
             self.send("scheduler", "QUEUE_ENVELOPE_REMOVE", {"evpid": evpid, "inflight": True}, length=12)
             return
         evp.errorline = m.payload.get("reason", "")
+        evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, m.payload.get("code", 0)
         evp.retry += 1
         self._envelope_update(evp)
         self.ledger.tempfailed(evpid, self.now)
@@ -316,6 +342,10 @@ class QueueRole(Role):
             return
         loop = m.kind.endswith("LOOP")
         evp.errorline = "Loop detected" if loop else m.payload.get("reason", "")
+        if loop:  # envelope_set_esc_class(ESC_STATUS_TEMPFAIL), _code(ESC_ROUTING_LOOP_DETECTED)
+            evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, ESC_ROUTING_LOOP_DETECTED
+        else:
+            evp.esc_class, evp.esc_code = ESC_STATUS_PERMFAIL, m.payload.get("code", 0)
         self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
         self.ledger.failed(evpid, self.now)
@@ -356,6 +386,7 @@ class QueueRole(Role):
         if evp is None:
             return
         evp.errorline = "Envelope expired"
+        evp.esc_class, evp.esc_code = ESC_STATUS_TEMPFAIL, ESC_DELIVERY_TIME_EXPIRED
         self._bounce(evp, B_ERROR)
         self._envelope_delete(evpid)
         if evp.type == D_BOUNCE:
@@ -380,7 +411,7 @@ class QueueRole(Role):
     # ---- bounces ------------------------------------------------------------------------
 
     def _bounce(self, evp: Envelope, bounce_type: int, delay: float = 0.0,
-                expire: float | None = None) -> None:
+                expire: float | None = None, *, mta_without_dsn: bool = False) -> None:
         """``queue.c:queue_bounce()``: ``Envelope.make_bounce()`` — a D_BOUNCE copy of the
         envelope with a new evpid in the same message directory — written, submitted and
         committed to the scheduler; none for DSN NEVER, for a bounce (double bounce), or
@@ -395,7 +426,7 @@ class QueueRole(Role):
         if msg is None:
             return
         b = evp.make_bounce(self._generate_evpid(msg), self.now, bounce_type,
-                            delay=delay, expire=expire)
+                            delay=delay, expire=expire, mta_without_dsn=mta_without_dsn)
         assert b is not None
         self._envelope_write(msg, b)
         self.send("scheduler", "QUEUE_ENVELOPE_SUBMIT", {"envelope": b}, length=10 + b.approx_size())

@@ -104,7 +104,10 @@ class SchedulerRole(Role):
         self.stat_increment("scheduler.envelope.inflight", d_inflight)
         self.stat_increment("scheduler.envelope.expired", d_expired)
         self.stat_increment("scheduler.envelope.removed", d_removed)
-        self.stat_increment("scheduler.envelope.updated", d_updated)
+        # 5.4.2 scheduler.c:scheduler_process_update(): "scheduler.envelope.update";
+        # 5.7.3 / 6.8 scheduler_timeout(): "scheduler.envelope.updated"
+        self.stat_increment("scheduler.envelope.update" if self.era == "5.4.2"
+                            else "scheduler.envelope.updated", d_updated)
         self.ninflight += d_inflight
         if tick.next_timer is not None:
             self._timer = self.proc.timer(tick.next_timer, self._timeout, None, key="scheduler.timeout")

@@ -74,6 +74,7 @@ class SmtpRole(Role):
         self.ledger = ports.ledger
         self.recorder = ports.recorder
         self.disk = ports.disk
+        self.hooks = ports.hooks  # a live server's wall-clock date (hooks.date)
         self.socketpair_latency = ports.socketpair_latency_s
         common: dict[str, Any] = {
             "variant": b.smtp_variant,
@@ -328,8 +329,8 @@ class SmtpRole(Role):
         s = self._session_of(m)
         if s is None or s.pending_open is None:
             return
-        ev, s.pending_open = s.pending_open, None
-        self._handle(s, ev)
+        s.pending_open = None
+        self._handle(s, fsm.MessageOpened(True, self.date_text()))
 
     def _a_reply(self, s: _Session, a: Any) -> None:
         """``smtp_session.c:smtp_reply()``: queue the reply on the client socket."""
@@ -342,7 +343,11 @@ class SmtpRole(Role):
         self.proc.emit(s.conn.server_reply, a.text)
 
     def _a_disconnect(self, s: _Session, a: Any) -> None:
-        """STATE_QUIT / errors: close after the output drains, then ``smtp_free()``."""
+        """STATE_QUIT / errors: close after the output drains, then ``smtp_free()``. A 5.x
+        kick (SF_KICK, ``SMTP_KICK_CMD`` commands without progress) counts
+        ``stat_increment("smtp.kick")`` as ``smtp_command()`` sets the flag."""
+        if a.reason == "kick":
+            self.stat_increment("smtp.kick")
         s.closed = True
         self.proc.emit(s.conn.server_close, a.reason)
         self._free(s)
@@ -409,7 +414,10 @@ class SmtpRole(Role):
         evp.smtpname = self.hostname  # smtp_tx(): s->smtpname, the listener's hostname
         evp.helo = s.helo
         evp.hostname = s.rdns
-        evp.dsn_notify = a.dsn_notify
+        evp.dsn_notify = a.dsn_notify  # smtp_tx_rcpt_to(): NOTIFY=, ORCPT= of this RCPT
+        evp.dsn_orcpt = a.dsn_orcpt or ""
+        evp.dsn_ret = a.dsn_ret  # smtp_tx_mail_from(): RET=, ENVID= of the transaction
+        evp.dsn_envid = a.dsn_envid
         self.send("lka", "SMTP_EXPAND_RCPT", {"session": s.id, "envelope": evp},
                   length=8 + evp.approx_size())
 
@@ -449,15 +457,25 @@ class SmtpRole(Role):
             return
         if self.filtered and m.payload["ok"]:
             # smtp_filter_data_begin(): the 354 waits for lka's data socketpair
-            s.pending_open = fsm.MessageOpened(True)
+            s.pending_open = True
             self.send("lka", "FILTER_SMTP_DATA_BEGIN", {"session": s.id}, length=8)
             return
-        self._handle(s, fsm.MessageOpened(m.payload["ok"]))
+        self._handle(s, fsm.MessageOpened(m.payload["ok"], self.date_text()))
+
+    def date_text(self) -> str:
+        """``time_to_text(time(NULL))`` for the Received: header ``smtp_message_begin()``
+        writes: the wall clock of a live server (``hooks.date``), else the simulated
+        clock with time 0 at the Unix epoch, UTC (deterministic; the same text length as
+        today's dates while a run is under 10 days, so message sizes do not move)."""
+        date = self.hooks.date
+        return date() if date is not None else fsm.time_to_text(self.now)
 
     def _a_commit(self, s: _Session, a: Any) -> None:
         """``smtp_tx_commit()``: IMSG_SMTP_MESSAGE_COMMIT (body already in the queue file)."""
         if a.body is not None:
             self.disk.bodies[a.msgid] = a.body  # what smtp wrote through the queue's fd
+        if a.delivered_to:
+            self.disk.delivered_to[a.msgid] = a.delivered_to
         if not s.bounce:  # a client's message: its session and size, for the per-message table
             self.ledger.message_sent(a.msgid, s.id, a.size)
         self.send("queue", "SMTP_MESSAGE_COMMIT", {"session": s.id, "msgid": a.msgid, "size": a.size})

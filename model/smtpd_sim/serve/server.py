@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from smtpd_sim.errors import ModelError
 from smtpd_sim.fsm.envelope import D_BOUNCE, Envelope
+from smtpd_sim.fsm.smtp_events import time_to_text
 from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import write_imsg_trace
 from smtpd_sim.serve.net import (
@@ -34,6 +35,14 @@ from smtpd_sim.serve.net import (
 from smtpd_sim.serve.store import Maildirs, QueueStore, Reloaded, append_mbox
 from smtpd_sim.sim.runner import Runner
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_ERA, RESEARCH_SITE, scenario_of
+
+
+def wall_date() -> str:
+    """``time_to_text(time(NULL))`` from this machine's clock in its local zone
+    (``localtime()``'s ``tm_gmtoff`` / ``tm_zone``, as ``to.c`` reads them)."""
+    now = time.time()
+    lt = time.localtime(now)
+    return time_to_text(now, lt.tm_gmtoff, lt.tm_zone)
 
 
 class LiveServer:
@@ -67,6 +76,7 @@ class LiveServer:
         self._traced = 0
         self.sim.hooks.delivered = self._delivered
         self.sim.hooks.relayed = self._relayed
+        self.sim.hooks.date = wall_date  # Received: dates from this machine's clock
         runner.start(clients=False)
         self._t0_wall = time.monotonic()
         self._t0_sim = self.sim.env.now

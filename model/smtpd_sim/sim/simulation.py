@@ -72,6 +72,7 @@ class Simulation:
         if workload is not None:
             self.remote_mx.starttls = workload.remote.starttls
             self.remote_mx.cert_chain = workload.remote.cert_chain
+            self.remote_mx.dsn = workload.remote.dsn
         self.ledger = Ledger()
         self.clients = ClientLog(stream=stream)
         if stream:

@@ -134,6 +134,10 @@ class Remote(Strict):
     # certificates the MX presents, leaf included ("typ. c = 2", era-5.4.2-mfa.md §3, outbound variants)
     cert_chain: int = Field(default=2, ge=1, le=10, description="certificates the remote MX presents, leaf "
                             "included", json_schema_extra={"unit": "certificates"})
+    # announces DSN in its EHLO reply: the mta then sends NOTIFY=/ORCPT= and the queue
+    # leaves a success notice to the MX (queue.c IMSG_MTA_DELIVERY_OK, MTA_EXT_DSN)
+    dsn: bool = Field(default=False, description="the remote MX announces DSN (RFC 3461) in its EHLO "
+                      "reply")
 
 
 class WorkloadSpec(Strict):

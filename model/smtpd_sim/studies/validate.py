@@ -26,9 +26,11 @@ import pandas as pd
 
 from smtpd_sim.observe.metrics import trace_hops
 from smtpd_sim.observe.traces import as_observed, compare_hops, compare_replies
+from smtpd_sim.real.daemon import SINKS
 from smtpd_sim.real.scenarios import ScenarioEnv, run_scenario_client, scenario_names
 from smtpd_sim.serve.server import LiveServer
 from smtpd_sim.spec.scenario import DEFAULT_ERA, RESEARCH_SITE
+from smtpd_sim.world.remote_mx import Profile
 
 SETTLE_S = 1.5  # the real harness lets the daemon settle this long before the END marker
 SINK_REPLIES = {"reject": "550 5.1.1 rejected by the sink", "defer": "451 4.3.0 deferred by the sink"}
@@ -58,6 +60,8 @@ class SimServerThread:
         sim = self.server.sim
         sim.remote_mx.rcpt_policy = research_sink
         sim.remote_mx.down = True  # the harness starts the sink only when a scenario wants it
+        for port, dsn, chain in SINKS.values():  # what each sink of the real harness offers
+            sim.remote_mx.profiles[("", port)] = Profile(starttls=chain > 0, cert_chain=chain or 2, dsn=dsn)
         self.port, self.tls_port = _free_port(), _free_port()
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -132,17 +136,21 @@ class SimEnv(ScenarioEnv):
     def wait_maildir(self, user: str, above: int, timeout: float) -> float | None:
         return self._wait(lambda: self.maildir_count(user) > above, timeout)
 
-    def sink_count(self) -> int:
+    # the simulation has one remote MX: every named sink of the real harness is it
+    def sink_count(self, which: str = "relay") -> int:
         return int(self.st.call(lambda: self.st.server.sim.remote_mx.accepted_count))
 
-    def wait_sink(self, above: int, timeout: float) -> float | None:
-        return self._wait(lambda: self.sink_count() > above, timeout)
+    def wait_sink(self, above: int, timeout: float, which: str = "relay") -> float | None:
+        return self._wait(lambda: self.sink_count(which) > above, timeout)
 
-    def sink_start(self) -> None:
+    def sink_start(self, which: str = "relay") -> None:
         self.st.call(lambda: setattr(self.st.server.sim.remote_mx, "down", False))
 
-    def sink_stop(self) -> None:
+    def sink_stop(self, which: str = "relay") -> None:
         self.st.call(lambda: setattr(self.st.server.sim.remote_mx, "down", True))
+
+    def sink_params(self, which: str = "relay") -> list[list[str]] | None:
+        return list(self.st.call(lambda: list(self.st.server.sim.remote_mx.accepted_params)))
 
     def schedule_all(self) -> None:
         self.st.call(lambda: self.st.server.sim.roles["scheduler"].schedule_all())

@@ -21,6 +21,9 @@ class Disk:
         # what the message files hold, by msgid (only with the message bytes kept: a live
         # server writes them out; else the FSM counts bytes without keeping them)
         self.bodies: dict[int, bytes] = {}
+        # the "Delivered-To: " header lines of a message file, by msgid (kept always, for
+        # messages that have one: what mda.c:mda_check_loop() reads)
+        self.delivered_to: dict[int, tuple[bytes, ...]] = {}
 
     def op(self, proc: Process, *kinds: str) -> None:
         """Do the named syscalls in ``proc``'s current handler (e.g. ``op(p, "open", "fsync")``)."""

@@ -45,8 +45,23 @@ class ClientProcess(Protocol):
               key: str = "timer") -> object: ...
 
 
+class Profile:
+    """What one remote server offers (a sink of the real harness, an MX): STARTTLS and the
+    certificates it presents (leaf included), DSN in its EHLO reply."""
+
+    __slots__ = ("starttls", "cert_chain", "dsn")
+
+    def __init__(self, starttls: bool = False, cert_chain: int = 2, dsn: bool = False) -> None:
+        self.starttls = starttls
+        self.cert_chain = cert_chain
+        self.dsn = dsn
+
+
 class RemoteMx:
-    """One simulated remote SMTP server (all connections share its behaviour)."""
+    """The simulated remote SMTP servers: one behaviour (replies, faults, the accepted log)
+    shared by all connections, and what each server offers (:class:`Profile`) by the
+    address and port connected to (``profiles``; the defaults ``starttls``,
+    ``cert_chain``, ``dsn`` otherwise)."""
 
     def __init__(self, params: WorldParams, hostname: str = "mx.relay.test") -> None:
         self.latency = params.remote_latency_s
@@ -54,6 +69,9 @@ class RemoteMx:
         self.delayed_ack_s = DELAYED_ACK_S
         self.hostname = hostname
         self.accepted: list[tuple[str, list[str], int]] = []  # (sender, rcpts, size), if keep_log
+        # the MAIL and RCPT parameters of each accepted message (RET=, ENVID=, NOTIFY=,
+        # ORCPT=: what the mta passed on to a DSN server), if keep_log
+        self.accepted_params: list[list[str]] = []
         self.keep_log = True  # off in a streaming run: the count only
         self.accepted_count = 0
         self.connections = 0
@@ -74,12 +92,24 @@ class RemoteMx:
         self.starttls = False
         self.cert_chain = 2
         self.tls_sessions = 0
+        self.dsn = False  # workload [remote] dsn: "250-DSN" in the EHLO reply (RFC 3461)
+        # (addr, port) -> Profile; addr "" matches any address, port 0 any port
+        self.profiles: dict[tuple[str, int], Profile] = {}
+
+    def profile(self, addr: str | None, port: int) -> Profile:
+        """What the server at ``addr``:``port`` offers: the most specific entry of
+        ``profiles``, else the defaults."""
+        for key in ((addr or "", port), ("", port), (addr or "", 0)):
+            p = self.profiles.get(key)
+            if p is not None:
+                return p
+        return Profile(self.starttls, self.cert_chain, self.dsn)
 
     def connect(self, proc: ClientProcess, deliver: Callable[[str], None],
-                addr: str | None = None) -> RemoteConnection | None:
-        """A TCP connection from ``proc`` (to ``addr``, one address of the MX); replies
-        arrive as io events running ``deliver(line)``. None: the connection is refused
-        (the MX, or that address, is down)."""
+                addr: str | None = None, port: int = 0) -> RemoteConnection | None:
+        """A TCP connection from ``proc`` (to ``addr``:``port``, one address of the MX);
+        replies arrive as io events running ``deliver(line)``. None: the connection is
+        refused (the MX, or that address, is down)."""
         if self.down or (addr is not None and addr in self.down_addrs):
             self.refused += 1
             return None
@@ -88,14 +118,16 @@ class RemoteMx:
             self.by_addr[addr] = self.by_addr.get(addr, 0) + 1
         self.open += 1
         self.max_open = max(self.max_open, self.open)
-        return RemoteConnection(self, proc, deliver)
+        return RemoteConnection(self, proc, deliver, self.profile(addr, port))
 
 
 class RemoteConnection:
     """The server side of one outbound session."""
 
-    def __init__(self, mx: RemoteMx, proc: ClientProcess, deliver: Callable[[str], None]) -> None:
+    def __init__(self, mx: RemoteMx, proc: ClientProcess, deliver: Callable[[str], None],
+                 profile: Profile | None = None) -> None:
         self.mx = mx
+        self.offers = profile if profile is not None else mx.profile(None, 0)
         self.proc = proc
         self.deliver = deliver
         self.in_data = False
@@ -104,6 +136,7 @@ class RemoteConnection:
         self.size = 0
         self.msgid = 0
         self.evpids: list[int] = []
+        self.params: list[str] = []  # MAIL and RCPT parameters of the transaction
         self.closed = False
         self.tls = False  # STARTTLS done on this connection
         # when the ACK of the last body segment reaches the client (Nagle releases the ".")
@@ -172,6 +205,7 @@ class RemoteConnection:
                 self.mx.accepted_count += 1
                 if self.mx.keep_log:
                     self.mx.accepted.append((self.sender, list(self.rcpts), self.size))
+                    self.mx.accepted_params.append(list(self.params))
                 if self.mx.hook is not None:
                     self.mx.hook(self.sender, list(self.rcpts), self.msgid)
                 if self.mx.on_delivered is not None:
@@ -185,14 +219,16 @@ class RemoteConnection:
             self._reply(bad)
             return
         if verb in ("EHLO", "HELO"):
-            if verb == "EHLO" and self.mx.starttls and not self.tls:
-                self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME")
-            elif verb == "EHLO":
-                self._reply(f"250-{self.mx.hostname}", "250-PIPELINING", "250 8BITMIME")
+            if verb == "EHLO":
+                ext = ["250-PIPELINING"] + (["250-DSN"] if self.offers.dsn else [])
+                if self.offers.starttls and not self.tls:
+                    ext.append("250-STARTTLS")
+                self._reply(f"250-{self.mx.hostname}", *ext, "250 8BITMIME")
             else:
                 self._reply(f"250 {self.mx.hostname}")
         elif verb == "MAIL":
             self.sender, self.rcpts, self.size = line[10:].split(">")[0].lstrip("<"), [], 0
+            self.params = line.partition(">")[2].split()
             self._reply("250 2.1.0 Ok")
         elif verb == "RCPT":
             rcpt = line[8:].split(">")[0].lstrip("<")
@@ -201,11 +237,12 @@ class RemoteConnection:
                 self._reply(policy)
                 return
             self.rcpts.append(rcpt)
+            self.params += line.partition(">")[2].split()
             self._reply("250 2.1.5 Ok")
         elif verb == "DATA":
             self.in_data = True
             self._reply("354 End data with <CR><LF>.<CR><LF>")
-        elif verb == "STAR" and line.upper() == "STARTTLS" and self.mx.starttls and not self.tls:
+        elif verb == "STAR" and line.upper() == "STARTTLS" and self.offers.starttls and not self.tls:
             # RFC 3207: 220, then the handshake; the client starts over with EHLO
             self.tls = True
             self.mx.tls_sessions += 1
