@@ -19,6 +19,13 @@ DATA = Path(__file__).parents[1] / "data" / "real-traces-5.4.2"
 
 SCENARIOS = ["local-1rcpt", "local-3rcpt", "relay-1rcpt", "reject-rcpt", "protocol-errors",
              "relay-permfail-bounce", "starttls-local-1rcpt"]
+# past the 250 (recorded once with the 5.4-syntax rules of the data's smtpd.conf). The real
+# 5.4.2p1 corrected the model in forward-loop: its RCPT reply is 5.4.2's default "550 Invalid
+# recipient", not 6.8's "524 5.2.4 Mailing list expansion problem" (lka_session.c:lka_resume();
+# roles/lka.py LkaRole._expansion_problem())
+PAST_250 = ["relay-mx-1rcpt", "rcpt-reject-after-250", "dsn-success-local", "dsn-success-relay",
+            "dsn-success-relay-dsn", "dsn-never-permfail", "dsn-failure-permfail", "dsn-success-permfail",
+            "mail-loop-delivered-to", "forward-loop", "relay-starttls-chain1", "relay-starttls-chain2"]
 
 
 def _stat_hops(df) -> Counter[str]:  # type: ignore[no-untyped-def]
@@ -26,7 +33,7 @@ def _stat_hops(df) -> Counter[str]:  # type: ignore[no-untyped-def]
     return Counter(f"{a}->{b} {n}" for a, b, n in zip(d["from_proc"], d["to_proc"], d["imsg_name"], strict=True))
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [*SCENARIOS, *PAST_250])
 def test_with_mfa_hops_equal_the_recorded_real_542_trace(name: str) -> None:
     real = read_hops_csv(DATA / "csv" / f"{name}.imsg.csv")
     sim, dialog, _secs = run_sim_scenario(name, era="with-mfa")
