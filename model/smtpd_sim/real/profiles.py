@@ -21,12 +21,15 @@ from smtpd_sim.real.commands import RealDaemonError, run
 
 # The same policy in 5.4 syntax (smtpd/parse.y of opensmtpd-5.4.2p1: `pki NAME certificate|
 # key|dhparams`, `accept ... deliver to maildir`, `accept ... relay via URL`). "smtp://" is
-# plain SMTP in 5.4.2 (to.c:text_to_relayhost(): flags 0, no STARTTLS attempt). The
+# plain SMTP in 5.4.2 (to.c:text_to_relayhost(): flags 0, no STARTTLS attempt), "smtp+tls://"
+# F_TLS_OPTIONAL; 5.4 has no `ca` directive, so the TLS sinks' chains are not verified
+# against the harness's CA (mta_session.c checks against the compiled-in CA file). The
 # dhparams line: 5.4.2's built-in 1024-bit DH group (ssl.c:get_dh1024()) is refused by
 # OpenSSL 3 ("dh key too small"), so the STARTTLS listener is given a 2048-bit group.
 SMTPD_CONF_542 = """\
 # smtpd.conf for the real-daemon check (OpenSMTPD 5.4.2p1 built from source), 5.4 syntax
-# All traffic is loopback-only; the only relay target is a sink on 127.0.0.1:{sink_port}.
+# All traffic is loopback-only; the relay targets are the harness's sinks on 127.0.0.1
+# (and port 25 for the MX of {mx_domain} that the namespace's DNS server names).
 
 pki {pki} certificate "certs/cert.pem"
 pki {pki} key "certs/key.pem"
@@ -37,6 +40,10 @@ listen on 127.0.0.1 port {tls_port} hostname {pki} tls pki {pki}
 
 accept from any for domain "local.test" deliver to maildir
 accept from any for domain "relay.test" relay via "smtp://127.0.0.1:{sink_port}"
+accept from any for domain "dsn.test" relay via "smtp://127.0.0.1:{dsn_port}"
+accept from any for domain "{mx_domain}" relay
+accept from any for domain "tls1.test" relay via "smtp+tls://{tls1_host}:{tls1_port}"
+accept from any for domain "tls2.test" relay via "smtp+tls://{tls2_host}:{tls2_port}"
 """
 
 
@@ -44,8 +51,11 @@ def conf_542() -> str:
     """:data:`SMTPD_CONF_542` with the harness's ports and pki name (smtpd_sim.real.daemon)."""
     from smtpd_sim.real import daemon  # daemon imports this module: resolved at call time
 
-    return SMTPD_CONF_542.format(pki=daemon.PKI_NAME, smtp_port=daemon.SMTP_PORT, tls_port=daemon.TLS_PORT,
-                                 sink_port=daemon.SINK_PORT)
+    return SMTPD_CONF_542.format(
+        pki=daemon.PKI_NAME, smtp_port=daemon.SMTP_PORT, tls_port=daemon.TLS_PORT, sink_port=daemon.SINK_PORT,
+        dsn_port=daemon.SINKS["dsn"][0], mx_domain=daemon.MX_DOMAIN,
+        tls1_host=daemon.TLS_SINK_HOSTS["tls1"], tls1_port=daemon.SINKS["tls1"][0],
+        tls2_host=daemon.TLS_SINK_HOSTS["tls2"], tls2_port=daemon.SINKS["tls2"][0])
 
 
 def _conf_end(*procs: str) -> tuple[str, ...]:

@@ -235,6 +235,13 @@ class LkaRole(Role):
         s.nid += 1
         s.nodes.append((kind, value, depth, parent, ctx, s.nid, key))
 
+    def _expansion_problem(self) -> str | None:
+        """The errormsg of an expansion that failed (too deep, or to an empty delivery list):
+        6.8 ``lka_session.c`` sets "524 5.2.4 Mailing list expansion problem"; 5.4.2 and 5.7.3
+        set none, so ``lka_resume()`` sends its default "550 Invalid recipient" (the real
+        5.4.2p1 forward-loop trace, tests/data/real-traces-5.4.2)."""
+        return "524 5.2.4 Mailing list expansion problem" if self.behaviour.smtp_variant == "6.8" else None
+
     def _resume(self, s: _Session) -> None:
         """``lka_session.c:lka_resume()``: expand nodes until one waits on the parent or
         the list is empty, then submit the delivery list to queue or report the error."""
@@ -244,7 +251,7 @@ class LkaRole(Role):
             if s.waiting:
                 return
         if s.error is None and not s.deliveries:
-            s.error, s.errormsg = LKA_PERMFAIL, "524 5.2.4 Mailing list expansion problem"
+            s.error, s.errormsg = LKA_PERMFAIL, self._expansion_problem()
         del self.sessions[s.id]
         if s.error is not None:
             text = s.errormsg or ("550 Invalid recipient" if s.error == LKA_PERMFAIL
@@ -262,7 +269,7 @@ class LkaRole(Role):
                 ctx: int | None, nid: int, key: tuple[Any, ...]) -> None:
         """``lka_session.c:lka_expand()`` for EXPAND_ADDRESS and EXPAND_USERNAME nodes."""
         if depth >= EXPAND_DEPTH:
-            s.error, s.errormsg = LKA_PERMFAIL, "524 5.2.4 Mailing list expansion problem"
+            s.error, s.errormsg = LKA_PERMFAIL, self._expansion_problem()
             return
         if kind == "address":
             local, _, domain = value.rpartition("@")
