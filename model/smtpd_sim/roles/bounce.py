@@ -177,7 +177,7 @@ class BounceMessage:
     """``struct bounce_message``: bounce envelopes of one msgid to one sender."""
 
     __slots__ = ("msgid", "to", "smtpname", "envelopes", "timeout", "bounce_type", "delay", "ttl",
-                 "dsn_ret", "mta_without_dsn")
+                 "dsn_ret", "mta_without_dsn", "key")
 
     def __init__(self, msgid: int, to: str, smtpname: str, bounce_type: int) -> None:
         self.msgid = msgid
@@ -190,6 +190,7 @@ class BounceMessage:
         self.mta_without_dsn = False
         self.envelopes: list[Envelope] = []
         self.timeout = 0.0
+        self.key: tuple[Any, ...] = ()  # its key in the ``messages`` tree
 
 
 class SocketPair:
@@ -289,7 +290,7 @@ class BounceSession:
             self.send(f"EHLO {self.smtpname}")
             self.state = "MAIL"
         elif st in ("MAIL", "DATA_END"):
-            self.msg = self.engine.next_message()
+            self.msg = self.engine.next_message(self.smtpname)
             if self.msg is None:
                 self.send("QUIT")
                 self.state = "CLOSE"
@@ -334,7 +335,10 @@ class BounceEngine:
     def __init__(self, queue: QueueRole) -> None:
         self.queue = queue
         self.rng = queue.bounce_rng  # MIME boundaries (generate_uid())
+        # the ``messages`` tree: messages still open to more envelopes (bounce_add() finds
+        # them); a message a session took is out of it, though not yet reported
         self.messages: dict[tuple[Any, ...], BounceMessage] = {}
+        self.nmessage = 0  # messages added and not yet reported (bounce_delivery())
         self.pending: deque[BounceMessage] = deque()
         self.running = 0
         self.sessions: list[BounceSession] = []
@@ -360,7 +364,9 @@ class BounceEngine:
             msg = BounceMessage(msgid, evp.sender, key[2], btype)
             msg.delay, msg.ttl = evp.bounce_delay, evp.expire
             msg.dsn_ret, msg.mta_without_dsn = evp.dsn_ret, evp.mta_without_dsn
+            msg.key = key
             self.messages[key] = msg
+            self.nmessage += 1
             q.stat_increment("bounce.message")
         elif msg in self.pending:
             self.pending.remove(msg)
@@ -374,7 +380,7 @@ class BounceEngine:
         """``bounce.c:bounce_drain()``."""
         q = self.queue
         while True:
-            if self.running >= BOUNCE_MAXRUN or not self.messages or self.running >= len(self.messages):
+            if self.running >= BOUNCE_MAXRUN or self.nmessage == 0 or self.running >= self.nmessage:
                 return
             if not self.pending:
                 return
@@ -402,13 +408,17 @@ class BounceEngine:
         self.sessions.append(s)
         self.queue.stat_increment("bounce.session")
 
-    def next_message(self) -> BounceMessage | None:
-        """``bounce.c:bounce_next_message()``: the first pending message whose timeout passed."""
+    def next_message(self, smtpname: str) -> BounceMessage | None:
+        """``bounce.c:bounce_next_message()``: the first pending message for the session's
+        ``smtpname`` whose timeout passed, out of ``pending`` and out of the ``messages``
+        tree (``SPLAY_REMOVE``): a bounce envelope added while the session speaks goes into
+        a new message, not into this one (it would be reported twice)."""
         now = math.floor(self.queue.now)
         for msg in list(self.pending):
-            if msg.timeout > now:
+            if msg.timeout > now or msg.smtpname != smtpname:
                 continue
             self.pending.remove(msg)
+            del self.messages[msg.key]
             return msg
         return None
 
@@ -444,7 +454,7 @@ class BounceEngine:
                 q.bounce_tempfail(evp, status)
             else:
                 q.bounce_done(evp, result)
-        self.messages = {k: m for k, m in self.messages.items() if m is not msg}
+        self.nmessage -= 1
         if result == "ok":
             self.delivered += 1
         else:
