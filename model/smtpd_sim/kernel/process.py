@@ -241,8 +241,9 @@ class Process:
                 if self._rows:
                     self.rec.hop(t, item.t_sent, src, self.name, item.name, key, item.length, item.fd,
                                  item.stat, item.id, item.cause)
-            if self._rows:
-                self.rec.run(self.name, t, cost, key, item.id, item.cause, src_proc is not self)
+                    self.rec.run(self.name, t, cost, key, item.id, item.cause, True)
+            elif self._rows:
+                self.rec.run(self.name, t, cost, key, item.id, item.cause, False)
             self.cursor = t + cost
             self.cause = item.id
             role = self.roles[item.dst_role]

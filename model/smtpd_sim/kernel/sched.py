@@ -130,8 +130,8 @@ class Environment(simpy.Environment):
             event: Any = head[3]
             callbacks, event.callbacks = event.callbacks, None
             if event.__class__ is timer_cls:  # the kernel's own: ok by construction
-                for callback in callbacks:  # one, or none once cancelled
-                    callback(event)
+                if callbacks:  # its one callback, or () once cancelled
+                    callbacks[0](event)
                 continue
             for callback in callbacks:
                 callback(event)
