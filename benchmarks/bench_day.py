@@ -33,15 +33,23 @@ FLAT = 0.15  # per-message cost of the largest slice within 15 % of the next lar
 
 def day_scenario(messages: int) -> Scenario:
     """benchmarks/day.toml cut to ``messages`` sessions (one message each), with its relay
-    domains added to the default site as MX relays answered by the world's remote MX."""
+    domains added to the default site as MX relays, each domain's MX a host of its own
+    (``mx.<domain>`` at an address of its own in 192.0.2.0/24, TEST-NET-1), all answered
+    by the world's remote MX: five destination providers, each with the mta's per-host
+    connection limits of its own."""
     scen = resolve_scenario(DAY_TOML)
     wl = scen.workload
     assert wl is not None
     site = scen.site
-    mx_host = site.dns.mx[wl.mix.relay_domain][0]
     known = {d.name for d in site.domain}
     extra = [d for d in wl.mix.relay_domains if d not in known]
-    dns = site.dns.model_copy(update={"mx": {**site.dns.mx, **{d: [mx_host] for d in extra}}})
+    used = {a for addrs in site.dns.a.values() for a in addrs}
+    free = (f"192.0.2.{i}" for i in range(26, 255) if f"192.0.2.{i}" not in used)
+    hosts = {d: (f"mx.{d}", next(free)) for d in extra}
+    dns = site.dns.model_copy(update={
+        "mx": {**site.dns.mx, **{d: [h] for d, (h, _a) in hosts.items()}},
+        "a": {**site.dns.a, **{h: [a] for h, a in hosts.values()}},
+        "ptr": {**site.dns.ptr, **{a: h for h, a in hosts.values()}}})
     site = site.model_copy(update={
         "domain": [*site.domain, *(Domain(name=d, action="relay", via="mx") for d in extra)],
         "dns": dns})
