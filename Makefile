@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test soak docs bench bench-serve lint clean validate-real validate-real-long
+.PHONY: run test soak docs bench bench-day bench-serve profile lint clean validate-real validate-real-long
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,19 @@ validate-real-long: $(VENV)/.test-installed
 bench: $(VENV)/.sweep-installed $(VENV)/.native
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_sweep.py --repeat 3
+
+## bench-day: one simulated day of a 100 msg/s MX (benchmarks/day.toml: the default 6.8 site,
+## 80 % local / 20 % relay to five domains, 1-3 recipients, 3 % tempfail), streaming: slices of
+## 1k, 100k and 1M messages, the day extrapolated when the cost per message is flat; peak RSS
+bench-day: $(VENV)/.installed $(VENV)/.native
+	$(BIN)/python benchmarks/bench_day.py
+
+## profile: where the CPU goes on the `make bench` load (py-spy, sampling), top functions
+profile: $(VENV)/.installed $(VENV)/.native
+	$(PIP) install -e '.[profile]'
+	@mkdir -p results
+	$(BIN)/py-spy record --format raw -r 200 -o results/profile.txt -- $(BIN)/python benchmarks/profile_speed.py 10000
+	$(BIN)/python benchmarks/profile_summary.py results/profile.txt --within Environment.run
 
 ## bench-serve: `smtpd-sim serve` under 200..2000 concurrent clients, durable queue vs --ephemeral:
 ## messages/s and the most clients held with nothing lost (minutes; every core)

@@ -8,10 +8,11 @@ A passed file descriptor (SCM_RIGHTS) adds ``fd_cost``.
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from smtpd_sim.kernel.message import HEADER_SIZE
-from smtpd_sim.kernel.sched import Clock, Timer
+from smtpd_sim.kernel.sched import NORMAL, Clock, Timer
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.message import Imsg
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 class Channel:
     """Bidirectional socketpair with per-direction FIFO delivery."""
 
-    __slots__ = ("clock", "a", "b", "latency", "per_byte", "fd_cost", "_last", "sent", "bytes")
+    __slots__ = ("clock", "a", "b", "latency", "per_byte", "fd_cost", "_last_a", "_last_b", "sent",
+                 "bytes", "_queue", "_eid")
 
     def __init__(
         self,
@@ -39,7 +41,10 @@ class Channel:
         self.latency = latency
         self.per_byte = per_byte
         self.fd_cost = fd_cost
-        self._last = {a: 0.0, b: 0.0}  # last delivery time per destination
+        self._last_a = 0.0  # last delivery time towards a
+        self._last_b = 0.0  # ... and towards b
+        self._queue = clock._queue  # Clock.at() inlined: one heap entry per write, as before
+        self._eid = clock._eid
         self.sent = 0
         self.bytes = 0
 
@@ -62,8 +67,12 @@ class Channel:
             t += self.per_byte * nbytes
         if fds:
             t += self.fd_cost * fds
-        last = self._last[dst]
-        if t < last:
-            t = last
-        self._last[dst] = t
-        self.clock.at(t, Timer(dst._on_delivery_cb, imsgs))
+        if dst is self.a:
+            if t < self._last_a:
+                t = self._last_a
+            self._last_a = t
+        else:
+            if t < self._last_b:
+                t = self._last_b
+            self._last_b = t
+        heappush(self._queue, (t, NORMAL, next(self._eid), Timer(dst._on_delivery_cb, imsgs)))

@@ -33,7 +33,8 @@ _AFTER_NORMAL = 2  # SimPy priority that sorts after NORMAL (1) at the same time
 class Cpu:
     """N identical cores shared by all simulated processes."""
 
-    __slots__ = ("clock", "cores", "free", "policy", "_is_fifo", "_fifo", "_heap", "_seq", "_pending")
+    __slots__ = ("clock", "cores", "free", "policy", "_is_fifo", "_fifo", "_heap", "_seq", "_pending",
+                 "_timer", "_timer_cbs")
 
     def __init__(self, clock: Clock, cores: int, policy: Policy = "fifo") -> None:
         if cores < 1:
@@ -49,6 +50,9 @@ class Cpu:
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
         self._pending = False
+        # the deferred dispatch: one Timer, re-armed (at most one is pending: _pending)
+        self._timer = Timer(self._dispatch)
+        self._timer_cbs = self._timer.callbacks
 
     def request(self, proc: Process) -> None:
         """The process has work: give it a core (now, or when one frees up)."""
@@ -63,14 +67,17 @@ class Cpu:
         if self.free and not heap and not self._pending:
             # nobody else can become runnable at this instant unless another event is
             # due now: then the choice is trivial and needs no deferred dispatch
-            if self.clock.idle_now():
+            clock = self.clock
+            queue = clock._queue  # Clock.idle_now() inlined (once per delivery)
+            if not queue or queue[0][0] > clock.now:
                 self.free -= 1
                 proc.run()
                 return
         heapq.heappush(heap, (proc.vruntime, next(self._seq), proc))
         if self.free and not self._pending:
             self._pending = True
-            self.clock.later(0.0, Timer(self._dispatch), _AFTER_NORMAL)
+            self._timer.callbacks = self._timer_cbs
+            self.clock.later(0.0, self._timer, _AFTER_NORMAL)
 
     def _dispatch(self, _timer: Timer) -> None:
         self._pending = False
@@ -90,7 +97,8 @@ class Cpu:
         self.free += 1
         if self._heap and not self._pending:
             self._pending = True
-            self.clock.later(0.0, Timer(self._dispatch), _AFTER_NORMAL)
+            self._timer.callbacks = self._timer_cbs
+            self.clock.later(0.0, self._timer, _AFTER_NORMAL)
 
     @property
     def waiting(self) -> int:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.errors import ModelError
 from smtpd_sim.kernel.cpu import Cpu, Policy
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.kernel.observer import Observer
-from smtpd_sim.kernel.sched import Clock, Environment, Timer, call_later
+from smtpd_sim.kernel.sched import NORMAL, Clock, Environment, Timer, call_later
 
 if TYPE_CHECKING:
     from smtpd_sim.kernel.channel import Channel
@@ -130,6 +131,14 @@ class Process:
         self._cpu_done_cb = self._cpu_done
         self._on_delivery_cb = self.on_delivery
         self._finish_cb = self._finish
+        self._fire_cb = self._fire
+        # the end of a run: one Timer per process, re-armed each run (a process holds at
+        # most one core, so at most one end of run is pending; kill() lets it fire)
+        self._done_timer = Timer(self._cpu_done_cb)
+        self._done_cbs = self._done_timer.callbacks
+        # Clock.at() inlined where it runs once per run (the same heap entry, one eid each)
+        self._queue = self.clock._queue
+        self._eid = self.clock._eid
         # a transient process (a delivery agent) receives no imsgs: no counters kept for it,
         # so the observer does not grow with every fork
         self._counts, self._stat_counts = self.rec.counters(name) if counted else ({}, {})
@@ -171,13 +180,14 @@ class Process:
     def timer(self, delay: float, fn: Callable[[Any], Any], arg: Any = None, key: str = "timer") -> Timer:
         """An evtimer: ``delay`` after the current handler's virtual time (or now, outside a
         run) the process wakes up and runs ``fn(arg)``."""
-        cause = self.cause
-        start = self.cursor if self.state is RUNNING else self.env.now
+        now = self.clock.now
+        start = self.cursor if self.state is RUNNING else now
+        return call_later(self.env, start - now + delay, self._fire_cb, (fn, arg, key, self.cause))
 
-        def fire(_t: Timer) -> None:  # a cancel()led timer never gets here
-            self.post(fn, arg, key, cause)
-
-        return call_later(self.env, start - self.env.now + delay, fire)
+    def _fire(self, timer: Timer) -> None:
+        """An evtimer went off (a cancel()led one never gets here)."""
+        fn, arg, key, cause = timer.arg
+        self.post(fn, arg, key, cause)
 
     # ---- the event loop ---------------------------------------------------------------
 
@@ -207,7 +217,9 @@ class Process:
                     dispatch(local.popleft())
             if self.sync is not None:
                 return  # spinning on the CPU until the synchronous reply arrives
-        self.clock.at(self.cursor, Timer(self._cpu_done_cb))
+        timer = self._done_timer
+        timer.callbacks = self._done_cbs
+        heappush(self._queue, (self.cursor, NORMAL, next(self._eid), timer))
 
     def _dispatch(self, item: Imsg | Io) -> None:
         costs = self.costs
@@ -229,8 +241,9 @@ class Process:
                 if self._rows:
                     self.rec.hop(t, item.t_sent, src, self.name, item.name, key, item.length, item.fd,
                                  item.stat, item.id, item.cause)
-            if self._rows:
-                self.rec.run(self.name, t, cost, key, item.id, item.cause, src_proc is not self)
+                    self.rec.run(self.name, t, cost, key, item.id, item.cause, True)
+            elif self._rows:
+                self.rec.run(self.name, t, cost, key, item.id, item.cause, False)
             self.cursor = t + cost
             self.cause = item.id
             role = self.roles[item.dst_role]
@@ -266,7 +279,8 @@ class Process:
                 self.cpu.release()
             return
         self._holds_core = False
-        ran = self.env.now - self.run_start
+        now = self.clock.now
+        ran = now - self.run_start
         self.cpu_time += ran
         self.vruntime += ran
         self.cpu.release()
@@ -274,14 +288,24 @@ class Process:
             wait, self.io_wait = self.io_wait, 0.0
             self.state = IOWAIT
             call_later(self.env, wait, self._finish_cb)
+            return
+        # _finish(None), inlined: this runs once per run
+        if self.state is DEAD:  # killed by whatever the released core ran
+            return
+        if self.outbuf or self.outio:
+            self.flush()
+        self.busy_time += now - self.run_start
+        if self.inbox:
+            self.state = READY
+            self.cpu.request(self)
         else:
-            self._finish(None)
+            self.state = IDLE
 
     def _finish(self, _t: Timer | None) -> None:
         if self.state is DEAD:
             return
         self.flush()
-        self.busy_time += self.env.now - self.run_start
+        self.busy_time += self.clock.now - self.run_start
         if self.inbox:
             self.state = READY
             self.cpu.request(self)
@@ -310,9 +334,8 @@ class Process:
             # roles hosted by the same process call each other directly: no channel, no hop
             self._local.append(m)
             return m
-        try:
-            buf = self.outbuf[dst]
-        except KeyError:
+        buf = self.outbuf.get(dst)  # not try/except: the first imsg to a peer in a run is
+        if buf is None:                # the common case, and a raised KeyError costs a traceback
             if dst not in self.channels:
                 raise ModelError(
                     f"no channel between {self.name} and {dst.name} for {name} "
@@ -354,7 +377,7 @@ class Process:
         if reply is None:
             return
         self.sync = None
-        self.cursor = self.env.now
+        self.cursor = self.clock.now
         # the reply is read inline by the spinning process (rsae_send_imsg())
         costs = self.costs
         cost = costs.handler.get(reply.kind, costs.default) + costs.per_byte * reply.length

@@ -119,14 +119,20 @@ class Environment(simpy.Environment):
         eid_stop = next(self._eid)
         queue = self._queue
         pop = heappop
+        timer_cls = Timer
         while queue:
             head = queue[0]
             t = head[0]
             if t > t_stop or (t == t_stop and (head[1] > URGENT or head[2] > eid_stop)):
                 break
-            event: Any
-            self._now, _, _, event = pop(queue)
+            pop(queue)  # the head itself
+            self._now = t
+            event: Any = head[3]
             callbacks, event.callbacks = event.callbacks, None
+            if event.__class__ is timer_cls:  # the kernel's own: ok by construction
+                if callbacks:  # its one callback, or () once cancelled
+                    callbacks[0](event)
+                continue
             for callback in callbacks:
                 callback(event)
             if not event._ok and not hasattr(event, "_defused"):

@@ -93,6 +93,9 @@ class Mix(Strict):
                           json_schema_extra={"unit": "messages"})
     recipients: int = Field(default=1, ge=1, le=2000, description="recipients (RCPT TO) of each message",
                             json_schema_extra={"unit": "recipients"})
+    recipients_max: int = Field(default=0, ge=0, le=2000, description="above recipients: each message "
+                                "has recipients..recipients_max recipients, uniformly, drawn from their own "
+                                "RNG stream (0: always recipients)", json_schema_extra={"unit": "recipients"})
     local_share: float = Field(default=0.5, ge=0, le=1, description="probability that a recipient is a local "
                                "user (else a relayed address)")
     size_bytes: int = Field(default=1024, ge=0, le=MAX_SIZE_BYTES, description="message body size (the mean "
@@ -114,6 +117,9 @@ class Mix(Strict):
                                     "after EHLO")
     local_domain: str = Field(default="local.test", description="domain of the local recipients' addresses")
     relay_domain: str = Field(default="relay.test", description="domain of the relayed recipients' addresses")
+    relay_domains: list[str] = Field(default_factory=list, description="when given, each relayed recipient's "
+                                     "domain is drawn from these, uniformly (their own RNG stream), instead "
+                                     "of relay_domain; the site must relay and resolve each")
     sender: str = Field(default="sender@client.test", description="MAIL FROM address of every message")
 
     @model_validator(mode="after")
@@ -121,7 +127,15 @@ class Mix(Strict):
         if self.local_share > 0 and not self.local_users:  # the clients draw from it (random.choice)
             raise ValueError("local_users: empty, but local_share > 0 sends to local users (name one, "
                              "or set local_share = 0)")
+        if self.recipients_max and self.recipients_max < self.recipients:
+            raise ValueError(f"recipients_max: {self.recipients_max} is below recipients "
+                             f"({self.recipients}); give 0 or at least recipients")
         return self
+
+    @property
+    def most_recipients(self) -> int:
+        """The most recipients a message can have."""
+        return max(self.recipients, self.recipients_max)
 
 
 class Remote(Strict):
@@ -167,7 +181,7 @@ class WorkloadSpec(Strict):
         sessions = self.arrival.rate_per_s * self.duration_s
         if self.sessions:
             sessions = min(sessions, self.sessions)
-        offered = sessions * self.mix.messages * self.mix.recipients
+        offered = sessions * self.mix.messages * self.mix.most_recipients
         if offered > MAX_SESSIONS:
             raise ValueError(
                 f"arrival.rate_per_s x duration_s (or sessions) x mix.messages x mix.recipients = "

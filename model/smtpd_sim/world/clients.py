@@ -68,6 +68,9 @@ class SessionPlanner:
         self.sizer = random.Random(f"{seed}:sizes")
         self.tlsr = random.Random(f"{seed}:tls")
         self.badr = random.Random(f"{seed}:misbehave")
+        # drawn only when the workload asks (recipients_max, relay_domains): the other
+        # streams, and so every workload without them, are unchanged
+        self.rcptr = random.Random(f"{seed}:recipients")
         self.turn = 0
         self.limit = spec.sessions or math.inf
         self.drawn = 0
@@ -97,7 +100,10 @@ class SessionPlanner:
         msgs = []
         for _ in range(m.messages):
             rcpts = []
-            for _ in range(m.recipients):
+            n_rcpts = m.recipients
+            if m.recipients_max > n_rcpts:
+                n_rcpts = self.rcptr.randint(n_rcpts, m.recipients_max)
+            for _ in range(n_rcpts):
                 if mixr.random() < m.local_share:
                     if m.pick == "cycle":
                         user = m.local_users[self.turn % len(m.local_users)]
@@ -106,7 +112,9 @@ class SessionPlanner:
                         user = mixr.choice(m.local_users)
                     rcpts.append(f"{user}@{m.local_domain}")
                 else:
-                    rcpts.append(f"user{mixr.randrange(1000)}@{m.relay_domain}")
+                    user_n = mixr.randrange(1000)
+                    domain = self.rcptr.choice(m.relay_domains) if m.relay_domains else m.relay_domain
+                    rcpts.append(f"user{user_n}@{domain}")
             size = m.size_bytes if m.size_distribution == "fixed" else int(self.sizer.expovariate(1 / max(1, m.size_bytes)))
             msgs.append(MessagePlan(rcpts, size, m.sender))
         u = self.badr.random()
