@@ -142,6 +142,10 @@ def test_stepping_a_local_message_in_68_shows_the_traces_hops_in_order(loaded: t
     assert len(shown) == probe.hops == HOPS_68_LOCAL
     assert [(h["from"], h["to"], h["imsg"]) for h in shown] == probe.sequence
     assert page.locator("#dialog li.done").count() == 7  # banner .. QUIT, all answered
+    # each hop shows its payload summary: the envelope lka submits names its recipient
+    submit = page.locator("#hops li[data-imsg='IMSG_LKA_ENVELOPE_SUBMIT'] .payload").first.inner_text()
+    assert "Envelope(rcpt='alice@" in submit, submit
+    assert "Payload: " in page.locator("#current").inner_text()
     assert errors == []
 
 

@@ -161,3 +161,14 @@ def test_page_is_self_contained_small_and_deterministic(data: dict[str, Any]) ->
 def test_same_seed_same_data() -> None:
     topo = load_topology("pony-6.8")
     assert message_trace(topo, "bounce") == message_trace(topo, "bounce")
+
+
+def test_hops_carry_their_payload_as_the_role_sent_it(data: dict[str, Any]) -> None:
+    """The payload summary is the recorder's (observe.recorder.payload_summary) of what the
+    sending role put in the imsg: the queue's answer to a submit carries the new evpid."""
+    hops = _era(data, "pony-6.8")["messages"]["local"]["hops"]
+    by = {h["imsg"]: h for h in hops}
+    assert "envelope=Envelope(rcpt='alice@local.test')" in by["IMSG_SMTP_EXPAND_RCPT"]["payload"]
+    answer = [h for h in hops if h["imsg"] == "IMSG_QUEUE_ENVELOPE_SUBMIT" and h["to"] == "pony"]
+    assert answer and "evpid=" in answer[0]["payload"] and "ok=True" in answer[0]["payload"]
+    assert all(len(h["payload"]) <= 160 for h in hops)

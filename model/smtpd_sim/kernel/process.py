@@ -241,6 +241,8 @@ class Process:
                 if self._rows:
                     self.rec.hop(t, item.t_sent, src, self.name, item.name, key, item.length, item.fd,
                                  item.stat, item.id, item.cause)
+                    if self.rec.payloads is not None:
+                        self.rec.payload(item.id, item.payload)
                     self.rec.run(self.name, t, cost, key, item.id, item.cause, True)
             elif self._rows:
                 self.rec.run(self.name, t, cost, key, item.id, item.cause, False)
@@ -387,6 +389,8 @@ class Process:
         if self._rows:
             rec.hop(self.cursor, reply.t_sent, reply.src.name, self.name, reply.name, reply.kind,
                     reply.length, reply.fd, reply.stat, reply.id, reply.cause)
+            if rec.payloads is not None:
+                rec.payload(reply.id, reply.payload)
             rec.run(self.name, self.cursor, cost, reply.kind, reply.id, reply.cause, True)
         self.cursor += cost
         self.cause = reply.id

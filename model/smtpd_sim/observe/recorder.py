@@ -58,6 +58,45 @@ RUN_COLUMNS = RunRow._fields
 EVENT_COLUMNS = EventRow._fields
 
 
+HEX_KEYS = frozenset({"id", "session", "msgid", "evpid", "reqid"})  # ids, not quantities
+PAYLOAD_SUMMARY_CHARS = 160  # a summary's length at most (the explorer shows it on one line)
+
+
+def _value(key: str, v: Any) -> str:
+    """One payload value, short: ids in hex as the daemon logs them, text cut, objects by
+    their type and the address or id they carry."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        if key in HEX_KEYS or key.endswith(("_id", "evpid", "msgid", "reqid")):
+            return f"{v:016x}" if v > 0xFFFFFFFF else f"{v:08x}"  # as smtpd.c logs them
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (str, bytes)):
+        text = v.decode(errors="replace") if isinstance(v, bytes) else v
+        return repr(text if len(text) <= 40 else text[:37] + "...")
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return f"[{len(v)}]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(list(map(str, v))[:4]) + ("…" if len(v) > 4 else "") + "}"
+    for attr in ("rcpt", "dest", "id"):
+        a = getattr(v, attr, None)
+        if a is not None and not callable(a):
+            return f"{type(v).__name__}({attr}={_value(attr, a)})"
+    return type(v).__name__
+
+
+def payload_summary(payload: Any) -> str:
+    """A one-line summary of an imsg payload (``key=value`` pairs in the payload's order),
+    at most :data:`PAYLOAD_SUMMARY_CHARS` characters."""
+    if isinstance(payload, dict):
+        text = ", ".join(f"{k}={_value(str(k), v)}" for k, v in payload.items())
+    else:
+        text = _value("", payload)
+    return text if len(text) <= PAYLOAD_SUMMARY_CHARS else text[:PAYLOAD_SUMMARY_CHARS - 1] + "…"
+
+
 class Recorder(Observer):
     """Collects hops, handler runs and world events of one simulation."""
 
@@ -85,6 +124,10 @@ class Recorder(Observer):
     def hop(self, t: float, sent: float, src: str, dst: str, name: str, kind: str, length: int,
             fd: bool, stat: bool, ident: int, cause: int) -> None:
         self.hops.append(HopRow(t, sent, src, dst, name, kind, length, fd, stat, ident, cause))
+
+    def payload(self, ident: int, payload: Any) -> None:
+        if self.payloads is not None:
+            self.payloads[ident] = payload_summary(payload)
 
     def run(self, proc: str, start: float, cost: float, key: str, ident: int, cause: int,
             is_hop: bool) -> None:

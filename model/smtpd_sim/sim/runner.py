@@ -151,9 +151,12 @@ def _delta(after: ProcessWindow, before: ProcessWindow) -> ProcessWindow:
                          after.handled - before.handled)
 
 
-def probe(scenario: Scenario, *, rows: bool = True) -> Runner:
-    """A probe: the scenario's few sessions run to quiescence (at most ``PROBE_MAX_S``)."""
+def probe(scenario: Scenario, *, rows: bool = True, payloads: bool = False) -> Runner:
+    """A probe: the scenario's few sessions run to quiescence (at most ``PROBE_MAX_S``);
+    ``payloads`` also keeps a summary of each hop's payload (``sim.recorder.payloads``)."""
     runner = Runner(scenario, rows=rows)
+    if payloads and rows:
+        runner.sim.recorder.payloads = {}
     runner.start()
     runner.drain(PROBE_MAX_S)
     return runner

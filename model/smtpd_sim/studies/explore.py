@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smtpd_sim.observe.metrics import reply_steps
+from smtpd_sim.sim.runner import probe
 from smtpd_sim.spec.calibration import Calibration, load_calibration
 from smtpd_sim.spec.faults import Fault
 from smtpd_sim.spec.scenario import DEFAULT_CALIBRATION, DEFAULT_SITE, DEFAULT_WORKLOAD
@@ -27,7 +28,7 @@ from smtpd_sim.studies.compare import compare_eras
 from smtpd_sim.studies.explore_csource import describe, source_tag
 from smtpd_sim.studies.privsep import memory_disclosure, merge_check, privilege_table
 from smtpd_sim.studies.privsep_reach import reach
-from smtpd_sim.studies.probe import probe_result, probe_scenario, probe_workload, run_probe
+from smtpd_sim.studies.probe import probe_scenario, probe_workload, run_probe
 
 MESSAGE_KINDS = ("local", "relay", "bounce")
 # the four eras, and 6.8 with a filtered listener (one filter processor, MFA's successor:
@@ -68,14 +69,17 @@ def bounce_workload(local_domain: str = "local.test") -> WorkloadSpec:
         update={"sender": f"{BOUNCE_SENDER_USER}@{local_domain}"})})
 
 
-def message_result(topo: Topology, kind: str, parts: Parts) -> Any:
-    """One probe session of ``kind`` (local, relay, bounce) run to quiescence, rows recorded."""
+def message_result(topo: Topology, kind: str, parts: Parts) -> tuple[Any, dict[int, str]]:
+    """One probe session of ``kind`` (local, relay, bounce) run to quiescence, rows recorded;
+    with each hop's payload summary (by hop id)."""
     kw: dict[str, Any] = {"seed": parts.seed, "calibration": parts.calibration, "site": parts.site}
     if kind == "bounce":
         fault = Fault(kind="mx_reply", phase="rcpt", code=BOUNCE_CODE, rate=1.0)
-        scen = probe_scenario(topo, workload=bounce_workload(), **kw)
-        return probe_result(scen.replace(faults=(fault,)))
-    return probe_result(probe_scenario(topo, kind, **kw))
+        scen = probe_scenario(topo, workload=bounce_workload(), **kw).replace(faults=(fault,))
+    else:
+        scen = probe_scenario(topo, kind, **kw)
+    runner = probe(scen, payloads=True)
+    return runner.result(), runner.sim.recorder.payloads or {}
 
 
 def _marks(topo: Topology, src: str, dst: str, name: str) -> list[str]:
@@ -93,7 +97,7 @@ def _marks(topo: Topology, src: str, dst: str, name: str) -> list[str]:
 def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict[str, Any]:
     """The non-stat hops of one message in the order the trace has them, the SMTP replies with
     the hops on each one's causal chain, and counts (stat hops apart)."""
-    res = message_result(topo, kind, parts or Parts.default())
+    res, payloads = message_result(topo, kind, parts or Parts.default())
     runs = {r.id: r for r in res.runs}
     replies_ev = [e for e in res.events if e.event == "reply"]
     hops = [h for h in res.hops if not h.stat]
@@ -134,7 +138,7 @@ def message_trace(topo: Topology, kind: str, parts: Parts | None = None) -> dict
         out_hops.append({
             "i": i, "t": round(h.sent_time - origin, 9), "t_recv": round(h.time - origin, 9),
             "from": h.from_proc, "to": h.to_proc, "imsg": h.imsg_name, "kind": h.kind,
-            "len": h.len, "fd": bool(h.fd), "marks": _marks(topo, h.from_proc, h.to_proc, h.imsg_name),
+            "len": h.len, "payload": payloads.get(h.id, ""), "fd": bool(h.fd), "marks": _marks(topo, h.from_proc, h.to_proc, h.imsg_name),
             "sender": sender(h.cause), "handler": describe(topo, h.to_proc, h.kind, True)
             if h.to_proc in topo.processes else {"name": "", "file": "", "url": "", "doc": "",
                                                   "role": "", "event": "filter processor"},

@@ -124,6 +124,7 @@
     for (const m of h.marks) li.append(el("span", { class: "mark " + m, "data-mark": m }, m === "mfa" ? "smtp↔mfa" : m === "fcrdns" ? "FCrDNS" : "filter"));
     li.append(el("br"), document.createTextNode(`t=${fmtT(h.t)} · ${h.len} B${h.fd ? " + fd" : ""}${h.answer_to != null ? " · answers #" + (h.answer_to + 1) : ""} · sent in `),
       fnLink(h.sender), document.createTextNode(" · handled by "), fnLink(h.handler));
+    if (h.payload) li.append(el("br"), el("code", { class: "payload", "data-payload": "" }, h.payload));
     return li;
   }
   function renderCurrent() {
@@ -139,6 +140,7 @@
       el("br"), document.createTextNode("Composed in "), fnLink(h.sender),
       document.createTextNode(h.sender.event ? ` (after ${h.sender.event})` : ""),
       document.createTextNode("; handled by "), fnLink(h.handler), el("br"),
+      document.createTextNode("Payload: "), el("code", { class: "payload" }, h.payload || "(none)"), el("br"),
       el("span", { class: "hint" }, h.handler.doc || ""));
   }
   function renderDialog() {
