@@ -1,4 +1,4 @@
-"""The teaching page in a real browser: Playwright (pytest-playwright's ``page``) drives
+"""The teaching page in a real browser: Playwright (its sync API, stopped with the module) drives
 Debian's headless Chromium through what issue 20 asks.
 
 Skipped, with the reason, only where no Chromium (or no Playwright) exists; with
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,8 @@ MFA_542_LOCAL = 13
 def _why_not() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
-        import pytest_playwright  # noqa: F401  (the page fixture)
     except ImportError:
-        return "Playwright for Python or pytest-playwright is not installed (pip install '.[test]')"
+        return "Playwright for Python is not installed (pip install '.[test]')"
     if not CHROMIUM or not Path(CHROMIUM).exists():
         return "no Chromium found (apt-get install chromium, or SMTPD_SIM_CHROMIUM=/path)"
     return None
@@ -56,10 +56,24 @@ if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
-    """pytest-playwright's launch: Debian's chromium, not a downloaded browser."""
-    return {"executable_path": CHROMIUM, "headless": True, "args": ARGS}
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, not a downloaded browser; Playwright stopped with the module, so
+    its event loop does not outlive these tests (later tests call ``asyncio.run()``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page in a fresh context per test."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="module")

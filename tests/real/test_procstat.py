@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 
 import pytest
@@ -47,11 +48,13 @@ def test_procstat_memory_of_own_process() -> None:
     """RSS >= PSS >= USS > 0 (smaps_rollup); a buffer this process alone touches grows its USS."""
     a = procstat.read_memory(os.getpid())
     assert a.rss_kib >= a.pss_kib >= a.uss_kib > 0
-    buf = bytearray(16 * 1024 * 1024)
+    # fresh anonymous pages (mmap), not heap memory malloc may already hold resident from
+    # earlier tests (in a long pytest run a 16 MB bytearray reused such memory: USS unchanged)
+    buf = mmap.mmap(-1, 16 * 1024 * 1024)
     for i in range(0, len(buf), 4096):
         buf[i] = 1
     b = procstat.read_memory(os.getpid())
     assert b.uss_kib - a.uss_kib >= 12 * 1024
-    del buf
+    buf.close()
     with pytest.raises(procstat.ProcStatError):
         procstat.read_memory(2**22 + 12345)

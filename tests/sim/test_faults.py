@@ -150,10 +150,16 @@ def test_a_bounce_envelope_added_while_its_notice_is_being_sent_gets_a_notice_of
                 late.append(evp.id)
             add(evp)
 
-        bounces.add = added
+        try:
+            bounces.add = added
+        except AttributeError:  # the compiled (mypyc) class: methods cannot be replaced
+            watched.append(False)
 
+    watched: list[bool] = []
     sim, _watch, s = _fault_run(**BOUNCE_DURING_SESSION, crashes=[], watch_sim=watch_sim)
-    assert late, "the schedule no longer adds a bounce envelope to a message being sent"
+    # whether the schedule still makes the late case is watched in pure Python only; the
+    # checks below (no envelope reported twice, the accounting balances) run in both
+    assert late or watched == [False], "the schedule no longer adds a bounce envelope to a message being sent"
     assert s["bounced"] > 0 and s["duplicated"] == 0, s
     assert sim.roles["queue"].bounces.nmessage == 0
 

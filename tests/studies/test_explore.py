@@ -13,7 +13,7 @@ from smtpd_sim.figures.explorer import MAX_BYTES, render_explorer
 from smtpd_sim.roles.registry import role_class
 from smtpd_sim.spec.topology import ERAS, load_topology
 from smtpd_sim.studies.explore import MESSAGE_KINDS, explore_data, message_trace
-from smtpd_sim.studies.explore_csource import INTERNAL_RUNS, SOURCE_TAGS
+from smtpd_sim.studies.explore_csource import INTERNAL_RUNS, SOURCE_TAGS, _doc
 from smtpd_sim.studies.privsep import memory_disclosure, merge_check
 from smtpd_sim.studies.privsep_reach import reach
 from smtpd_sim.studies.probe import run_probe
@@ -105,7 +105,7 @@ def test_links_point_at_the_eras_tag_and_every_hop_names_its_c_functions(data: d
 def test_internal_runs_name_real_methods_that_name_a_c_function() -> None:
     for key, (role, method) in INTERNAL_RUNS.items():
         fn = getattr(role_class(role), method)
-        assert re.search(r"``[a-z_0-9.]*:?[a-z_0-9]+\(\)``", fn.__doc__ or ""), key
+        assert re.search(r"``[a-z_0-9.]*:?[a-z_0-9]+\(\)``", _doc(fn, role_class(role))), key
 
 
 @pytest.mark.parametrize("era", list(ERAS))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smtpd_sim.fsm.envelope import Envelope
-from smtpd_sim.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo
+from smtpd_sim.fsm.ramqueue import RamQueue, RetryPolicy, SchedulerInfo, Tick
 from smtpd_sim.kernel.message import Imsg
 from smtpd_sim.kernel.sched import cancel
 from smtpd_sim.roles.base import Role, handles
@@ -85,6 +85,12 @@ class SchedulerRole(Role):
         before = self.backend.stats()
         tick = self.backend.timeout(self.now, ninflight=self.ninflight,
                                     mda_paused=self.mda_paused, mta_paused=self.mta_paused)
+        self._tick(tick, before)
+        if tick.next_timer is not None:
+            self._timer = self.proc.timer(tick.next_timer, self._timeout, None, key="scheduler.timeout")
+
+    def _tick(self, tick: Tick, before: dict[str, int]) -> None:
+        """The batches of one ``scheduler_timeout()`` firing: dispatch, then the stats."""
         d_inflight = d_envelope = d_expired = d_removed = d_updated = 0
         for batch in tick.batches:
             for evpid, typ in zip(batch.evpids, batch.types, strict=True):
@@ -109,8 +115,6 @@ class SchedulerRole(Role):
         self.stat_increment("scheduler.envelope.update" if self.era == "5.4.2"
                             else "scheduler.envelope.updated", d_updated)
         self.ninflight += d_inflight
-        if tick.next_timer is not None:
-            self._timer = self.proc.timer(tick.next_timer, self._timeout, None, key="scheduler.timeout")
 
     def _info(self, evp: Envelope) -> SchedulerInfo:
         """``scheduler_backend.c:scheduler_info()``."""

@@ -12,12 +12,15 @@ Where each C function is defined, per tag, is data recorded from the OpenSMTPD t
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import inspect
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from smtpd_sim.roles.registry import role_class
@@ -81,11 +84,50 @@ def _first_paragraph(doc: str) -> str:
     return " ".join(inspect.cleandoc(doc).split("\n\n", 1)[0].split()).replace("``", "")
 
 
+@cache
+def _source_docs(module: str) -> dict[str, str]:
+    """``{"Class": doc, "Class.method": doc, "function": doc}`` read from the module's .py
+    source: the compiled (mypyc) build keeps no docstrings on its functions."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return {}
+    path = Path(spec.origin).with_name(module.rsplit(".", 1)[-1] + ".py")
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError):
+        return {}
+    docs: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            docs[node.name] = ast.get_docstring(node) or ""
+        elif isinstance(node, ast.ClassDef):
+            docs[node.name] = ast.get_docstring(node) or ""
+            for sub in node.body:
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    docs[f"{node.name}.{sub.name}"] = ast.get_docstring(sub) or ""
+    return docs
+
+
+def _doc(obj: Any, owner: type) -> str:
+    """The docstring of ``obj`` (a method of ``owner`` or its bases, or ``owner`` itself) as
+    the source has it, whether or not the module is compiled."""
+    name = getattr(obj, "__name__", "")
+    for klass in owner.__mro__:
+        key = klass.__name__ if obj is owner else f"{klass.__name__}.{name}"
+        doc = _source_docs(klass.__module__).get(key)
+        if doc:
+            return doc
+        if obj is owner:
+            break
+    return getattr(obj, "__doc__", None) or ""
+
+
 def c_function(topo: Topology, fn: Any, role: str) -> CFunction:
     """The C function a model method mirrors: the first one its docstring names, else the
     role's dispatcher (the class docstring's first); its definition at the era's tag."""
-    doc = getattr(fn, "__doc__", None) or ""
-    m = _FUNC.search(doc) or _FUNC.search(role_class(role).__doc__ or "")
+    cls = role_class(role)
+    doc = _doc(fn, cls)
+    m = _FUNC.search(doc) or _FUNC.search(_doc(cls, cls))
     if m is None:
         return CFunction("", "", "", _first_paragraph(doc))
     file, name = m.group(1) or "", m.group(2)
