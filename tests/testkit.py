@@ -77,3 +77,23 @@ class ScriptedClient:
 
     def server_close(self, _reason: str) -> None:
         self.script = []
+
+
+def assert_model_matches_recording(data: Path, name: str, **kw: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """The simulated server (``run_sim_scenario(name, **kw)``) against the real daemon's
+    recording under ``data`` (``csv/<name>.imsg.csv``, ``traces/<name>.dialog.json``): the
+    non-stat hop multiset, the order on each channel and every reply equal. Returns
+    (real hops, simulated hops, the hop comparison) for the caller's stat-hop check."""
+    import json
+
+    from smtpd_sim.observe.traces import compare_hops, compare_replies, read_hops_csv
+    from smtpd_sim.studies.validate import run_sim_scenario
+
+    real = read_hops_csv(data / "csv" / f"{name}.imsg.csv")
+    sim, dialog, _secs = run_sim_scenario(name, **kw)
+    c = compare_hops(real, sim)
+    assert c["multiset_equal"], (c["only_in_real"], c["only_in_sim"])
+    assert c["channel_order_equal"], c["channel_divergences"]
+    r = compare_replies(json.loads((data / "traces" / f"{name}.dialog.json").read_text()), dialog)
+    assert r["equal"], r["differences"]
+    return real, sim, c

@@ -5,13 +5,10 @@ stat-hop count too (real-daemon.md §4-§8)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-
-from smtpd_sim.observe.traces import compare_hops, compare_replies, read_hops_csv
-from smtpd_sim.studies.validate import run_sim_scenario
+from testkit import assert_model_matches_recording
 
 DATA = Path(__file__).parents[1] / "data" / "real-traces"
 
@@ -21,14 +18,8 @@ SCENARIOS = ["local-1rcpt", "local-3rcpt", "relay-1rcpt", "reject-rcpt", "protoc
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_model_hops_equal_the_recorded_real_trace(name: str) -> None:
-    real = read_hops_csv(DATA / "csv" / f"{name}.imsg.csv")
-    sim, dialog, _secs = run_sim_scenario(name)
-    c = compare_hops(real, sim)
-    assert c["multiset_equal"], (c["only_in_real"], c["only_in_sim"])
-    assert c["channel_order_equal"], c["channel_divergences"]
+    _real, _sim, c = assert_model_matches_recording(DATA, name)
     assert c["stat_counts"]["sim"] == c["stat_counts"]["real"], c["stat_counts"]
-    r = compare_replies(json.loads((DATA / "traces" / f"{name}.dialog.json").read_text()), dialog)
-    assert r["equal"], r["differences"]
 
 
 def test_the_table_names_differing_hops_in_words_not_reprs() -> None:
